@@ -1,0 +1,268 @@
+"""Benchmark of the storage half of seed 000, measured side by side in one run.
+
+1. Ingest throughput (images/s, MB/s) of ``Vault.put`` against the bare codec
+   (JPEG 2000 encode) and bare AES-256-GCM on the same codestreams; the goal is
+   a pipeline overhead over codec + cipher below 15 %.
+2. AES-GCM seal throughput on large buffers against ``openssl speed -evp
+   aes-256-gcm`` on the same machine (goal: within 20 %).
+3. JPEG 2000 lossless size against PNG (Pillow, optimize) and raw.
+4. Storage overhead of the sealed object over the plain codestream (goal:
+   under 1 % plus a fixed header; the seed reports 18-25 %).
+
+Usage::
+
+    python benchmarks/vault.py [--data-dir DIR] [--out benchmarks/results/vault.json] [--repeat 3]
+
+Images: 512x512 int16 CT slices from COVID-19-NY-SBU and 1024x1024 NIH
+radiographs when ``../shared/data`` (or ``--data-dir``) has them, plus the
+embedded PneumoniaMNIST set and pydicom's test files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from PIL import Image as PILImage
+from rich.console import Console
+from rich.table import Table
+
+from medseal import codec
+from medseal.config import shared_data_dir
+from medseal.crypto import KeyRing, seal
+from medseal.ingest import load_path, read_image
+from medseal.ingest.datasets import embedded
+from medseal.types import Image
+from medseal.vault import Vault
+
+console = Console()
+
+
+def image_sets(data_dir: Path | None) -> dict[str, list[Image]]:
+    sets: dict[str, list[Image]] = {}
+    sets["pneumoniamnist-28px (embedded)"] = [r.image() for r in embedded.demo_records()[:200]]
+    dicoms = []
+    for p in embedded.pydicom_sample_paths():
+        dicoms.extend(r.image() for r in load_path(p))
+    sets["pydicom samples"] = dicoms
+    root = data_dir or shared_data_dir()
+    if root is not None:
+        covid = sorted((root / "covid19-ny-sbu-ct-followup").glob("*/axial/*.dcm"))
+        if covid:
+            sets["CT 512px int16 (COVID-19-NY-SBU)"] = [
+                r.image() for p in covid[:12] for r in load_path(p)
+            ]
+        nih = sorted((root / "nih-chestxray14-subset" / "fullres_1024px").glob("*.png"))
+        if nih:
+            sets["CXR 1024px uint8 (NIH)"] = [read_image(p) for p in nih]
+    return sets
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def png_size(img: Image) -> int:
+    arr = img.pixels if img.frames == 1 else img.pixels[0]
+    if arr.dtype == np.int16:
+        arr = (arr.astype(np.int32) + 32768).astype(np.uint16)
+    buf = io.BytesIO()
+    PILImage.fromarray(arr).save(buf, format="PNG", optimize=True)
+    per_frame = len(buf.getvalue())
+    return per_frame * img.frames
+
+
+def openssl_gcm_mb_s(block: int = 1 << 20, seconds: int = 2) -> float | None:
+    exe = shutil.which("openssl")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [
+                exe,
+                "speed",
+                "-elapsed",
+                "-seconds",
+                str(seconds),
+                "-bytes",
+                str(block),
+                "-evp",
+                "aes-256-gcm",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    line = [ln for ln in out.splitlines() if ln.lower().startswith("aes-256-gcm")]
+    if not line:
+        return None
+    value = line[-1].split()[-1]
+    m = re.match(r"([\d.]+)k", value)
+    return float(m.group(1)) * 1000 / 1e6 if m else None  # openssl prints 1000s of bytes per second
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/vault.json"))
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    results: dict = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "sets": {},
+    }
+    sets = image_sets(args.data_dir)
+    tmp = Path(tempfile.mkdtemp(prefix="medseal-bench-"))
+    try:
+        ring = KeyRing.in_memory()
+        table = Table(
+            title="ingest: vault pipeline vs bare codec + bare AES-256-GCM (same images, best of runs)"
+        )
+        for col in (
+            "images",
+            "n",
+            "raw MB",
+            "codec s",
+            "AES s",
+            "pipeline s",
+            "img/s",
+            "MB/s",
+            "overhead vs codec+AES",
+        ):
+            table.add_column(col, justify="right")
+        size_table = Table(title="storage: bytes per image set")
+        for col in (
+            "images",
+            "raw",
+            "PNG",
+            "J2K lossless",
+            "raw/J2K",
+            "PNG/J2K",
+            "sealed",
+            "sealed overhead",
+            "overhead %",
+        ):
+            size_table.add_column(col, justify="right")
+        for name, images in sets.items():
+            raw = sum(int(i.pixels.nbytes) for i in images)
+            encoded = [codec.encode(i) for i in images]
+            t_codec = timed(lambda: [codec.encode(i) for i in images], args.repeat)
+            key = AESGCM.generate_key(bit_length=256)
+            aes = AESGCM(key)
+            payloads = [codec.pack(e, i.header) for e, i in zip(encoded, images, strict=True)]
+            t_aes = timed(
+                lambda: [aes.encrypt(secrets.token_bytes(12), p, b"") for p in payloads],
+                args.repeat,
+            )
+
+            def pipeline() -> None:
+                root = tmp / f"v-{secrets.token_hex(4)}"
+                v = Vault.init(root, keyring=ring, owner="bench")
+                for img in images:
+                    v.put(img, dataset="bench", as_="bench")
+                v.close()
+
+            t_pipe = timed(pipeline, args.repeat)
+            overhead = t_pipe / (t_codec + t_aes) - 1
+            table.add_row(
+                name,
+                str(len(images)),
+                f"{raw / 1e6:.2f}",
+                f"{t_codec:.3f}",
+                f"{t_aes:.4f}",
+                f"{t_pipe:.3f}",
+                f"{len(images) / t_pipe:.1f}",
+                f"{raw / 1e6 / t_pipe:.2f}",
+                f"{overhead * 100:+.1f} %",
+            )
+            j2k = sum(e.nbytes for e in encoded)
+            png = sum(png_size(i) for i in images)
+            sealed = [seal(p, keyring=ring, associated_data=b"x" * 48) for p in payloads]
+            sealed_bytes = sum(len(s.data) for s in sealed)
+            payload_bytes = sum(len(p) for p in payloads)
+            over = sealed_bytes - j2k
+            size_table.add_row(
+                name,
+                f"{raw:,}",
+                f"{png:,}",
+                f"{j2k:,}",
+                f"{raw / j2k:.2f}",
+                f"{png / j2k:.2f}",
+                f"{sealed_bytes:,}",
+                f"{over / len(images):.0f} B/img",
+                f"{over / j2k * 100:.2f} %",
+            )
+            results["sets"][name] = {
+                "images": len(images),
+                "raw_bytes": raw,
+                "png_bytes": png,
+                "j2k_bytes": j2k,
+                "payload_bytes": payload_bytes,
+                "sealed_bytes": sealed_bytes,
+                "seal_overhead_bytes_per_object": (sealed_bytes - payload_bytes) / len(images),
+                "pack_overhead_bytes_per_object": (payload_bytes - j2k) / len(images),
+                "codec_s": t_codec,
+                "aes_s": t_aes,
+                "pipeline_s": t_pipe,
+                "pipeline_images_per_s": len(images) / t_pipe,
+                "pipeline_mb_per_s": raw / 1e6 / t_pipe,
+                "pipeline_overhead_vs_codec_plus_aes": overhead,
+            }
+        console.print(table)
+        console.print(size_table)
+
+        # AES-GCM on large buffers: our seal() vs openssl speed on this machine.
+        big = secrets.token_bytes(64 << 20)
+        t_seal = timed(lambda: seal(big, keyring=ring), args.repeat)
+        ours = len(big) / 1e6 / t_seal
+        theirs = openssl_gcm_mb_s()
+        gcm = Table(title="AES-256-GCM on a 64 MiB buffer")
+        for col in ("implementation", "MB/s", "ratio to openssl"):
+            gcm.add_column(col, justify="right")
+        gcm.add_row("medseal.crypto.seal", f"{ours:.0f}", f"{ours / theirs:.2f}" if theirs else "-")
+        gcm.add_row(
+            "openssl speed -evp aes-256-gcm (1 MiB blocks)",
+            f"{theirs:.0f}" if theirs else "n/a",
+            "1.00",
+        )
+        console.print(gcm)
+        results["aes_gcm"] = {
+            "seal_mb_per_s": ours,
+            "openssl_mb_per_s": theirs,
+            "ratio": ours / theirs if theirs else None,
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    console.print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""``python -m medseal``."""
+
+from __future__ import annotations
+
+import sys
+
+from medseal.cli import main
+
+sys.exit(main())

@@ -1,0 +1,59 @@
+"""The ``medseal`` command line (typer). It calls only the public Python API.
+
+Errors medseal raises on purpose are printed as one clear line (exit code 2
+for bad input, 3 for access refusals, 1 otherwise), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from medseal.cli import keys, vault_cmd
+from medseal.cli._common import err_console
+from medseal.cli.demo import demo
+from medseal.cli.ingest_cmd import ingest
+from medseal.errors import AccessDenied, InputError, InvalidIdError, MedsealError, NotFoundError
+
+app = typer.Typer(
+    name="medseal",
+    help="Privacy-preserving AI on medical images: encrypted vault, masked and encrypted inference.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(keys.app, name="keys")
+app.add_typer(vault_cmd.app, name="vault")
+app.command("ingest")(ingest)
+app.command("demo")(demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        rc = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except (AccessDenied, NotFoundError) as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        return 3
+    except (InputError, InvalidIdError) as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        return 2
+    except MedsealError as exc:
+        err_console.print(f"[red]error:[/] {exc}")
+        return 1
+    except Exception as exc:  # click usage errors etc.
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            err_console.print("aborted")
+            return 1
+        raise
+    return rc if isinstance(rc, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Shared CLI plumbing: the console, passphrase handling, opening the key ring and vault."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from medseal.config import default_keyring_path
+from medseal.crypto import KeyRing
+from medseal.errors import ConfigError
+from medseal.vault import Vault
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+AsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as",
+        help="Acting principal (default: $MEDSEAL_USER, else your login name).",
+        show_default=False,
+    ),
+]
+KeyringOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--keyring",
+        help="Key store file (default: $MEDSEAL_KEYRING or ~/.local/share/medseal/keyring.json).",
+        show_default=False,
+    ),
+]
+VaultOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--vault",
+        "-V",
+        help="Vault directory (default: $MEDSEAL_VAULT, else the current directory).",
+        show_default=False,
+    ),
+]
+
+
+def principal(as_: str | None) -> str:
+    return as_ or os.environ.get("MEDSEAL_USER") or getpass.getuser()
+
+
+def keyring_path(path: Path | None) -> Path:
+    return path if path is not None else default_keyring_path()
+
+
+def passphrase(*, confirm: bool = False) -> str:
+    env = os.environ.get("MEDSEAL_PASSPHRASE")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise ConfigError("no passphrase: set MEDSEAL_PASSPHRASE or run interactively")
+    value = typer.prompt("Key store passphrase", hide_input=True, confirmation_prompt=confirm)
+    return str(value)
+
+
+def open_keyring(path: Path | None) -> KeyRing:
+    return KeyRing.open(keyring_path(path), passphrase())
+
+
+def vault_path(path: Path | None) -> Path:
+    if path is not None:
+        return path
+    env = os.environ.get("MEDSEAL_VAULT")
+    if env:
+        return Path(env)
+    if Path("vault.json").is_file():
+        return Path(".")
+    raise ConfigError("no vault given: pass --vault DIR or set MEDSEAL_VAULT")
+
+
+@contextmanager
+def open_vault(path: Path | None, keyring: Path | None) -> Iterator[Vault]:
+    vault = Vault.open(vault_path(path), keyring=open_keyring(keyring))
+    try:
+        yield vault
+    finally:
+        vault.close()
+
+
+def progress_bar(transient: bool = False) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+        disable=not err_console.is_terminal and os.environ.get("MEDSEAL_PROGRESS") != "1",
+    )
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"  # pragma: no cover

@@ -1,0 +1,285 @@
+"""`medseal vault …`: create a vault, list, read, verify, audit and manage grants."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from medseal.cli._common import (
+    AsOpt,
+    KeyringOpt,
+    VaultOpt,
+    console,
+    human_bytes,
+    open_keyring,
+    open_vault,
+    principal,
+    progress_bar,
+)
+from medseal.errors import AuditChainError
+from medseal.vault import Role, Vault
+
+app = typer.Typer(
+    help="The encrypted vault: objects, grants, integrity and the audit trail.",
+    no_args_is_help=True,
+)
+
+
+@app.command("init")
+def init(
+    path: Annotated[Path, typer.Argument(help="Vault directory to create.")],
+    db: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite in the vault)."
+        ),
+    ] = None,
+    blobs: Annotated[
+        str | None,
+        typer.Option(help="Blob store URL, e.g. s3://bucket/prefix (default: <vault>/blobs)."),
+    ] = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Create a vault; whoever runs this is its owner."""
+    owner = principal(as_)
+    vault = Vault.init(path, keyring=open_keyring(keyring), owner=owner, db=db, blobs=blobs)
+    console.print(
+        f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
+        f"blobs {'local' if vault.blobs.local else vault.blobs.url})"
+    )
+    console.print(f"tip: export MEDSEAL_VAULT={path}")
+    vault.close()
+
+
+@app.command("ls")
+def ls(
+    dataset: Annotated[str | None, typer.Option("--dataset", "-d")] = None,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List the objects you may see."""
+    with open_vault(vault, keyring) as v:
+        infos = v.ls(as_=principal(as_), dataset=dataset)
+    if as_json:
+        console.print_json(
+            json.dumps(
+                [
+                    {
+                        "id": i.id,
+                        "dataset": i.dataset,
+                        "kind": i.kind,
+                        "name": i.name,
+                        "label": i.label,
+                        "shape": i.manifest.get("shape"),
+                        "bytes": i.blob_size,
+                    }
+                    for i in infos
+                ]
+            )
+        )
+        return
+    table = Table(title=f"{len(infos)} objects")
+    for col in ("id", "dataset", "kind", "name", "label", "shape", "sealed"):
+        table.add_column(col)
+    for i in infos:
+        table.add_row(
+            i.id,
+            i.dataset,
+            i.kind,
+            i.name or "",
+            "" if i.label is None else str(i.label),
+            "x".join(map(str, i.manifest.get("shape", []))),
+            human_bytes(i.blob_size),
+        )
+    console.print(table)
+
+
+@app.command("show")
+def show(
+    object_id: str, vault: VaultOpt = None, keyring: KeyringOpt = None, as_: AsOpt = None
+) -> None:
+    """Print one object's manifest (no pixels, no PHI)."""
+    with open_vault(vault, keyring) as v:
+        info = v.show(object_id, as_=principal(as_))
+    console.print_json(
+        json.dumps(
+            {
+                "id": info.id,
+                "dataset": info.dataset,
+                "kind": info.kind,
+                "name": info.name,
+                "label": info.label,
+                "patient": info.patient,
+                "split": info.split,
+                "created_at": info.created_at.isoformat(),
+                "created_by": info.created_by,
+                "sealed_bytes": info.blob_size,
+                "payload_bytes": info.payload_size,
+                "algorithm": info.algorithm,
+                "manifest": info.manifest,
+            }
+        )
+    )
+
+
+@app.command("get")
+def get(
+    object_id: str,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Output file: .dcm (DICOM, JPEG 2000), .png, or .npy (stored values).",
+        ),
+    ],
+    encrypted: Annotated[
+        bool, typer.Option("--encrypted", help="Write the sealed container instead (analysts).")
+    ] = False,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Read one object back (plaintext for owner/clinicians; --encrypted for analysts)."""
+    who = principal(as_)
+    with open_vault(vault, keyring) as v:
+        if encrypted:
+            output.write_bytes(v.get_encrypted(object_id, as_=who))
+        elif output.suffix.lower() == ".dcm":
+            v.export_dicom(object_id, output, as_=who)
+        else:
+            image = v.get(object_id, as_=who)
+            if output.suffix.lower() == ".npy":
+                np.save(output, image.pixels)
+            else:
+                from PIL import Image as PILImage
+
+                from medseal.ingest import to_display
+
+                disp = to_display(image)
+                if image.frames > 1:
+                    disp = disp[0]
+                PILImage.fromarray(np.clip(disp * 255 + 0.5, 0, 255).astype(np.uint8)).save(output)
+    console.print(f"wrote {output}")
+
+
+@app.command("verify")
+def verify(
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Also decrypt and decode every object.")
+    ] = False,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Re-check every object's hash (and with --deep, its decryption) and the audit chain."""
+    with open_vault(vault, keyring) as v, progress_bar() as bar:
+        task = bar.add_task("verifying", total=None)
+        report = v.verify(
+            as_=principal(as_),
+            deep=deep,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"checked {report.checked} objects, audit chain of {report.audit_entries} entries"
+    )
+    for key in report.orphan_blobs:
+        console.print(
+            f"[yellow]unreferenced blob[/] {key} (left by an interrupted put; `medseal vault gc` removes it)"
+        )
+    for p in report.problems:
+        console.print(f"[red]problem[/] {p}")
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print("[green]vault OK[/]")
+
+
+@app.command("gc")
+def gc(vault: VaultOpt = None, keyring: KeyringOpt = None, as_: AsOpt = None) -> None:
+    """Remove blobs no object references (left by interrupted writes)."""
+    with open_vault(vault, keyring) as v:
+        n = v.collect_garbage(as_=principal(as_))
+    console.print(f"removed {n} unreferenced files")
+
+
+@app.command("audit")
+def audit(
+    verify_chain: Annotated[
+        bool, typer.Option("--verify", help="Verify the hash chain and exit non-zero if broken.")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(help="Show only the newest N entries.")] = 50,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Show (and with --verify, check) the append-only audit log."""
+    who = principal(as_)
+    with open_vault(vault, keyring) as v:
+        if verify_chain:
+            try:
+                n = v.verify_audit(as_=who)
+            except AuditChainError as exc:
+                console.print(f"[red]audit chain BROKEN[/]: {exc}")
+                raise typer.Exit(1) from None
+            console.print(f"[green]audit chain intact[/]: {n} entries")
+            return
+        entries = v.audit_log(as_=who, limit=limit)
+    table = Table(title="audit log")
+    for col in ("seq", "time", "actor", "action", "dataset", "target", "outcome"):
+        table.add_column(col)
+    for e in entries:
+        table.add_row(
+            str(e.seq), e.ts[:19], e.actor, e.action, e.dataset or "", e.target or "", e.outcome
+        )
+    console.print(table)
+
+
+@app.command("grant")
+def grant(
+    user: str,
+    role: Annotated[Role, typer.Option("--role", case_sensitive=False)],
+    dataset: Annotated[str, typer.Option("--dataset", help="Dataset name, or * for all.")] = "*",
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Grant USER a role on a dataset (owner only)."""
+    with open_vault(vault, keyring) as v:
+        g = v.grant(user, role, dataset=dataset, as_=principal(as_))
+    console.print(f"granted {g.role.value} on {g.dataset} to {g.principal}")
+
+
+@app.command("revoke")
+def revoke(
+    user: str,
+    role: Annotated[Role | None, typer.Option("--role", case_sensitive=False)] = None,
+    dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Revoke USER's grants (all, or one role and/or dataset)."""
+    with open_vault(vault, keyring) as v:
+        n = v.revoke(user, role, dataset=dataset, as_=principal(as_))
+    console.print(f"revoked {n} grant(s) of {user}")
+
+
+@app.command("grants")
+def grants(vault: VaultOpt = None, keyring: KeyringOpt = None, as_: AsOpt = None) -> None:
+    """List every grant (owner only)."""
+    with open_vault(vault, keyring) as v:
+        rows = v.list_grants(as_=principal(as_))
+    table = Table(title="grants")
+    for col in ("principal", "role", "dataset"):
+        table.add_column(col)
+    for g in rows:
+        table.add_row(g.principal, g.role.value, g.dataset)
+    console.print(table)

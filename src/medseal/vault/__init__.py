@@ -1,0 +1,26 @@
+"""The encrypted imaging vault: catalogue + blob store + policy + audit (see :class:`Vault`)."""
+
+from __future__ import annotations
+
+from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
+from medseal.vault.vault import (
+    IngestReport,
+    ObjectInfo,
+    RotationReport,
+    Vault,
+    VerifyReport,
+    check_id,
+)
+
+__all__ = [
+    "ALL_DATASETS",
+    "Action",
+    "Grant",
+    "IngestReport",
+    "ObjectInfo",
+    "Role",
+    "RotationReport",
+    "Vault",
+    "VerifyReport",
+    "check_id",
+]

@@ -1,0 +1,196 @@
+"""The append-only, hash-chained audit log.
+
+Each entry's ``hash`` is SHA-256 over the previous entry's hash and the
+canonical JSON of the entry's fields; ``mac`` is HMAC-SHA256 of that hash with
+a key derived from the key ring (``audit/<vault id>``). The newest (seq, hash,
+mac) is also kept in a one-row ``audit_head`` table, written in the same
+transaction. :func:`verify_chain` therefore detects an edited entry (its hash
+no longer matches), a removed or reordered entry (seq gap, or the next entry's
+``prev_hash`` no longer matches), a truncated tail (the head points past the
+last row), and a chain recomputed by someone without the key (MACs fail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from medseal.errors import AuditChainError
+from medseal.vault.catalog import audit, audit_head
+
+__all__ = ["GENESIS", "AuditEntry", "append", "entries", "verify_chain"]
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    ts: str
+    actor: str
+    action: str
+    dataset: str | None
+    target: str | None
+    outcome: str
+    detail: Mapping[str, Any]
+    prev_hash: str
+    hash: str
+    mac: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "ts": self.ts,
+            "actor": self.actor,
+            "action": self.action,
+            "dataset": self.dataset,
+            "target": self.target,
+            "outcome": self.outcome,
+            "detail": dict(self.detail),
+            "hash": self.hash,
+        }
+
+
+def _entry_hash(prev_hash: str, fields: Mapping[str, Any]) -> str:
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(prev_hash.encode() + b"\n" + body.encode()).hexdigest()
+
+
+def _mac(key: bytes, digest: str) -> str:
+    return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+
+
+def _fields(
+    seq: int,
+    ts: str,
+    actor: str,
+    action: str,
+    dataset: str | None,
+    target: str | None,
+    outcome: str,
+    detail: str,
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "ts": ts,
+        "actor": actor,
+        "action": action,
+        "dataset": dataset,
+        "target": target,
+        "outcome": outcome,
+        "detail": detail,
+    }
+
+
+def append(
+    conn: Connection,
+    key: bytes,
+    *,
+    actor: str,
+    action: str,
+    outcome: str,
+    dataset: str | None = None,
+    target: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one entry inside the caller's transaction; returns its seq."""
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    last_seq, prev = (int(head.seq), head.hash) if head else (0, GENESIS)
+    seq = last_seq + 1
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    detail_json = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
+    digest = _entry_hash(
+        prev, _fields(seq, ts, actor, action, dataset, target, outcome, detail_json)
+    )
+    mac = _mac(key, digest)
+    conn.execute(
+        insert(audit).values(
+            seq=seq,
+            ts=ts,
+            actor=actor,
+            action=action,
+            dataset=dataset,
+            target=target,
+            outcome=outcome,
+            detail=detail_json,
+            prev_hash=prev,
+            hash=digest,
+            mac=mac,
+        )
+    )
+    if head:
+        conn.execute(
+            update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest, mac=mac)
+        )
+    else:
+        conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=mac))
+    return seq
+
+
+def entries(conn: Connection, *, limit: int | None = None) -> list[AuditEntry]:
+    query = select(audit).order_by(audit.c.seq)
+    if limit is not None:
+        total = conn.execute(select(func.count()).select_from(audit)).scalar_one()
+        query = query.offset(max(0, int(total) - limit))
+    return [
+        AuditEntry(
+            seq=int(r.seq),
+            ts=r.ts,
+            actor=r.actor,
+            action=r.action,
+            dataset=r.dataset,
+            target=r.target,
+            outcome=r.outcome,
+            detail=json.loads(r.detail),
+            prev_hash=r.prev_hash,
+            hash=r.hash,
+            mac=r.mac,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def verify_chain(conn: Connection, key: bytes) -> int:
+    """Check the whole chain; returns the number of entries or raises AuditChainError."""
+    prev = GENESIS
+    expected_seq = 1
+    count = 0
+    for r in conn.execute(select(audit).order_by(audit.c.seq)):
+        if int(r.seq) != expected_seq:
+            raise AuditChainError(
+                f"audit log broken at entry {expected_seq}: entry missing or reordered"
+            )
+        if r.prev_hash != prev:
+            raise AuditChainError(
+                f"audit log broken at entry {r.seq}: previous-hash link does not match"
+            )
+        digest = _entry_hash(
+            prev,
+            _fields(int(r.seq), r.ts, r.actor, r.action, r.dataset, r.target, r.outcome, r.detail),
+        )
+        if not hmac.compare_digest(digest, r.hash):
+            raise AuditChainError(f"audit log broken at entry {r.seq}: entry was modified")
+        if not hmac.compare_digest(_mac(key, digest), r.mac):
+            raise AuditChainError(f"audit log broken at entry {r.seq}: authentication code invalid")
+        prev = digest
+        expected_seq += 1
+        count += 1
+    head = conn.execute(select(audit_head)).first()
+    if head is None:
+        if count:
+            raise AuditChainError("audit log head record is missing")
+        return 0
+    if int(head.seq) != count or not hmac.compare_digest(head.hash, prev):
+        raise AuditChainError(
+            f"audit log truncated or reordered: head records entry {head.seq}, log ends at {count}"
+        )
+    if not hmac.compare_digest(_mac(key, head.hash), head.mac):
+        raise AuditChainError("audit log head authentication code invalid")
+    return count

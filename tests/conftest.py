@@ -1,0 +1,57 @@
+"""Fixtures shared by every test area."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medseal.config import shared_data_dir
+from medseal.types import Image
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("MEDSEAL_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    root = shared_data_dir()
+    if root is None:
+        pytest.skip("../shared/data is not beside this checkout (CI has it)")
+    return root
+
+
+@pytest.fixture
+def keyring():
+    from medseal.crypto import KeyRing
+
+    return KeyRing.in_memory()
+
+
+@pytest.fixture
+def vault(tmp_path, keyring):
+    from medseal.vault import Vault
+
+    v = Vault.init(tmp_path / "vault", keyring=keyring, owner="olivia")
+    yield v
+    v.close()
+
+
+def make_image(seed: int = 0, shape: tuple[int, int] = (48, 40), bits: int = 12) -> Image:
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 2**bits, size=shape, dtype=np.uint16)
+    return Image(
+        pixels=pixels,
+        photometric="MONOCHROME2",
+        bits_stored=bits,
+        source="test",
+        meta={"modality": "OT"},
+    )
+
+
+@pytest.fixture
+def image() -> Image:
+    return make_image()
