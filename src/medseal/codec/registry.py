@@ -1,0 +1,547 @@
+"""Codec registry and the ``encode``/``decode`` front door of the codec stage.
+
+Flow: ``ingest`` hands an :class:`~medseal.types.Image` to :func:`encode`, which
+picks a backend by name (``j2k``, ``htj2k``) and returns an
+:class:`~medseal.types.EncodedImage` (one raw JPEG 2000 codestream per frame);
+``crypto`` then seals the bytes that :func:`medseal.codec.pack` makes of it.
+
+Backends are registered by name, as pydicom registers its pixel-data plugins:
+each lives in its own module, is imported only when used, and says what to
+install when its library is missing. :func:`available_codecs` lists them all,
+usable or not.
+
+The decompression-bomb guard lives here too: :func:`read_siz` parses the
+codestream's SIZ marker segment so that image sizes are checked against
+:func:`medseal.config.max_pixels` *before* any decoder allocates memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol, cast
+
+import numpy as np
+
+from medseal.config import max_pixels as default_max_pixels
+from medseal.errors import (
+    CodecError,
+    CodecUnavailableError,
+    ImageTooLargeError,
+    InputError,
+    UnsupportedImageError,
+)
+from medseal.types import EncodedImage, Image
+
+__all__ = [
+    "Backend",
+    "CodecName",
+    "SizInfo",
+    "UnknownCodecError",
+    "available_codecs",
+    "decode",
+    "encode",
+    "get_backend",
+    "read_siz",
+    "register_backend",
+]
+
+#: dtypes a codestream can carry bit-exactly here (and DICOM's BitsAllocated 8 or 16).
+SUPPORTED_DTYPES = ("uint8", "int8", "uint16", "int16")
+#: JPEG 2000 and DICOM both cap rows and columns at 2**16 - 1.
+MAX_SIDE = 65535
+
+
+class CodecName(StrEnum):
+    """The codecs medseal knows; plain strings (``"j2k"``) are accepted too."""
+
+    J2K = "j2k"
+    HTJ2K = "htj2k"
+
+
+class UnknownCodecError(CodecError, ValueError):
+    """A codec name that no backend is registered under."""
+
+
+class Backend(Protocol):
+    """What a backend module provides (module-level functions)."""
+
+    def unavailable_reason(self) -> str | None:
+        """``None`` when encoding works, else what is missing and what to install."""
+
+    def encode_frame(
+        self,
+        frame: np.ndarray,
+        *,
+        bits_stored: int,
+        lossless: bool,
+        ratio: float | None,
+        psnr: float | None,
+        mct: bool,
+    ) -> bytes:
+        """One frame ``(rows, cols)`` or ``(rows, cols, 3)`` -> one raw codestream."""
+
+    def decode_frame(self, codestream: bytes) -> np.ndarray:
+        """One raw codestream -> ``(rows, cols)`` or ``(rows, cols, samples)``."""
+
+
+@dataclass(frozen=True)
+class _Spec:
+    name: str
+    module: str
+    requires: str
+
+
+_REGISTRY: dict[str, _Spec] = {}
+
+
+def register_backend(name: str, module: str, *, requires: str) -> None:
+    """Register a backend module under ``name`` (imported lazily on first use).
+
+    Parameters
+    ----------
+    name
+        The codec name users pass to :func:`encode` (e.g. ``"j2k"``).
+    module
+        Dotted path of a module implementing :class:`Backend`'s functions.
+    requires
+        What a user installs to make it work (shown when it is missing).
+    """
+    _REGISTRY[str(name)] = _Spec(str(name), module, requires)
+
+
+register_backend(CodecName.J2K, "medseal.codec.openjpeg", requires="pylibjpeg-openjpeg")
+register_backend(CodecName.HTJ2K, "medseal.codec.htj2k", requires="imagecodecs")
+
+
+def _spec(name: CodecName | str) -> _Spec:
+    key = str(name).lower()
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownCodecError(f"unknown codec {key!r}; known codecs: {known}") from None
+
+
+def get_backend(name: CodecName | str) -> Backend:
+    """The backend module registered under ``name`` (imported now).
+
+    Raises
+    ------
+    UnknownCodecError
+        No backend has that name.
+    CodecUnavailableError
+        The backend module itself could not be imported.
+    """
+    spec = _spec(name)
+    try:
+        module = importlib.import_module(spec.module)
+    except ImportError as exc:
+        raise CodecUnavailableError(
+            f"codec {spec.name!r} is unavailable ({exc.name or 'import failed'}); "
+            f"install it with: pip install {spec.requires}"
+        ) from None
+    return cast(Backend, module)
+
+
+def available_codecs() -> dict[str, str | None]:
+    """Every registered codec: ``None`` if it can encode here, else why not.
+
+    Examples
+    --------
+    >>> available_codecs()["j2k"] is None
+    True
+    """
+    out: dict[str, str | None] = {}
+    for name in sorted(_REGISTRY):
+        try:
+            out[name] = get_backend(name).unavailable_reason()
+        except CodecUnavailableError as exc:
+            out[name] = str(exc)
+    return out
+
+
+# --------------------------------------------------------------------- SIZ header
+
+
+@dataclass(frozen=True)
+class SizInfo:
+    """What a JPEG 2000 codestream's SIZ marker segment says about the image."""
+
+    width: int
+    height: int
+    components: int
+    precision: tuple[int, ...]
+    signed: tuple[bool, ...]
+
+    @property
+    def samples(self) -> int:
+        """Upper bound on the decoded sample count (sub-sampling ignored)."""
+        return self.width * self.height * self.components
+
+
+def read_siz(codestream: bytes) -> SizInfo:
+    """Parse the SIZ marker segment at the start of a raw J2K/HTJ2K codestream.
+
+    Only the first few dozen bytes are read, so this is safe on hostile input.
+
+    Raises
+    ------
+    CodecError
+        The bytes do not start with SOC + SIZ or the segment is inconsistent.
+    """
+    data = bytes(codestream[:4096])
+    if len(data) < 42 or data[:4] != b"\xff\x4f\xff\x51":
+        raise CodecError("not a raw JPEG 2000 codestream (no SOC/SIZ markers at the start)")
+    (lsiz,) = struct.unpack_from(">H", data, 4)
+    xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">IIII", data, 8)
+    (csiz,) = struct.unpack_from(">H", data, 40)
+    if csiz < 1 or lsiz != 38 + 3 * csiz or len(data) < 4 + lsiz:
+        raise CodecError("corrupt JPEG 2000 SIZ marker segment")
+    if xsiz <= xosiz or ysiz <= yosiz:
+        raise CodecError("corrupt JPEG 2000 SIZ marker segment (empty image area)")
+    precision = []
+    signed = []
+    for i in range(csiz):
+        ssiz = data[42 + 3 * i]
+        precision.append((ssiz & 0x7F) + 1)
+        signed.append(bool(ssiz & 0x80))
+    return SizInfo(xsiz - xosiz, ysiz - yosiz, csiz, tuple(precision), tuple(signed))
+
+
+# --------------------------------------------------------------------- encode
+
+
+def _split_frames(image: Image) -> tuple[list[np.ndarray], int]:
+    """Frames of ``image`` as C-contiguous little-endian 2-D/3-D arrays, plus samples."""
+    px = image.pixels
+    dtype = px.dtype
+    if dtype.kind not in "iu" or dtype.itemsize not in (1, 2):
+        raise UnsupportedImageError(
+            f"pixel dtype {dtype} is not supported; expected one of {', '.join(SUPPORTED_DTYPES)}"
+        )
+    frame_ndim = px.ndim - (1 if image.frames > 1 else 0)
+    if frame_ndim not in (2, 3):
+        raise UnsupportedImageError(
+            f"pixel array of shape {px.shape} does not match frames={image.frames}; expected "
+            "(rows, cols[, samples]) or (frames, rows, cols[, samples])"
+        )
+    if image.frames > 1 and px.shape[0] != image.frames:
+        raise UnsupportedImageError(
+            f"pixel array of shape {px.shape} has {px.shape[0]} frames, image says {image.frames}"
+        )
+    samples = image.samples_per_pixel
+    if samples not in (1, 3):
+        raise UnsupportedImageError(f"{samples} samples per pixel is not supported (1 or 3)")
+    if not (1 <= image.rows <= MAX_SIDE and 1 <= image.cols <= MAX_SIDE):
+        raise UnsupportedImageError(
+            f"image of {image.rows} x {image.cols} pixels: rows and columns must be in "
+            f"[1, {MAX_SIDE}]"
+        )
+    native = np.dtype(dtype.newbyteorder("<"))
+    stack = px if image.frames > 1 else px[np.newaxis]
+    frames = []
+    for f in stack:
+        if f.ndim == 3 and samples == 1:
+            f = f[..., 0]
+        frames.append(np.ascontiguousarray(f, dtype=native))
+    return frames, samples
+
+
+def _check_bits(image: Image, frames: list[np.ndarray]) -> int:
+    bits = int(image.bits_stored)
+    dtype = frames[0].dtype
+    if not 1 <= bits <= dtype.itemsize * 8:
+        raise UnsupportedImageError(
+            f"bits_stored={bits} is not valid for {dtype.name} pixels (1..{dtype.itemsize * 8})"
+        )
+    lo = min(int(f.min()) for f in frames)
+    hi = max(int(f.max()) for f in frames)
+    lowest, highest = (
+        (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if dtype.kind == "i" else (0, (1 << bits) - 1)
+    )
+    ok = lowest <= lo and hi <= highest
+    if not ok:
+        raise UnsupportedImageError(
+            f"pixel values do not fit in bits_stored={bits} ({dtype.name}); "
+            "refusing to encode, as the codestream would not be lossless"
+        )
+    return bits
+
+
+def _lossy_settings(
+    lossless: bool, ratio: float | None, psnr: float | None
+) -> tuple[float | None, float | None]:
+    if lossless:
+        if ratio is not None or psnr is not None:
+            raise InputError("ratio and psnr apply to lossy encoding only; pass lossless=False")
+        return None, None
+    if (ratio is None) == (psnr is None):
+        raise InputError("lossy encoding needs exactly one of ratio= or psnr=")
+    if ratio is not None and not (math.isfinite(ratio) and ratio > 1):
+        raise InputError("ratio must be a finite number greater than 1")
+    if psnr is not None and not (math.isfinite(psnr) and psnr > 0):
+        raise InputError("psnr must be a finite number of dB greater than 0")
+    return (
+        float(ratio) if ratio is not None else None,
+        float(psnr) if psnr is not None else None,
+    )
+
+
+def encode(
+    image: Image,
+    *,
+    codec: CodecName | str = CodecName.J2K,
+    lossless: bool = True,
+    ratio: float | None = None,
+    psnr: float | None = None,
+) -> EncodedImage:
+    """Compress an image into one raw JPEG 2000 codestream per frame.
+
+    Parameters
+    ----------
+    image
+        Stored pixel values: 8- or 16-bit, signed or unsigned, grey or RGB,
+        one frame or several. ``image.bits_stored`` becomes the codestream's
+        precision.
+    codec
+        ``"j2k"`` (JPEG 2000 Part 1, OpenJPEG) or ``"htj2k"`` (Part 15).
+    lossless
+        Reversible 5/3 wavelet (bit-exact) when true; otherwise irreversible
+        9/7 driven by ``ratio`` or ``psnr``.
+    ratio
+        Lossy only: target compression ratio (raw bytes / codestream bytes).
+    psnr
+        Lossy only: target peak signal-to-noise ratio in dB (peak
+        ``2**bits_stored - 1``).
+
+    Returns
+    -------
+    EncodedImage
+        ``shape``/``dtype``/``photometric`` describe what :func:`decode`
+        returns; ``params`` records ``mct`` (colour transform used),
+        ``ratio``, ``psnr`` and the achieved ``compression_ratio``.
+
+    Raises
+    ------
+    UnsupportedImageError
+        dtype, shape, samples or bit depth not supported (the message says which).
+    InputError
+        Inconsistent lossy options.
+    CodecUnavailableError
+        The backend library is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medseal.types import Image
+    >>> img = Image(pixels=np.arange(64, dtype=np.uint8).reshape(8, 8))
+    >>> enc = encode(img)
+    >>> bool((decode(enc) == img.pixels).all())
+    True
+    """
+    ratio, psnr = _lossy_settings(lossless, ratio, psnr)
+    spec = _spec(codec)
+    frames, samples = _split_frames(image)
+    bits = _check_bits(image, frames)
+    backend = get_backend(spec.name)
+    reason = backend.unavailable_reason()
+    if reason is not None:
+        raise CodecUnavailableError(reason)
+    mct = samples == 3 and image.photometric.upper() == "RGB"
+    achieved: list[float] = []
+    streams_list: list[bytes] = []
+    for f in frames:
+        if psnr is None:
+            cs = backend.encode_frame(
+                f, bits_stored=bits, lossless=lossless, ratio=ratio, psnr=None, mct=mct
+            )
+        else:
+            cs, got = _encode_to_psnr(backend, f, bits, psnr, mct)
+            achieved.append(got)
+        streams_list.append(cs)
+    streams = tuple(streams_list)
+    raw = sum(f.nbytes for f in frames)
+    params: dict[str, Any] = {
+        "mct": mct,
+        "ratio": ratio,
+        "psnr": psnr,
+        "compression_ratio": round(raw / max(1, sum(len(s) for s in streams)), 4),
+    }
+    if achieved:
+        low = min(achieved)
+        params["achieved_psnr"] = round(low, 3) if math.isfinite(low) else None
+    return EncodedImage(
+        codec=spec.name,
+        frames=streams,
+        shape=tuple(int(n) for n in image.pixels.shape),
+        dtype=frames[0].dtype.name,
+        bits_stored=bits,
+        photometric=image.photometric,
+        lossless=bool(lossless),
+        params=params,
+    )
+
+
+_PSNR_TRIES = 6
+
+
+def measure_psnr(reference: np.ndarray, test: np.ndarray, bits_stored: int) -> float:
+    """PSNR in dB with peak ``2**bits_stored - 1`` (``inf`` when identical)."""
+    diff = reference.astype(np.float64) - test.astype(np.float64)
+    mse = float(np.mean(diff * diff))
+    peak = float((1 << bits_stored) - 1)
+    return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
+
+
+def _encode_to_psnr(
+    backend: Backend, frame: np.ndarray, bits: int, target: float, mct: bool
+) -> tuple[bytes, float]:
+    """Encode, measure, and raise the requested PSNR until the target is met.
+
+    OpenJPEG's dB-driven rate allocation estimates distortion and can land a
+    few dB short, so the promise "PSNR >= target" is checked by decoding.
+    """
+    request = target
+    best: tuple[bytes, float] | None = None
+    for _ in range(_PSNR_TRIES):
+        cs = backend.encode_frame(
+            frame, bits_stored=bits, lossless=False, ratio=None, psnr=request, mct=mct
+        )
+        got = measure_psnr(frame, backend.decode_frame(cs).reshape(frame.shape), bits)
+        if best is None or got > best[1]:
+            best = (cs, got)
+        if got >= target:
+            return cs, got
+        request += (target - got) + 0.5
+    assert best is not None
+    return best
+
+
+# --------------------------------------------------------------------- decode
+
+
+def frame_shape(enc_shape: tuple[int, ...], n_frames: int) -> tuple[int, ...]:
+    """The shape of one frame of an encoded image of ``enc_shape`` with ``n_frames``."""
+    if n_frames < 1:
+        raise CodecError("encoded image has no frames")
+    if n_frames > 1:
+        if len(enc_shape) not in (3, 4) or enc_shape[0] != n_frames:
+            raise CodecError("encoded image shape does not match its frame count")
+        return tuple(enc_shape[1:])
+    if len(enc_shape) not in (2, 3):
+        raise CodecError("encoded image shape is not (rows, cols[, samples])")
+    return tuple(enc_shape)
+
+
+def check_size(shape: tuple[int, ...], n_frames: int, max_pixels: int | None) -> tuple[int, ...]:
+    """Validate a recorded shape against ``max_pixels``; returns the per-frame shape.
+
+    Raises
+    ------
+    ImageTooLargeError
+        The image holds more pixel samples than allowed.
+    CodecError
+        The shape is malformed.
+    """
+    if any((not isinstance(n, int)) or isinstance(n, bool) or n < 1 for n in shape):
+        raise CodecError("encoded image shape must hold positive integers")
+    fshape = frame_shape(shape, n_frames)
+    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
+    total = math.prod(shape)
+    if total > limit:
+        raise ImageTooLargeError(
+            f"image holds {total} pixel samples, above the limit of {limit} (MEDSEAL_MAX_PIXELS)"
+        )
+    if fshape[0] > MAX_SIDE or fshape[1] > MAX_SIDE:
+        raise CodecError("encoded image rows/columns exceed 65535")
+    return fshape
+
+
+def _expected_components(fshape: tuple[int, ...]) -> int:
+    return fshape[2] if len(fshape) == 3 else 1
+
+
+def decode(enc: EncodedImage, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decompress an :class:`EncodedImage` to its stored pixel values.
+
+    Parameters
+    ----------
+    enc
+        From :func:`encode` or :func:`medseal.codec.unpack`.
+    max_pixels
+        Pixel-sample limit (default :func:`medseal.config.max_pixels`). Both the
+        recorded shape and every codestream's own SIZ header are checked
+        before anything is decoded.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``enc.shape`` and ``enc.dtype``; bit-exact to the input when lossless.
+
+    Raises
+    ------
+    ImageTooLargeError
+        Recorded shape or a codestream header exceeds ``max_pixels``.
+    CodecError
+        Corrupt, truncated or inconsistent codestream.
+    """
+    if enc.dtype not in SUPPORTED_DTYPES:
+        raise CodecError(f"encoded dtype {enc.dtype!r} is not one medseal writes")
+    shape = tuple(enc.shape)
+    fshape = check_size(shape, len(enc.frames), max_pixels)
+    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
+    sizs = [read_siz(cs) for cs in enc.frames]
+    claimed = sum(s.samples for s in sizs)
+    if claimed > limit:
+        raise ImageTooLargeError(
+            f"codestream headers claim {claimed} pixel samples, above the limit of {limit}"
+        )
+    want = (fshape[1], fshape[0], _expected_components(fshape))
+    for siz in sizs:
+        if (siz.width, siz.height, siz.components) != want:
+            raise CodecError(
+                f"codestream header says {siz.height} x {siz.width} x {siz.components}, "
+                f"the record says {fshape}"
+            )
+    backend = get_backend(enc.codec)
+    dtype = np.dtype(enc.dtype)
+    out = np.empty((len(enc.frames), *fshape), dtype=dtype)
+    for i, cs in enumerate(enc.frames):
+        _check_complete(cs)
+        try:
+            arr = backend.decode_frame(bytes(cs))
+        except CodecError:
+            raise
+        except Exception as exc:  # the C libraries raise RuntimeError/ValueError/...
+            raise CodecError(f"could not decode frame {i}: {type(exc).__name__}") from None
+        if arr.size != math.prod(fshape):
+            raise CodecError(f"frame {i} decoded to an unexpected size")
+        out[i] = arr.reshape(fshape).astype(dtype, copy=False)
+    return out if len(enc.frames) > 1 else out[0]
+
+
+def _check_complete(codestream: bytes) -> None:
+    # OpenJPEG decodes a truncated codestream "as far as it goes" and returns a
+    # partial image without raising; a complete one ends with the EOC marker.
+    tail = bytes(codestream[-3:])
+    if not (tail.endswith(b"\xff\xd9") or tail == b"\xff\xd9\x00"):
+        raise CodecError("truncated JPEG 2000 codestream (no EOC marker at the end)")
+
+
+def params_jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with only JSON-safe scalar values (for containers and manifests)."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        finite_float = isinstance(value, float) and math.isfinite(value)
+        if value is None or isinstance(value, bool | int | str) or finite_float:
+            out[str(key)] = value
+        elif isinstance(value, np.generic):
+            out[str(key)] = value.item()
+        else:
+            raise CodecError(f"codec parameter {key!r} is not a JSON scalar")
+    return out
