@@ -27,8 +27,9 @@ from medseal.crypto import KeyRing
 from medseal.errors import ConfigError
 from medseal.vault import Vault
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Wide when piped, so tables (audit log, listings) are not truncated in files and tests.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 AsOpt = Annotated[
     str | None,

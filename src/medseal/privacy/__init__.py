@@ -1,0 +1,1 @@
+"""Privacy-preserving representations of images: keyed masking, MORE, CKKS (stage after vault)."""
