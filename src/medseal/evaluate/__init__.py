@@ -1,0 +1,1 @@
+"""Evaluation: metrics, leakage measurement and attacks on each privacy mode (stage after models)."""

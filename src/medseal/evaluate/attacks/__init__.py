@@ -1,0 +1,1 @@
+"""Attacks on medseal's privacy modes, one attack per module; each reports a success rate."""

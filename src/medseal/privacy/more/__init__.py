@@ -1,0 +1,63 @@
+"""MORE (Matrix Operation for Randomization or Encryption) as a NumPy-like tensor type.
+
+Client side: :class:`MoreKey` (secret) encrypts and decrypts. Server side:
+:class:`MorePublicContext` (no secret) and :class:`MoreTensor` compute on
+ciphertexts: ``+ - * / @``, sums, reshapes, convolution and matrix functions
+(``exp``, ``log``, ``tanh``, ``sigmoid``, ``softplus``, ``relu`` ...).
+
+MORE is fast and exact but gives **no** confidentiality against a host that
+computes eigenvalues of ciphertexts; :mod:`medseal.evaluate.attacks.more_eigenvalue`
+demonstrates it. Use CKKS (``medseal.privacy.ckks``) when protection is needed.
+See ``docs/more.md``.
+
+Example
+-------
+>>> import numpy as np
+>>> from medseal.privacy.more import MoreKey
+>>> key = MoreKey.generate(n=2, seed=0)
+>>> ctx = key.public_context()              # send this to the server
+>>> c = key.encrypt(np.array([0.25, 2.0]))  # and this (c.to_bytes())
+>>> np.allclose(key.decrypt((c * c + 1.0).log()), np.log([0.25**2 + 1, 5.0]))
+True
+"""
+
+from __future__ import annotations
+
+from medseal.privacy.more.context import MorePublicContext
+from medseal.privacy.more.errors import (
+    MoreContextMismatchError,
+    MoreFormatError,
+    MoreIndexError,
+    MoreKeyPickleError,
+    MoreShapeError,
+)
+from medseal.privacy.more.functions import (
+    avg_pool2d,
+    concatenate,
+    conv2d,
+    conv2d_input_grad,
+    conv2d_weight_grad,
+    stack,
+)
+from medseal.privacy.more.key import DEFAULT_NOISE_RANGE, MoreKey
+from medseal.privacy.more.serialize import FORMAT_VERSION
+from medseal.privacy.more.tensor import MoreTensor
+
+__all__ = [
+    "DEFAULT_NOISE_RANGE",
+    "FORMAT_VERSION",
+    "MoreContextMismatchError",
+    "MoreFormatError",
+    "MoreIndexError",
+    "MoreKey",
+    "MoreKeyPickleError",
+    "MorePublicContext",
+    "MoreShapeError",
+    "MoreTensor",
+    "avg_pool2d",
+    "concatenate",
+    "conv2d",
+    "conv2d_input_grad",
+    "conv2d_weight_grad",
+    "stack",
+]
