@@ -71,11 +71,11 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.GET_PLAINTEXT,
             Action.GET_ENCRYPTED,
             Action.GET_MASKED,
+            Action.PUT_DERIVED,
         }
     ),
-    Role.ANALYST: frozenset(
-        {Action.LIST, Action.SHOW, Action.GET_ENCRYPTED, Action.GET_MASKED, Action.PUT_DERIVED}
-    ),
+    # Analysts never see plaintext, so they cannot make masked copies either.
+    Role.ANALYST: frozenset({Action.LIST, Action.SHOW, Action.GET_ENCRYPTED, Action.GET_MASKED}),
     Role.AUDITOR: frozenset({Action.AUDIT}),
 }
 

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -38,6 +39,7 @@ from medseal.errors import (
     AccessDenied,
     ConfigError,
     DecryptionError,
+    InputError,
     IntegrityError,
     InvalidIdError,
     MedsealError,
@@ -404,6 +406,97 @@ class Vault:
         """
         validate_name(dataset, "dataset")
         self._authorize(as_, Action.PUT, dataset)
+        return self._store(
+            image,
+            dataset=dataset,
+            as_=as_,
+            kind="image",
+            name=name,
+            label=label,
+            patient=patient,
+            split=split,
+            lossless=lossless,
+            ratio=ratio,
+            psnr=psnr,
+            algorithm=algorithm,
+        )
+
+    def put_masked(
+        self,
+        parent_id: str,
+        pixels: np.ndarray,
+        *,
+        scheme: Mapping[str, Any],
+        as_: str,
+    ) -> ObjectRef:
+        """Store a keyed masked copy of object ``parent_id`` (owner and clinicians).
+
+        ``scheme`` is the masking scheme's ``describe()`` (never the key). The
+        masked pixels are sealed at rest like any object; analysts may read
+        them back with :meth:`get_masked`.
+        """
+        parent = self._lookup(parent_id, as_, Action.PUT_DERIVED)
+        if parent.kind != "image":
+            raise InputError("only original images can be masked")
+        if "key" in scheme:
+            raise InputError("the scheme description must not carry key material")
+        src = parent.manifest
+        image = Image(
+            pixels=np.ascontiguousarray(pixels),
+            photometric="MONOCHROME2" if np.asarray(pixels).ndim == 2 else src["photometric"],
+            bits_stored=int(src["bits_stored"]),
+            frames=int(src.get("frames", 1)),
+            source="masked",
+            meta={"scheme": _jsonable(dict(scheme)), "parent": parent_id},
+        )
+        return self._store(
+            image,
+            dataset=parent.dataset,
+            as_=as_,
+            kind="masked",
+            name=parent.name,
+            label=parent.label,
+            patient=parent.patient,
+            split=parent.split,
+            parent_id=parent_id,
+        )
+
+    def get_masked(self, object_id: str, *, as_: str) -> np.ndarray:
+        """The masked pixels of a ``masked`` object (analysts included)."""
+        info = self._lookup(object_id, as_, Action.GET_MASKED)
+        if info.kind != "masked":
+            self._record(
+                as_,
+                "get-masked",
+                "denied",
+                dataset=info.dataset,
+                target=object_id,
+                detail={"reason": "not a masked object"},
+            )
+            raise AccessDenied(f"object {object_id} is not a masked representation")
+        payload = self._open_payload(info, self.blobs.get(f"objects/{object_id[:2]}/{object_id}"))
+        enc, _ = codec.unpack(payload)
+        pixels = codec.decode(enc)
+        self._record(as_, "get-masked", "ok", dataset=info.dataset, target=object_id)
+        return pixels
+
+    def _store(
+        self,
+        image: Image,
+        *,
+        dataset: str,
+        as_: str,
+        kind: str,
+        name: str | None = None,
+        label: int | None = None,
+        patient: str | None = None,
+        split: str | None = None,
+        parent_id: str | None = None,
+        lossless: bool = True,
+        ratio: float | None = None,
+        psnr: float | None = None,
+        algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+    ) -> ObjectRef:
         enc = codec.encode(image, lossless=lossless, ratio=ratio, psnr=psnr)
         crashpoint("put:encoded")
         payload = codec.pack(enc, image.header)
@@ -413,7 +506,8 @@ class Vault:
             "format": 1,
             "id": object_id,
             "dataset": dataset,
-            "kind": "image",
+            "kind": kind,
+            "parent_id": parent_id,
             "source": image.source,
             "codec": enc.codec,
             "lossless": enc.lossless,
@@ -447,12 +541,12 @@ class Vault:
                     insert(objects).values(
                         id=object_id,
                         dataset=dataset,
-                        kind="image",
+                        kind=kind,
                         name=name,
                         label=None if label is None else int(label),
                         patient=patient,
                         split=split,
-                        parent_id=None,
+                        parent_id=parent_id,
                         manifest=manifest_bytes.decode(),
                         manifest_sha256=manifest_sha,
                         blob_key=blob_key,
@@ -483,7 +577,7 @@ class Vault:
                 f"could not record the object: {type(exc).__name__}; nothing was stored"
             ) from exc
         crashpoint("put:committed")
-        return ObjectRef(object_id, dataset, "image")
+        return ObjectRef(object_id, dataset, kind)
 
     def _merge_pseudonyms(self, conn: Connection, new: Mapping[str, str]) -> None:
         current = self._read_pseudonyms(conn)
