@@ -1,0 +1,185 @@
+"""Find the files ingest understands under a path, and turn them into records.
+
+Where it sits: the front door used by ``medseal ingest PATH`` and
+:meth:`medseal.vault.Vault.ingest`. :func:`discover` lists files (DICOM with or
+without extension, PNG/JPEG/TIFF, MedMNIST ``.npz``); :func:`load_path` wraps each
+in a lazily loaded :class:`~medseal.ingest.records.Record`, so a bad file fails
+only when its image is read and the caller can skip it and go on.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from medseal.errors import InputError, MedsealError, UnsupportedImageError
+from medseal.ingest.dicom import read_dicom
+from medseal.ingest.npz import read_npz
+from medseal.ingest.png import IMAGE_SUFFIXES, read_image
+from medseal.ingest.records import Record
+from medseal.types import Image
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.ingest.deid import Deidentifier
+
+__all__ = ["DICOM_SUFFIXES", "discover", "is_dicom_file", "load_path"]
+
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
+_SKIP_NAMES = frozenset({"thumbs.db", "desktop.ini"})
+
+
+def is_dicom_file(path: str | os.PathLike[str]) -> bool:
+    """``True`` when the file has the DICOM Part 10 preamble (``DICM`` at offset 128)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _is_dicomdir(path: Path) -> bool:
+    return path.name.upper().startswith("DICOMDIR")
+
+
+def _kind(path: Path) -> str | None:
+    """``"dicom"``, ``"image"``, ``"npz"`` or ``None`` for a file ingest does not read."""
+    name = path.name
+    if name.startswith(".") or name.lower() in _SKIP_NAMES or _is_dicomdir(path):
+        return None
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix == ".npz":
+        return "npz"
+    if suffix in DICOM_SUFFIXES:
+        return "dicom"
+    return "dicom" if is_dicom_file(path) else None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root)
+    except (ValueError, OSError):
+        return False
+    return True
+
+
+def discover(path: str | os.PathLike[str]) -> list[Path]:
+    """Files under ``path`` that ingest can read, sorted.
+
+    Parameters
+    ----------
+    path
+        A file or a folder (searched recursively).
+
+    Returns
+    -------
+    list[Path]
+        ``.dcm``/``.dicom`` files and extension-less (or oddly named) files with
+        the ``DICM`` preamble, ``.png``/``.jpg``/``.jpeg``/``.tif``/``.tiff``
+        and ``.npz``. DICOMDIR files, hidden files and anything else are skipped.
+        Symbolic links are followed only when their target lies inside ``path``;
+        linked folders are not entered.
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p.name or p}: no such file or folder")
+    if p.is_file():
+        return [p] if _kind(p) is not None else []
+    root = p.resolve()
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for fname in filenames:
+            f = Path(dirpath) / fname
+            if f.is_symlink() and not _inside(f, root):
+                continue
+            if f.is_file() and _kind(f) is not None:
+                found.append(f)
+    return sorted(found)
+
+
+def _fail(message: str) -> Image:
+    raise UnsupportedImageError(message)
+
+
+def load_path(
+    path: str | os.PathLike[str],
+    *,
+    deidentifier: Deidentifier | None = None,
+    allow_burned_in: bool = False,
+    max_pixels: int | None = None,
+) -> Iterator[Record]:
+    """Records for everything :func:`discover` finds under ``path``.
+
+    Parameters
+    ----------
+    path
+        A file or folder.
+    deidentifier
+        Applied to every DICOM header. ``None`` means DICOM headers are **not**
+        de-identified (the vault passes its own de-identifier; ``--no-deidentify``
+        passes ``None``).
+    allow_burned_in
+        Passed to :func:`~medseal.ingest.dicom.read_dicom`.
+    max_pixels
+        Pixel-count limit for every image.
+
+    Yields
+    ------
+    Record
+        One per image file (``key`` = path relative to a folder ``path``, POSIX
+        style, or the file name for a file ``path``; ``label``/``patient_id``/
+        ``split`` ``None``; ``meta["format"]``), and one per item of each ``.npz``
+        (keys ``"<relative path>/<split>/<index>"`` inside a folder). A file that
+        cannot be read yields a record whose :meth:`~Record.image` raises, so the
+        caller can report it and continue.
+
+    Notes
+    -----
+    Keys are relative paths and end up in the vault catalogue as object names:
+    do not point this at a folder *above* one named after a patient.
+    """
+    p = Path(path)
+    files = discover(p)
+    is_dir = p.is_dir()
+    if not is_dir and not files:
+        msg = f"{p.name}: not a file type ingest reads (DICOM, PNG/JPEG/TIFF, .npz)"
+        yield Record(p.name, None, None, None, {"format": "unknown"}, functools.partial(_fail, msg))
+        return
+    for f in files:
+        rel = f.relative_to(p).as_posix() if is_dir else f.name
+        kind = _kind(f)
+        if kind == "npz":
+            try:
+                items = read_npz(f, max_pixels=max_pixels)
+            except MedsealError as exc:
+                yield Record(
+                    rel, None, None, None, {"format": "npz"}, functools.partial(_fail, str(exc))
+                )
+                continue
+            for r in items:
+                key = f"{rel}/{r.key}" if is_dir else r.key
+                yield Record(key, r.label, r.patient_id, r.split, r.meta, r.loader)
+        elif kind == "image":
+            loader = functools.partial(read_image, f, max_pixels=max_pixels)
+            yield Record(rel, None, None, None, {"format": "image"}, loader)
+        else:
+            loader = functools.partial(
+                read_dicom,
+                f,
+                deidentify=deidentifier is not None,
+                deidentifier=deidentifier,
+                allow_burned_in=allow_burned_in,
+                max_pixels=max_pixels,
+            )
+            yield Record(rel, None, None, None, {"format": "dicom"}, loader)
