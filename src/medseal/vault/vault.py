@@ -146,6 +146,7 @@ class VerifyReport:
 @dataclass
 class IngestReport:
     refs: list[ObjectRef] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the source record key of each ref, in order
     failures: list[tuple[str, str]] = field(default_factory=list)  # (file name, error message)
     bytes_in: int = 0
 
@@ -654,20 +655,26 @@ class Vault:
             try:
                 image = record.image()
                 patient = record.patient_id
-                if image.header is not None and getattr(image.header, "PatientID", None):
-                    patient = str(image.header.PatientID)
+                name = record.key
+                if image.header is not None:
+                    # Folder and file names of DICOM trees often carry patient ids: name
+                    # DICOM objects by their (de-identified) SOP Instance UID instead.
+                    patient = str(getattr(image.header, "PatientID", "") or "") or None
+                    name = str(getattr(image.header, "SOPInstanceUID", "") or "") or None
                 ref = self.put(
                     image,
                     dataset=dataset,
                     as_=as_,
-                    name=record.key,
+                    name=name,
                     label=record.label,
                     patient=patient,
                     split=record.split,
                     lossless=lossless,
+                    ratio=ratio,
                     algorithm=algorithm,
                 )
                 report.refs.append(ref)
+                report.keys.append(str(record.key))
                 report.bytes_in += int(image.pixels.nbytes)
             except (StorageError, AccessDenied):
                 raise
