@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +16,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -112,6 +113,15 @@ def progress_bar(transient: bool = False) -> Progress:
         transient=transient,
         disable=not err_console.is_terminal and os.environ.get("MEDSEAL_PROGRESS") != "1",
     )
+
+
+def advance_to(bar: Progress, task: TaskID) -> Callable[[int, int | None], None]:
+    """A ``progress(done, total)`` callback that moves ``task`` of ``bar``."""
+
+    def update(done: int, total: int | None) -> None:
+        bar.update(task, completed=done, total=total)
+
+    return update
 
 
 def human_bytes(n: float) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from medseal.cli._common import console, human_bytes, progress_bar
+from medseal.cli._common import advance_to, console, human_bytes, progress_bar
 from medseal.crypto import KeyRing
 from medseal.errors import AccessDenied
 from medseal.ingest import Record, load_path, read_dicom
@@ -83,7 +83,7 @@ def _run(tmp: Path, limit: int | None) -> None:
                 records,
                 dataset=name,
                 as_=OWNER,
-                progress=lambda done, total, t=task: bar.update(t, completed=done),
+                progress=advance_to(bar, task),
             )
             elapsed = time.perf_counter() - t0
             stats = [vault.show(r.id, as_=OWNER) for r in report.refs]

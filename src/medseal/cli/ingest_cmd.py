@@ -11,6 +11,7 @@ from medseal.cli._common import (
     AsOpt,
     KeyringOpt,
     VaultOpt,
+    advance_to,
     console,
     err_console,
     open_vault,
@@ -68,7 +69,7 @@ def ingest(
                 lossless=lossy_ratio is None,
                 ratio=lossy_ratio,
                 algorithm=algorithm,
-                progress=lambda done, total, t=task: bar.update(t, completed=done),
+                progress=advance_to(bar, task),
             )
             stored += len(report.refs)
             failures.extend(report.failures)

@@ -655,7 +655,7 @@ class Vault:
             try:
                 image = record.image()
                 patient = record.patient_id
-                name = record.key
+                name: str | None = record.key
                 if image.header is not None:
                     # Folder and file names of DICOM trees often carry patient ids: name
                     # DICOM objects by their (de-identified) SOP Instance UID instead.
