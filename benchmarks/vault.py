@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from PIL import Image as PILImage
 from rich.console import Console
@@ -47,7 +48,7 @@ from medseal.ingest.datasets import embedded
 from medseal.types import Image
 from medseal.vault import Vault
 
-console = Console()
+console = Console(width=160)
 
 
 def image_sets(data_dir: Path | None) -> dict[str, list[Image]]:
@@ -77,6 +78,16 @@ def timed(fn, repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
+
+
+def bare_gcm(key: bytes, data: bytes) -> bytearray:
+    """The primitive alone, at its fastest: one AES-256-GCM pass into a preallocated buffer."""
+    out = bytearray(len(data) + 16)
+    enc = Cipher(algorithms.AES(key), modes.GCM(secrets.token_bytes(12))).encryptor()
+    enc.update_into(data, out)
+    enc.finalize()
+    out[len(data) :] = enc.tag
+    return out
 
 
 def png_size(img: Image) -> int:
@@ -139,65 +150,69 @@ def main() -> None:
     }
     sets = image_sets(args.data_dir)
     tmp = Path(tempfile.mkdtemp(prefix="medseal-bench-"))
+    ring = KeyRing.in_memory()
+    table = Table(
+        title="ingest: Vault.put vs bare codec + bare AES-256-GCM (same images, best run)"
+    )
+    for col in (
+        "images",
+        "n",
+        "raw MB",
+        "codec s",
+        "AES s",
+        "put s",
+        "img/s",
+        "MB/s",
+        "put overhead",
+    ):
+        table.add_column(col, justify="right")
+    size_table = Table(title="storage (bytes)")
+    for col in (
+        "images",
+        "raw",
+        "PNG",
+        "J2K",
+        "raw/J2K",
+        "PNG/J2K",
+        "container+DICOM hdr/img",
+        "sealed",
+        "seal overhead/img",
+        "seal overhead %",
+    ):
+        size_table.add_column(col, justify="right")
     try:
-        ring = KeyRing.in_memory()
-        table = Table(
-            title="ingest: vault pipeline vs bare codec + bare AES-256-GCM (same images, best of runs)"
-        )
-        for col in (
-            "images",
-            "n",
-            "raw MB",
-            "codec s",
-            "AES s",
-            "pipeline s",
-            "img/s",
-            "MB/s",
-            "overhead vs codec+AES",
-        ):
-            table.add_column(col, justify="right")
-        size_table = Table(title="storage: bytes per image set")
-        for col in (
-            "images",
-            "raw",
-            "PNG",
-            "J2K lossless",
-            "raw/J2K",
-            "PNG/J2K",
-            "sealed",
-            "sealed overhead",
-            "overhead %",
-        ):
-            size_table.add_column(col, justify="right")
         for name, images in sets.items():
+            n = len(images)
             raw = sum(int(i.pixels.nbytes) for i in images)
             encoded = [codec.encode(i) for i in images]
-            t_codec = timed(lambda: [codec.encode(i) for i in images], args.repeat)
-            key = AESGCM.generate_key(bit_length=256)
-            aes = AESGCM(key)
             payloads = [codec.pack(e, i.header) for e, i in zip(encoded, images, strict=True)]
-            t_aes = timed(
-                lambda: [aes.encrypt(secrets.token_bytes(12), p, b"") for p in payloads],
-                args.repeat,
+            # "codec" = encode + pack (the container and the de-identified DICOM header are
+            # codec-layer work the vault needs); "AES" = the primitive alone, at its fastest.
+            t_codec = timed(
+                lambda: [codec.pack(codec.encode(i), i.header) for i in images], args.repeat
             )
+            key = AESGCM.generate_key(bit_length=256)
+            t_aes = timed(lambda: [bare_gcm(key, p) for p in payloads], args.repeat)
 
-            def pipeline() -> None:
-                root = tmp / f"v-{secrets.token_hex(4)}"
-                v = Vault.init(root, keyring=ring, owner="bench")
+            def pipeline() -> float:
+                v = Vault.init(tmp / f"v-{secrets.token_hex(4)}", keyring=ring, owner="bench")
+                t0 = time.perf_counter()  # vault creation is a one-off, not ingest
                 for img in images:
                     v.put(img, dataset="bench", as_="bench")
+                elapsed = time.perf_counter() - t0
                 v.close()
+                return elapsed
 
-            t_pipe = timed(pipeline, args.repeat)
+            t_pipe = min(pipeline() for _ in range(args.repeat))
             overhead = t_pipe / (t_codec + t_aes) - 1
             table.add_row(
                 name,
-                str(len(images)),
+                str(n),
                 f"{raw / 1e6:.2f}",
                 f"{t_codec:.3f}",
                 f"{t_aes:.4f}",
                 f"{t_pipe:.3f}",
-                f"{len(images) / t_pipe:.1f}",
+                f"{n / t_pipe:.1f}",
                 f"{raw / 1e6 / t_pipe:.2f}",
                 f"{overhead * 100:+.1f} %",
             )
@@ -206,7 +221,7 @@ def main() -> None:
             sealed = [seal(p, keyring=ring, associated_data=b"x" * 48) for p in payloads]
             sealed_bytes = sum(len(s.data) for s in sealed)
             payload_bytes = sum(len(p) for p in payloads)
-            over = sealed_bytes - j2k
+            seal_over = sealed_bytes - payload_bytes
             size_table.add_row(
                 name,
                 f"{raw:,}",
@@ -214,47 +229,63 @@ def main() -> None:
                 f"{j2k:,}",
                 f"{raw / j2k:.2f}",
                 f"{png / j2k:.2f}",
+                f"{(payload_bytes - j2k) / n:.0f}",
                 f"{sealed_bytes:,}",
-                f"{over / len(images):.0f} B/img",
-                f"{over / j2k * 100:.2f} %",
+                f"{seal_over / n:.0f}",
+                f"{seal_over / payload_bytes * 100:.3f} %",
             )
             results["sets"][name] = {
-                "images": len(images),
+                "images": n,
                 "raw_bytes": raw,
                 "png_bytes": png,
                 "j2k_bytes": j2k,
                 "payload_bytes": payload_bytes,
                 "sealed_bytes": sealed_bytes,
-                "seal_overhead_bytes_per_object": (sealed_bytes - payload_bytes) / len(images),
-                "pack_overhead_bytes_per_object": (payload_bytes - j2k) / len(images),
-                "codec_s": t_codec,
+                "seal_overhead_bytes_per_object": seal_over / n,
+                "container_and_header_bytes_per_object": (payload_bytes - j2k) / n,
+                "codec_encode_pack_s": t_codec,
                 "aes_s": t_aes,
-                "pipeline_s": t_pipe,
-                "pipeline_images_per_s": len(images) / t_pipe,
-                "pipeline_mb_per_s": raw / 1e6 / t_pipe,
-                "pipeline_overhead_vs_codec_plus_aes": overhead,
+                "put_s": t_pipe,
+                "put_images_per_s": n / t_pipe,
+                "put_mb_per_s": raw / 1e6 / t_pipe,
+                "put_overhead_vs_codec_plus_aes": overhead,
             }
         console.print(table)
         console.print(size_table)
 
-        # AES-GCM on large buffers: our seal() vs openssl speed on this machine.
+        # AES-GCM on a large buffer: seal() vs openssl speed, interleaved so that load from
+        # other processes hits both alike; best of each.
         big = secrets.token_bytes(64 << 20)
-        t_seal = timed(lambda: seal(big, keyring=ring), args.repeat)
-        ours = len(big) / 1e6 / t_seal
-        theirs = openssl_gcm_mb_s()
-        gcm = Table(title="AES-256-GCM on a 64 MiB buffer")
+        ours_runs, theirs_runs, small_runs = [], [], []
+        for _ in range(max(2, args.repeat)):
+            ours_runs.append(len(big) / 1e6 / timed(lambda: seal(big, keyring=ring), 2))
+            # same buffer size as ours (memory-bound), and openssl's cache-resident 1 MiB blocks
+            for runs, block in ((theirs_runs, len(big)), (small_runs, 1 << 20)):
+                ref = openssl_gcm_mb_s(block=block, seconds=1)
+                if ref:
+                    runs.append(ref)
+        ours = max(ours_runs)
+        theirs = max(theirs_runs) if theirs_runs else None
+        small = max(small_runs) if small_runs else None
+        gcm = Table(title="AES-256-GCM on a 64 MiB buffer (best of interleaved runs)")
         for col in ("implementation", "MB/s", "ratio to openssl"):
             gcm.add_column(col, justify="right")
         gcm.add_row("medseal.crypto.seal", f"{ours:.0f}", f"{ours / theirs:.2f}" if theirs else "-")
         gcm.add_row(
-            "openssl speed -evp aes-256-gcm (1 MiB blocks)",
+            "openssl speed -evp aes-256-gcm (64 MiB buffer)",
             f"{theirs:.0f}" if theirs else "n/a",
             "1.00",
+        )
+        gcm.add_row(
+            "openssl speed -evp aes-256-gcm (1 MiB, cache-resident)",
+            f"{small:.0f}" if small else "n/a",
+            f"{ours / small:.2f}" if small else "-",
         )
         console.print(gcm)
         results["aes_gcm"] = {
             "seal_mb_per_s": ours,
             "openssl_mb_per_s": theirs,
+            "openssl_1mib_blocks_mb_per_s": small,
             "ratio": ours / theirs if theirs else None,
         }
     finally:

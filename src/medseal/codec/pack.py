@@ -49,12 +49,14 @@ PIXEL_TAGS = (
 
 def strip_header(header: Dataset) -> Dataset:
     """A copy of ``header`` without pixel data, file meta (group 0002) or padding."""
-    out = Dataset()
-    for elem in header:
-        if elem.tag in PIXEL_TAGS or elem.tag.group == 0x0002:
-            continue
-        out.add(elem)
-    return out
+    # Build the element dict directly: Dataset.add() per element costs ~40 us each.
+    return Dataset(
+        {
+            tag: elem
+            for tag, elem in header._dict.items()
+            if tag not in PIXEL_TAGS and (tag >> 16) != 0x0002
+        }
+    )
 
 
 def header_bytes(header: Dataset) -> bytes:

@@ -68,11 +68,14 @@ class SealedBlob:
     in its catalogue so rotation never rewrites blobs).
     """
 
-    data: bytes = field(repr=False)
+    data: bytes | bytearray = field(repr=False)  # bytearray for GCM: no extra copy of big images
     wrapped_key: WrappedKey
 
     def __repr__(self) -> str:
         return f"SealedBlob(size={len(self.data)}, wrapped_key={self.wrapped_key!r})"
+
+
+GCM_TAG_SIZE = 16
 
 
 def _as_bytes(value: object, name: str) -> bytes:
@@ -97,14 +100,27 @@ def _encrypt(
     key_id: str,
     associated_data: bytes,
     algorithm: Algorithm,
-) -> bytes:
+) -> bytes | bytearray:
     if len(dek) != DEK_SIZE[algorithm]:
         raise ValueError(f"{algorithm.value} needs a {DEK_SIZE[algorithm]}-byte data key")
     header = build_header(algorithm, key_id, nonce)
     aad = header + associated_data
     if algorithm is Algorithm.AES_256_GCM:
-        # AESGCM returns ciphertext || 16-byte tag, which is exactly our body layout
-        return header + AESGCM(dek).encrypt(nonce, plaintext, aad)
+        # One pass into a preallocated buffer laid out as header || ciphertext || tag:
+        # AESGCM.encrypt plus a concatenation would copy a large image twice more.
+        out = bytearray(len(header) + len(plaintext) + GCM_TAG_SIZE)
+        view = memoryview(out)
+        view[: len(header)] = header
+        gcm = Cipher(algorithms.AES(dek), modes.GCM(nonce)).encryptor()
+        gcm.authenticate_additional_data(aad)
+        end = len(header) + len(plaintext)
+        # update_into wants room for one extra block; the tag slot provides it
+        written = gcm.update_into(plaintext, view[len(header) :])
+        gcm.finalize()
+        if written != len(plaintext):  # pragma: no cover - GCM is a stream mode
+            raise RuntimeError("AES-GCM wrote an unexpected number of bytes")
+        view[end:] = gcm.tag
+        return out
     enc_key, mac_key = dek[:32], dek[32:]
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
@@ -285,13 +301,15 @@ def _seal_with_key_for_test(
        destroys GCM's confidentiality and authenticity. Never call it from
        library code; use :func:`seal`, which draws a fresh key and nonce.
     """
-    return _encrypt(
-        _as_bytes(plaintext, "plaintext"),
-        _as_bytes(dek, "dek"),
-        _as_bytes(nonce, "nonce"),
-        key_id,
-        _as_bytes(aad, "aad"),
-        coerce_algorithm(algorithm),
+    return bytes(
+        _encrypt(
+            _as_bytes(plaintext, "plaintext"),
+            _as_bytes(dek, "dek"),
+            _as_bytes(nonce, "nonce"),
+            key_id,
+            _as_bytes(aad, "aad"),
+            coerce_algorithm(algorithm),
+        )
     )
 
 

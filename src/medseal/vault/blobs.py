@@ -68,20 +68,20 @@ class BlobStore:
         return f"{self._base}/{key}"
 
     # -- operations --------------------------------------------------------------------------------
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes | bytearray) -> None:
         """Store ``data`` under ``key`` atomically (all or nothing)."""
         try:
             if self.local:
                 self._put_local(key, data)
             else:
                 assert self._fs is not None
-                self._fs.pipe_file(self._remote_path(key), data)
+                self._fs.pipe_file(self._remote_path(key), bytes(data))
                 crashpoint("put:blob-renamed")
         except OSError as exc:
             reason = "the disk is full" if exc.errno == errno.ENOSPC else type(exc).__name__
             raise StorageError(f"could not store blob: {reason}; nothing was written") from exc
 
-    def _put_local(self, key: str, data: bytes) -> None:
+    def _put_local(self, key: str, data: bytes | bytearray) -> None:
         final = self._local_path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
@@ -167,7 +167,7 @@ class BlobStore:
         return n
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
