@@ -2,8 +2,43 @@
 
 Store images encrypted, compute only on masked or encrypted representations,
 and measure honestly how much each privacy mode leaks.
+
+The names a user types first are available here and imported on first use::
+
+    import medseal
+    ring = medseal.KeyRing.create("ring.json", passphrase="...")
+    vault = medseal.Vault.init("myvault", keyring=ring, owner="olivia")
+    img = medseal.read_dicom("CT_small.dcm", deidentifier=vault.deidentifier)
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Vault": "medseal.vault",
+    "Role": "medseal.vault",
+    "KeyRing": "medseal.crypto",
+    "seal": "medseal.crypto",
+    "unseal": "medseal.crypto",
+    "read_dicom": "medseal.ingest",
+    "read_image": "medseal.ingest",
+    "to_display": "medseal.ingest",
+    "Image": "medseal.types",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medseal' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
