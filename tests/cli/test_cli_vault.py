@@ -118,7 +118,7 @@ def test_cli_bad_id(tmp_path, env):
 
 
 def test_demo_runs(tmp_path, env):
-    out = run(["demo", "--limit", "12"], env, tmp_path).stdout
+    out = run(["demo", "--limit", "12", "--stages", "vault"], env, tmp_path).stdout
     assert "refused" in out
     assert "bit-exact" in out
     assert "audit chain" in out

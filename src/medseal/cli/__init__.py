@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from medseal.cli import keys, vault_cmd
+from medseal.cli import keys, masked_cmd, more_cmd, vault_cmd
 from medseal.cli._common import err_console
 from medseal.cli.demo import demo
 from medseal.cli.ingest_cmd import ingest
@@ -26,6 +26,12 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(vault_cmd.app, name="vault")
 app.command("ingest")(ingest)
 app.command("demo")(demo)
+# Seed 000 AI half: mask, train masked-cnn, predict, evaluate seed000.
+masked_cmd.register(app)
+# Seed 003: more keygen/encrypt/decrypt-results, attack more, train conv-bilstm, evaluate seed003.
+more_cmd.register(app)
+masked_cmd.train_app.command("conv-bilstm")(more_cmd.train_conv_bilstm)
+masked_cmd.evaluate_app.command("seed003")(more_cmd.evaluate_seed003)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,19 +46,43 @@ def demo(
     limit: Annotated[
         int | None, typer.Option(help="Use at most N embedded PneumoniaMNIST images.")
     ] = None,
+    stages: Annotated[
+        str,
+        typer.Option(help="Comma-separated stages to run: vault, masked, more."),
+    ] = "vault,masked,more",
 ) -> None:
     """Run the whole storage pipeline on embedded data and print what it measured."""
-    _ = data_dir  # used by the masked / MORE stages once they exist
+    chosen = {s.strip() for s in stages.split(",") if s.strip()}
+    unknown = chosen - {"vault", "masked", "more"}
+    if unknown:
+        raise typer.BadParameter(f"unknown stage(s): {', '.join(sorted(unknown))}")
     tmp = Path(tempfile.mkdtemp(prefix="medseal-demo-")) if workdir is None else workdir
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        _run(tmp, limit)
+        if chosen & {"vault", "masked"}:
+            vault, png_ids = _run(tmp, limit)
+            if "masked" in chosen:
+                from medseal.cli.demo_masked import run_masked_stage
+
+                run_masked_stage(
+                    console,
+                    vault,
+                    owner=OWNER,
+                    analyst=ANALYST,
+                    dataset="pneumoniamnist",
+                    object_ids=png_ids,
+                )
+            vault.close()
+        if "more" in chosen:
+            from medseal.cli.demo_more import run_more_stage
+
+            run_more_stage(console, data_dir=data_dir)
     finally:
         if workdir is None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run(tmp: Path, limit: int | None) -> None:
+def _run(tmp: Path, limit: int | None) -> tuple[Vault, list[str]]:
     console.rule("[bold]medseal demo: secure imaging vault")
     ring = KeyRing.create(tmp / "keyring.json", secrets.token_urlsafe(24), overwrite=True)
     vault = Vault.init(tmp / "vault", keyring=ring, owner=OWNER)
@@ -178,4 +202,5 @@ def _run(tmp: Path, limit: int | None) -> None:
             f"{raw / elapsed / 1e6:.2f}" if elapsed else "-",
         )
     console.print(table)
-    vault.close()
+    png_ids = [r.id for name, report, _, _ in rows if name == "pneumoniamnist" for r in report.refs]
+    return vault, png_ids

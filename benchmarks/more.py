@@ -1,0 +1,160 @@
+"""Benchmark of seed 003's MORE training: ciphertext vs plaintext, side by side in one run.
+
+For each network (Conv Bi-LSTM, CNN-LSTM, CNN) on the same minibatches of real
+NIH follow-up sequences (or synthetic ones when the data is absent):
+
+1. one training step (forward, backward, Adam) per sequence, plaintext NumPy
+   vs MORE ciphertexts (n = 2), and the ratio;
+2. inference per sequence, plaintext vs ciphertext;
+3. client-side encryption and decryption cost per sequence;
+4. memory: bytes per encrypted value and per encrypted sequence vs plaintext float64;
+5. agreement: max |plaintext - decrypted| of loss, gradients and logits.
+
+Timings are medians of ``--repeat`` runs with one BLAS thread (see
+``medseal.models.backend.blas_single_thread``) on whatever machine runs it.
+
+Usage::
+
+    python benchmarks/more.py [--data-dir DIR] [--batch 32] [--repeat 5] [--out benchmarks/results/more.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from medseal.config import shared_data_dir
+from medseal.evaluate.seed003 import NETS, build_net
+from medseal.models.backend import NumpyBackend, blas_single_thread
+from medseal.models.more_train import Adam, MoreClient
+from medseal.models.sequences import load_sequences, synthetic_sequences
+from medseal.privacy.more import MoreKey
+
+
+def _median(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, out = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/more.json"))
+    args = ap.parse_args()
+    console = Console()
+    root = args.data_dir or shared_data_dir()
+    try:
+        data = load_sequences("nih", root, size=16, length=3)
+    except Exception:  # noqa: BLE001 - fall back to synthetic data when NIH is absent
+        data = synthetic_sequences(max(64, args.batch), size=16, length=3)
+    x, y = data.x[: args.batch], data.y[: args.batch].astype(np.float64)
+    b = x.shape[0]
+    key = MoreKey.generate(n=2, seed=0)
+    client = MoreClient(key, rng=np.random.default_rng(1))
+    be, mb = NumpyBackend(), client.backend()
+    t_enc, xc = _median(lambda: client.encrypt(x), args.repeat)
+    yc = client.encrypt(y)
+    rows: list[dict[str, Any]] = []
+    with blas_single_thread():
+        for name in NETS:
+            net = build_net(name, frames=x.shape[1], size=x.shape[3])
+            p = net.init_params(0)
+            pc = client.encrypt_params(p)
+
+            def step_plain(net: Any = net, p: Any = p) -> Any:
+                loss, g, z = net.loss_and_grads(be, p, x, y)
+                Adam(be, p, lr=1e-3).step(p, g)
+                return loss, g, z
+
+            def step_more(net: Any = net, pc: Any = pc) -> Any:
+                loss, g, z = net.loss_and_grads(mb, pc, xc, yc)
+                Adam(mb, pc, lr=1e-3).step(pc, g)
+                return loss, g, z
+
+            t_sp, (lp, gp, zp) = _median(step_plain, args.repeat)
+            t_sm, (lm, gm, zm) = _median(step_more, args.repeat)
+            t_ip, _ = _median(lambda net=net, p=p: net.predict(be, p, x), args.repeat)
+            t_im, zc = _median(lambda net=net, pc=pc: net.predict(mb, pc, xc), args.repeat)
+            t_dec, _ = _median(lambda zc=zc: client.decrypt(zc), args.repeat)
+            agree = max(
+                abs(float(client.decrypt(lm)) - float(lp)),
+                max(float(np.max(np.abs(client.decrypt(gm[k]) - gp[k]))) for k in gp),
+                float(np.max(np.abs(client.decrypt(zm) - zp))),
+            )
+            rows.append(
+                {
+                    "net": name,
+                    "params": net.n_params(p),
+                    "train_step_ms_per_seq_plain": 1e3 * t_sp / b,
+                    "train_step_ms_per_seq_more": 1e3 * t_sm / b,
+                    "train_ratio": t_sm / t_sp,
+                    "inference_ms_per_seq_plain": 1e3 * t_ip / b,
+                    "inference_ms_per_seq_more": 1e3 * t_im / b,
+                    "inference_ratio": t_im / t_ip,
+                    "decrypt_logits_ms": 1e3 * t_dec,
+                    "max_abs_diff": agree,
+                    "param_bytes_plain": 8 * net.n_params(p),
+                    "param_bytes_more": int(sum(t.nbytes for t in pc.values())),
+                }
+            )
+    seq_values = int(np.prod(x.shape[1:]))
+    result = {
+        "data": data.name,
+        "batch": b,
+        "sequence_shape": list(x.shape[1:]),
+        "n": key.n,
+        "bytes_per_value_plain": 8,
+        "bytes_per_value_more": key.n * key.n * 8,
+        "bytes_per_sequence_plain": 8 * seq_values,
+        "bytes_per_sequence_more": key.n * key.n * 8 * seq_values,
+        "encrypt_ms_per_sequence": 1e3 * t_enc / b,
+        "nets": rows,
+        "machine": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "cpu": platform.machine(),
+        },  # fmt: skip
+        "repeat": args.repeat,
+    }
+    table = Table(title=f"MORE (n=2) vs plaintext, {data.name}, batch {b}, per sequence")
+    for col in ("net", "params", "train ms plain", "train ms MORE", "x", "infer ms plain",
+                "infer ms MORE", "x", "max |diff|"):  # fmt: skip
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["net"], str(r["params"]),
+            f"{r['train_step_ms_per_seq_plain']:.2f}", f"{r['train_step_ms_per_seq_more']:.2f}",
+            f"{r['train_ratio']:.1f}",
+            f"{r['inference_ms_per_seq_plain']:.3f}", f"{r['inference_ms_per_seq_more']:.3f}",
+            f"{r['inference_ratio']:.1f}", f"{r['max_abs_diff']:.1e}",
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"memory: {result['bytes_per_value_more']} B per encrypted value (plaintext 8 B); "
+        f"{result['bytes_per_sequence_more'] / 1024:.0f} KiB per encrypted sequence "
+        f"(plaintext {result['bytes_per_sequence_plain'] / 1024:.0f} KiB); "
+        f"encryption {result['encrypt_ms_per_sequence']:.3f} ms per sequence"
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    console.print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""The masked-inference stage of ``medseal demo`` (seed 000, honestly, in under 3 minutes).
+
+The data owner masks the demo images with a key from the vault's key ring
+and stores the masked copies; the analyst trains a Masked-CNN on masked
+images only and predicts the test images; the owner trains the plaintext
+baseline and an AES-ciphertext control for comparison. Prints plain vs
+masked vs AES-control AUC and one leakage line, and returns the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from medseal.errors import AccessDenied
+from medseal.evaluate import leakage
+from medseal.evaluate.attacks.mask_known_plaintext import known_plaintext_attack
+from medseal.evaluate.metrics import auc_with_ci
+from medseal.models import MaskedCNN, ResNet18, TrainConfig, fit, predict_proba
+from medseal.models.data import (
+    Split,
+    aes_control,
+    load_masked_from_vault,
+    split_validation,
+    to_grey_uint8,
+)
+from medseal.privacy.masking import make_scheme
+from medseal.vault import Role, Vault
+
+__all__ = ["run_masked_stage"]
+
+
+def run_masked_stage(
+    console: Console,
+    vault: Vault,
+    *,
+    owner: str,
+    analyst: str,
+    dataset: str,
+    object_ids: list[str],
+    seed: int = 0,
+    epochs: int = 25,
+    threads: int = 2,
+    seconds_per_model: float = 45.0,
+) -> dict[str, Any]:
+    """Mask ``object_ids``, train as the analyst, predict, compare with plain and AES control.
+
+    ``epochs``, ``threads`` and ``seconds_per_model`` bound the three trainings
+    (the defaults keep the stage under 3 minutes on 2 cores for ~300 images).
+
+    Returns
+    -------
+    dict
+        ``auc`` (plain / masked / aes, each ``[auc, lo, hi]``), ``leakage``
+        (SSIM and pHash distance of masked and AES vs plain), ``known_plaintext``
+        (share of pixels one known pair unmasks), ``n`` per split, ``seconds``.
+    """
+    start = time.perf_counter()
+    console.rule("[bold]masked inference (seed 000, measured)")
+    infos = {i.id: i for i in vault.ls(as_=owner, dataset=dataset)}
+    images = [infos[i] for i in object_ids if i in infos and infos[i].kind == "image"]
+    plain = {i.id: to_grey_uint8(vault.get(i.id, as_=owner).pixels) for i in images}
+    size = next(iter(plain.values())).shape[0] if plain else 28
+    block = 4 if size % 8 else 8
+    scheme = make_scheme(
+        "shuffle+negpos", key=vault.keyring.derive(f"mask/{dataset}"), block=block, bit_depth=8
+    )
+    desc = scheme.describe()
+    masked_ids = []
+    for info in images:
+        ref = vault.put_masked(
+            info.id, scheme.mask(plain[info.id], pad="edge"), scheme=desc, as_=owner
+        )
+        masked_ids.append(ref.id)
+    console.print(
+        f"owner {owner} masked {len(masked_ids)} images ({desc['scheme']}, block {block}, key id {desc['key_id']})"
+    )
+
+    # The analyst sees masked pixels and catalogue labels only.
+    try:
+        data, _ = load_masked_from_vault(vault, as_=analyst, dataset=dataset, ids=masked_ids)
+    except AccessDenied:
+        vault.grant(analyst, Role.ANALYST, dataset=dataset, as_=owner)
+        data, _ = load_masked_from_vault(vault, as_=analyst, dataset=dataset, ids=masked_ids)
+    try:
+        vault.get(images[0].id, as_=analyst)
+        raise AssertionError("the analyst could read plaintext")  # pragma: no cover
+    except AccessDenied:
+        pass
+    train, val = (
+        (data.train, data.val) if len(data.val) else split_validation(data.train, seed=seed)
+    )
+    test = data.test if len(data.test) else val
+    cfg = TrainConfig(
+        epochs=epochs,
+        patience=6,
+        seed=seed,
+        threads=threads,
+        batch_size=64,
+        max_seconds=seconds_per_model,
+    )
+    torch.manual_seed(seed)
+    mcnn = MaskedCNN(block, width=32)
+    fit(mcnn, train, val, cfg)
+    p_masked = predict_proba(mcnn, test.x, threads=threads)
+    console.print(
+        f"analyst {analyst} trained a Masked-CNN on {len(train)} masked images; predicted {len(test)} masked test images"
+    )
+
+    # The owner's comparison models, on the same images (parents of the analyst's masked objects).
+    parent = {m: vault.show(m, as_=owner).parent_id for m in train.ids + val.ids + test.ids}
+
+    def plain_split(s: Split) -> Split:
+        return s.with_x(np.stack([to_grey_uint8(plain[str(parent[i])]) for i in s.ids]))
+
+    ptrain, pval, ptest = plain_split(train), plain_split(val), plain_split(test)
+    resnet = ResNet18(width=16, image_size=size)
+    fit(resnet, ptrain, pval, cfg)
+    p_plain = predict_proba(resnet, ptest.x, threads=threads)
+    aes_key = vault.keyring.derive(f"aes-control/{dataset}")
+    atrain, aval, atest = (
+        s.with_x(aes_control(s.x, aes_key, context=n.encode()))
+        for n, s in (("train", ptrain), ("val", pval), ("test", ptest))
+    )
+    aes_net = MaskedCNN(block, width=32)
+    fit(aes_net, atrain, aval, cfg)
+    p_aes = predict_proba(aes_net, atest.x, threads=threads)
+
+    aucs = {
+        k: auc_with_ci(test.y, p, n_boot=1000, seed=seed)
+        for k, p in (("plain", p_plain), ("masked", p_masked), ("aes", p_aes))
+    }
+    table = Table("model", "input", "test AUC [95% CI]", title=f"{len(test)} test images")
+    table.add_row("ResNet-18", "plaintext (owner)", str(aucs["plain"]))
+    table.add_row("Masked-CNN", f"{desc['scheme']} masked (analyst)", str(aucs["masked"]))
+    table.add_row("Masked-CNN", "AES-GCM ciphertext bytes (control)", str(aucs["aes"]))
+    console.print(table)
+
+    xs = ptest.x
+    leak_m = leakage.compare(xs, test.x[:, : xs.shape[1], : xs.shape[2]])
+    leak_a = leakage.compare(xs, atest.x)
+    kpa = known_plaintext_attack(
+        ptrain.x[:1], train.x[:1, :size, :size], test.x[:, :size, :size], block=block, truth=xs
+    )
+    console.print(
+        f"leakage: SSIM(plain, masked) {leak_m['ssim']:.3f}, SSIM(plain, AES) {leak_a['ssim']:.3f}; "
+        f"pHash distance {leak_m['phash']:.0f} / {leak_a['phash']:.0f} bits; yet ONE known plain/masked pair "
+        f"unmasks {kpa['pixel_exact']:.0%} of the test pixels: masking is obfuscation, not encryption"
+    )
+    seconds = time.perf_counter() - start
+    return {
+        "auc": {k: [v.auc, v.lo, v.hi] for k, v in aucs.items()},
+        "leakage": {
+            "ssim_masked": leak_m["ssim"],
+            "ssim_aes": leak_a["ssim"],
+            "phash_masked": leak_m["phash"],
+            "phash_aes": leak_a["phash"],
+        },
+        "known_plaintext": {"pairs": 1, "pixel_exact": kpa["pixel_exact"]},
+        "n": {"train": len(train), "val": len(val), "test": len(test)},
+        "scheme": {k: desc[k] for k in ("scheme", "block", "key_id")},
+        "seconds": seconds,
+    }

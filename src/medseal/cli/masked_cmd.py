@@ -1,0 +1,273 @@
+"""`medseal mask`, `medseal train masked-cnn`, `medseal predict`, `medseal evaluate seed000`.
+
+The masked-inference workflow of seed 000, done honestly: the data owner masks
+images with a key from the key ring and stores the masked copies in the vault;
+an analyst trains a Masked-CNN on masked images only and gets predictions,
+never pixels; ``evaluate seed000`` measures every claim of the seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from medseal.cli._common import (
+    AsOpt,
+    KeyringOpt,
+    VaultOpt,
+    console,
+    open_vault,
+    principal,
+    progress_bar,
+)
+from medseal.errors import InputError
+
+__all__ = ["evaluate_app", "mask", "masked_cnn", "predict", "register", "seed000", "train_app"]
+
+train_app = typer.Typer(help="Train models on protected images.", no_args_is_help=True)
+evaluate_app = typer.Typer(help="Reproduce and measure published claims.", no_args_is_help=True)
+
+
+def mask(
+    vault_dir: Annotated[
+        Path | None, typer.Argument(help="Vault directory (or use --vault).")
+    ] = None,
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", help="Dataset whose images to mask.")
+    ] = "chest",
+    scheme: Annotated[
+        str, typer.Option(help="Masking steps joined by '+': block, shuffle, negpos.")
+    ] = "shuffle+negpos",
+    block: Annotated[int, typer.Option(help="Block side in pixels.")] = 8,
+    key_id: Annotated[
+        str | None, typer.Option("--key-id", help="Key ring purpose (default mask/<dataset>).")
+    ] = None,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Store a keyed masked copy of every image of a dataset (owner or clinician)."""
+    from medseal.models.data import to_grey_uint8
+    from medseal.privacy.masking import make_scheme
+
+    who = principal(as_)
+    with open_vault(vault_dir or vault, keyring) as v:
+        key = v.keyring.derive(key_id or f"mask/{dataset}")
+        sch = make_scheme(scheme, key=key, block=block, bit_depth=8)
+        desc = sch.describe()
+        infos = v.ls(as_=who, dataset=dataset)
+        done = {
+            i.parent_id
+            for i in infos
+            if i.kind == "masked"
+            and (i.manifest.get("meta") or {}).get("scheme", {}).get("key_id") == desc["key_id"]
+            and (i.manifest.get("meta") or {}).get("scheme", {}).get("scheme") == desc["scheme"]
+        }
+        todo = [i for i in infos if i.kind == "image" and i.id not in done]
+        with progress_bar() as bar:
+            task = bar.add_task(f"mask {dataset}", total=len(todo))
+            for info in todo:
+                pixels = to_grey_uint8(v.get(info.id, as_=who).pixels)
+                masked = sch.mask(pixels, pad="edge")
+                v.put_masked(info.id, masked, scheme=desc, as_=who)
+                bar.advance(task)
+    console.print(
+        f"masked {len(todo)} image(s) of {dataset} with {desc['scheme']} (block {block}, key id "
+        f"{desc['key_id']}); {len(done)} already had a masked copy"
+    )
+
+
+def masked_cnn(
+    dataset: Annotated[str, typer.Option("--dataset", "-d")] = "chest",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory.")] = Path("runs/mcnn"),
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 6,
+    width: Annotated[int, typer.Option(help="Channels of the network body.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of weights and batch order.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="Torch threads (default: all).")] = None,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Train a Masked-CNN on the dataset's masked images only (analysts included)."""
+    from medseal.evaluate.metrics import summarize
+    from medseal.models import MaskedCNN, TrainConfig, fit, predict_proba
+    from medseal.models.data import load_masked_from_vault, split_validation
+    from medseal.models.train import save_model
+
+    who = principal(as_)
+    with open_vault(vault, keyring) as v:
+        data, scheme = load_masked_from_vault(v, as_=who, dataset=dataset)
+    if scheme.get("learnable_blockwise") is False:
+        console.print(
+            "[yellow]warning:[/] per-image keys: a block-wise layer cannot learn one transform"
+        )
+    train, val = data.train, data.val
+    if len(val) == 0:
+        train, val = split_validation(train, seed=seed)
+    block = int(scheme.get("block") or 8)
+    model = MaskedCNN(block, width=width)
+    res = fit(
+        model,
+        train,
+        val,
+        TrainConfig(epochs=epochs, patience=patience, seed=seed, threads=threads),
+        progress=True,
+        description="masked-cnn",
+    )
+    metrics = None
+    if len(data.test) and len(set(data.test.y.tolist())) == 2:
+        metrics = summarize(data.test.y, predict_proba(model, data.test.x))
+        metrics.pop("roc")
+        console.print(
+            f"test AUC {metrics['auc']:.3f} [{metrics['auc_ci'][0]:.3f}, {metrics['auc_ci'][1]:.3f}], ACC {metrics['acc']:.3f} on {metrics['n']} masked images"
+        )
+    save_model(
+        model,
+        out,
+        {
+            "dataset": dataset,
+            "scheme": scheme,
+            "training": res.to_json(),
+            "test": metrics,
+            "trained_by": who,
+        },
+    )
+    console.print(
+        f"trained on {len(train)} masked images (best epoch {res.best_epoch}/{res.epochs_run}); model in {out}"
+    )
+
+
+def predict(
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Masked object ids (or their originals' ids).")
+    ] = None,
+    model_dir: Annotated[Path, typer.Option("--model", "-m", help="Model directory.")] = Path(
+        "runs/mcnn"
+    ),
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="Predict every masked image of a dataset.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Predictions for masked images; reads masked pixels only, prints probabilities only."""
+    from medseal.models.data import to_grey_uint8
+    from medseal.models.train import load_model, predict_proba
+
+    who = principal(as_)
+    model, doc = load_model(model_dir)
+    key_id = (doc.get("scheme") or {}).get("key_id")
+    with open_vault(vault, keyring) as v:
+        wanted = list(ids or [])
+        infos = v.ls(as_=who, dataset=dataset) if dataset or wanted else []
+        masked = {i.id: i for i in infos if i.kind == "masked"}
+        by_parent = {i.parent_id: i for i in masked.values()}
+        targets = (
+            [masked.get(i) or by_parent.get(i) for i in wanted] if wanted else list(masked.values())
+        )
+        if any(t is None for t in targets):
+            missing = [i for i, t in zip(wanted, targets, strict=True) if t is None]
+            raise InputError(f"no masked copy for {len(missing)} id(s), e.g. {missing[0]}")
+        rows = []
+        for info in targets:
+            assert info is not None
+            scheme = (info.manifest.get("meta") or {}).get("scheme") or {}
+            if key_id and scheme.get("key_id") != key_id:
+                raise InputError(
+                    f"object {info.id} was masked with another key than the model's ({key_id})"
+                )
+            x = to_grey_uint8(v.get_masked(info.id, as_=who))[None]
+            p = float(predict_proba(model, x)[0])
+            rows.append(
+                {
+                    "id": info.id,
+                    "parent_id": info.parent_id,
+                    "probability": p,
+                    "prediction": int(p >= 0.5),
+                    "label": info.label,
+                }
+            )
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("masked object", "original", "P(positive)", "prediction", "label")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            str(r["parent_id"]),
+            f"{r['probability']:.3f}",
+            str(r["prediction"]),
+            str(r["label"]),
+        )
+    console.print(table)
+
+
+def seed000(
+    data: Annotated[
+        str, typer.Option("--data", help="nih-chestxray14, pneumoniamnist or embedded.")
+    ] = "pneumoniamnist",
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Folder holding the data set folder.")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+    scheme: Annotated[
+        str, typer.Option(help="Masking scheme of the Masked-CNN.")
+    ] = "shuffle+negpos",
+    block: Annotated[
+        int | None, typer.Option(help="Block side (default 4 for 28 px, 8 for 64 px).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of keys, splits, weights.")] = 0,
+    limit: Annotated[
+        int | None, typer.Option(help="At most N images per split (quick run).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs per model.")] = 30,
+    budget: Annotated[
+        float, typer.Option(help="Training seconds for the three models together.")
+    ] = 900.0,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
+) -> None:
+    """Train plain / masked / AES-control models, attack, measure; write HTML + JSON."""
+    from medseal.evaluate.report import write_report
+    from medseal.evaluate.seed000 import Seed000Config, run_seed000
+
+    cfg = Seed000Config(
+        data=data,
+        data_dir=str(data_dir) if data_dir else None,
+        scheme=scheme,
+        block=block,
+        seed=seed,
+        limit=limit,
+        epochs=epochs,
+        budget_s=budget,
+        threads=threads,
+        n_boot=n_boot,
+    )
+    result = run_seed000(cfg, progress=os.environ.get("MEDSEAL_PROGRESS") != "0", say=console.print)
+    stem = f"seed000-{result['dataset']['name']}"
+    html_path, json_path = write_report(result, out, stem=stem)
+    table = Table("seed 000 claim", "measured", title=f"seed 000 on {result['dataset']['name']}")
+    for c in result["claims"]:
+        table.add_row(c["claim"], c["measured"])
+    console.print(table)
+    console.print(f"report: {html_path}  json: {json_path}  ({result['seconds']:.0f} s)")
+
+
+train_app.command("masked-cnn")(masked_cnn)
+evaluate_app.command("seed000")(seed000)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``mask``, ``train``, ``predict`` and ``evaluate`` to the ``medseal`` app."""
+    app.command("mask")(mask)
+    app.add_typer(train_app, name="train")
+    app.command("predict")(predict)
+    app.add_typer(evaluate_app, name="evaluate")

@@ -1,0 +1,432 @@
+"""``medseal more ...``, ``medseal attack more``, ``train conv-bilstm`` and ``evaluate seed003``.
+
+Where it sits: cli. :func:`register` adds the ``more`` group (``keygen``,
+``encrypt``, ``decrypt-results``) and ``attack more`` to the app; the lead
+mounts :func:`train_conv_bilstm` under ``train`` and :func:`evaluate_seed003`
+under ``evaluate``.
+
+The files between the client (data owner) and the server (compute host)::
+
+    more.key                 client only: the SECRET MORE key (unprotected bytes, mode 0600)
+    enc/context.more         public context (n, key id)
+    enc/x.more, enc/y.more   encrypted sequences and labels
+    enc/folds.json           patient-grouped fold indices chosen by the client (no labels)
+    enc/results/             written by `train`: encrypted weights and test logits per fold
+
+Early stopping needs one decryption per epoch (the validation loss): ``train``
+does it in-process when given ``--key`` (acting as the client's oracle) and
+otherwise trains for a fixed ``--epochs`` (the seed's fallback).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from medseal.cli._common import console
+from medseal.errors import ConfigError, InputError
+
+__all__ = [
+    "app",
+    "attack_more",
+    "decrypt_results",
+    "encrypt",
+    "evaluate_seed003",
+    "keygen",
+    "register",
+    "train_conv_bilstm",
+]
+
+app = typer.Typer(
+    help="MORE matrix encryption: keys, encrypted sequence data sets, results. "
+    "MORE is NOT secure against the compute host (see `medseal attack more`).",
+    no_args_is_help=True,
+)
+
+
+def _read_key(path: Path) -> Any:
+    from medseal.privacy.more import MoreKey
+
+    if not path.is_file():
+        raise ConfigError(f"no MORE key file at {path}")
+    return MoreKey.from_bytes(path.read_bytes())
+
+
+def _load_encrypted(enc_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
+    from medseal.privacy.more import MorePublicContext, MoreTensor
+
+    for name in ("context.more", "x.more", "y.more", "folds.json"):
+        if not (enc_dir / name).is_file():
+            raise ConfigError(f"{enc_dir} is not an encrypted data set folder (missing {name})")
+    ctx = MorePublicContext.from_bytes((enc_dir / "context.more").read_bytes())
+    x = MoreTensor.from_bytes((enc_dir / "x.more").read_bytes(), context=ctx)
+    y = MoreTensor.from_bytes((enc_dir / "y.more").read_bytes(), context=ctx)
+    index = json.loads((enc_dir / "folds.json").read_text(encoding="utf-8"))
+    return ctx, x, y, index
+
+
+@app.command("keygen")
+def keygen(
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the SECRET key.")],
+    n: Annotated[int, typer.Option(help="Matrix size (2: each value becomes 4 float64).")] = 2,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed (tests only; omit for OS entropy).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Generate a MORE key. The file holds the secret matrix in clear: keep it with the data owner."""
+    from medseal.privacy.more import MoreKey
+
+    if output.exists() and not force:
+        raise InputError(f"{output} exists; pass --force to overwrite")
+    key = MoreKey.generate(n=n, seed=seed)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key.to_bytes())
+    console.print(
+        f"MORE key n={key.n} id {key.key_id[:8]}… written to {output} (mode 0600, SECRET)"
+    )
+
+
+def _vault_sequences(
+    vault_dir: Path, dataset: str, as_: str | None, keyring: Path | None, length: int, size: int
+) -> Any:
+    from medseal.cli._common import open_vault, principal
+    from medseal.ingest.records import Record
+    from medseal.models.sequences import nih_followup_sequences
+
+    who = principal(as_)
+    with open_vault(vault_dir, keyring) as vault:
+        infos = vault.ls(as_=who, dataset=dataset)
+        by_patient: dict[str, list[Any]] = {}
+        for info in infos:
+            if info.patient is not None and info.label is not None:
+                by_patient.setdefault(info.patient, []).append(info)
+        records = []
+        for patient, items in by_patient.items():
+            for order, info in enumerate(sorted(items, key=lambda i: (i.name or "", i.id))):
+                records.append(
+                    Record(
+                        key=info.id,
+                        label=info.label,
+                        patient_id=patient,
+                        split=None,
+                        meta={"follow_up": order},
+                        loader=functools.partial(vault.get, info.id, as_=who),
+                    )
+                )
+        if not records:
+            raise InputError(f"vault data set {dataset!r} has no labelled objects with a patient")
+        return nih_followup_sequences(records, length=length, size=size)
+
+
+@app.command("encrypt")
+def encrypt(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="Sequence data set: nih, breakhis, chexpert, "
+            "covid19-ny-sbu, synthetic (or a vault data set with --vault)."
+        ),
+    ],
+    key: Annotated[Path, typer.Option(help="MORE key file from `medseal more keygen`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the server.")],
+    vault: Annotated[Path | None, typer.Option(help="Read the images from this vault.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data sets folder.")] = None,
+    as_: Annotated[str | None, typer.Option("--as", help="Acting principal (vault).")] = None,
+    keyring: Annotated[Path | None, typer.Option(help="Key store (vault).")] = None,
+    folds: Annotated[int, typer.Option(help="Patient-grouped folds to prepare.")] = 4,
+    size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 16,
+    length: Annotated[int, typer.Option(help="Frames per sequence.")] = 3,
+    seed: Annotated[int, typer.Option(help="Fold assignment seed.")] = 0,
+) -> None:
+    """Client side: build sequences, choose folds, encrypt sequences and labels for the server."""
+    from medseal.models.more_train import grouped_folds, inner_validation_split
+    from medseal.models.sequences import load_sequences
+
+    k = _read_key(key)
+    if vault is not None:
+        data = _vault_sequences(vault, dataset, as_, keyring, length, size)
+    else:
+        data = load_sequences(dataset, data_dir, size=size, length=length)
+    if not data.labelled:
+        raise InputError(f"{data.name} has no labels; it cannot be used for training")
+    fold_list = []
+    for i, (tr, te) in enumerate(grouped_folds(data.y, data.groups, n_splits=folds, seed=seed)):
+        fit_i, val_i = inner_validation_split(tr, data.y, data.groups, seed=seed + i)
+        fold_list.append({"fit": fit_i.tolist(), "val": val_i.tolist(), "test": te.tolist()})
+    output.mkdir(parents=True, exist_ok=True)
+    ctx = k.public_context()
+    (output / "context.more").write_bytes(ctx.to_bytes())
+    x_ct = k.encrypt(data.x)
+    (output / "x.more").write_bytes(x_ct.to_bytes())
+    (output / "y.more").write_bytes(k.encrypt(data.y.astype(np.float64)).to_bytes())
+    groups = [hashlib.sha256(g.encode()).hexdigest()[:12] for g in data.groups]
+    index = {
+        "dataset": data.name,
+        "shape": list(data.x.shape),
+        "folds": fold_list,
+        "groups": groups,
+        "seed": seed,
+    }
+    (output / "folds.json").write_text(json.dumps(index), encoding="utf-8")
+    console.print(
+        f"encrypted {len(data)} sequences {data.x.shape[1:]} of {data.name} "
+        f"({x_ct.nbytes / 1e6:.1f} MB of ciphertext, {folds} folds) into {output}"
+    )
+
+
+def train_conv_bilstm(
+    encrypted: Annotated[Path, typer.Option("--encrypted", help="Folder from `more encrypt`.")],
+    folds: Annotated[
+        int | None, typer.Option(help="Train this many of the prepared folds.")
+    ] = None,
+    net: Annotated[str, typer.Option(help="conv-bilstm, cnn-lstm or cnn.")] = "conv-bilstm",
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Client key for the per-epoch validation-loss "
+            "oracle (early stopping). Without it: fixed --epochs."
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Epoch cap (fixed count without --key).")] = 100,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (seed: 1e-4).")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Minibatch size (seed: 256).")] = 32,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Results folder (default ENCRYPTED/results)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Initial weights and batch order.")] = 0,
+) -> None:
+    """Server side: train a sequence network on MORE ciphertexts, fold by fold; nothing is decrypted.
+
+    The initial weights are drawn from ``--seed`` and encrypted before training
+    (so a plaintext run with the same seed starts from the same point).
+    """
+    import time
+
+    from medseal.evaluate.seed003 import build_net
+    from medseal.models.backend import MoreBackend
+    from medseal.models.more_train import (
+        EarlyStopping,
+        Monitor,
+        MoreClient,
+        TrainConfig,
+        fit,
+        predict,
+        take,
+    )
+
+    ctx, x, y, index = _load_encrypted(encrypted)
+    shape = index["shape"]
+    model = build_net(net, frames=shape[1], size=shape[3])
+    out = output or encrypted / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    client = MoreClient(_read_key(key)) if key is not None else None
+    if client is not None and client.context != ctx:
+        raise InputError("the key does not belong to these ciphertexts")
+    fold_list = index["folds"][: folds or len(index["folds"])]
+    summary: dict[str, Any] = {"net": net, "params": None, "folds": []}
+    for k, f in enumerate(fold_list):
+        fit_i, val_i, test_i = (np.asarray(f[s], dtype=np.intp) for s in ("fit", "val", "test"))
+        init = model.init_params(seed * 1000 + k)
+        summary["params"] = model.n_params(init)
+        if client is not None:
+            be = client.backend()
+            params = client.encrypt_params(init)
+            monitor = client.monitor(np.zeros(len(val_i)), curves=False)
+            cfg = TrainConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed + k)
+        else:
+            # No client online: encrypting the initial weights needs the key, so they
+            # stay trivial encodings (public); data and labels are encrypted. Every epoch
+            # counts as "improved", so the last epoch's weights are kept.
+            be = MoreBackend(ctx, reference=_reference(x))
+            params = {n: ctx.encode(v) for n, v in init.items()}
+            monitor = Monitor(
+                decrypt=lambda _c: np.asarray(0.0),
+                y_val=np.zeros(len(val_i)),
+                stopping=EarlyStopping(patience=10**9, min_delta=float("-inf")),
+                curves=False,
+            )
+            cfg = TrainConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed + k)
+        res = fit(
+            model, be, params, take(x, fit_i), take(y, fit_i), take(x, val_i), take(y, val_i),
+            monitor, cfg,
+        )  # fmt: skip
+        final = res.params
+        t0 = time.perf_counter()
+        logits = predict(model, be, final, take(x, test_i), batch_size=batch_size)
+        t_inf = time.perf_counter() - t0
+        fold_dir = out / f"fold{k}"
+        fold_dir.mkdir(exist_ok=True)
+        for name, tensor in final.items():
+            (fold_dir / f"{name}.more").write_bytes(tensor.to_bytes())
+        (fold_dir / "test_logits.more").write_bytes(logits.to_bytes())
+        summary["folds"].append(
+            {"fold": k, "epochs": res.epochs, "best_epoch": res.best_epoch,
+             "train_seconds": res.seconds, "inference_seconds": t_inf, "test": f["test"]}
+        )  # fmt: skip
+        console.print(
+            f"fold {k}: {res.epochs} epochs on ciphertexts in {res.seconds:.1f}s "
+            f"(best epoch {res.best_epoch}); test logits encrypted in {fold_dir}"
+        )
+    (out / "run.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
+def _reference(x: Any) -> Any:
+    """A public ciphertext with well-separated slots (for ``MoreBackend.refresh``)."""
+    flat = x.reshape(-1)[: min(256, x.size)]
+    d = flat.data
+    spread = np.abs(d[..., 0, 0] - d[..., 1, 1]) + np.abs(d[..., 0, 1]) + np.abs(d[..., 1, 0])
+    return flat[int(np.argmax(spread))]
+
+
+@app.command("decrypt-results")
+def decrypt_results(
+    results: Annotated[Path, typer.Argument(help="Results folder written by `train`.")],
+    key: Annotated[Path, typer.Option(help="The MORE key.")],
+    encrypted: Annotated[
+        Path | None,
+        typer.Option(help="The encrypted data set folder (default: RESULTS/..), for its labels."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write metrics JSON here.")
+    ] = None,
+    weights: Annotated[
+        bool, typer.Option(help="Also write decrypted weights (.npz) per fold.")
+    ] = False,
+) -> None:
+    """Client side: decrypt test logits (and weights), score them with scikit-learn."""
+    from medseal.evaluate.seed003 import binary_metrics
+    from medseal.privacy.more import MoreTensor
+
+    k = _read_key(key)
+    enc_dir = encrypted or results.parent
+    _, _, y_ct, _ = _load_encrypted(enc_dir)
+    y = np.rint(k.decrypt(y_ct)).astype(int)
+    run = json.loads((results / "run.json").read_text(encoding="utf-8"))
+    out: dict[str, Any] = {"net": run["net"], "folds": []}
+    for f in run["folds"]:
+        fold_dir = results / f"fold{f['fold']}"
+        logits = k.decrypt(MoreTensor.from_bytes((fold_dir / "test_logits.more").read_bytes()))
+        metrics = binary_metrics(y[np.asarray(f["test"], dtype=np.intp)], logits)
+        out["folds"].append({"fold": f["fold"], "metrics": metrics, "epochs": f["epochs"]})
+        console.print(f"fold {f['fold']}: " + ", ".join(f"{m} {v:.3f}" for m, v in metrics.items()))
+        if weights:
+            arrays = {
+                p.stem: k.decrypt(MoreTensor.from_bytes(p.read_bytes()))
+                for p in sorted(fold_dir.glob("*.more"))
+                if p.stem != "test_logits"
+            }
+            np.savez(fold_dir / "weights_decrypted.npz", **arrays)
+    if output is not None:
+        output.write_text(json.dumps(out, indent=2), encoding="utf-8")
+        console.print(f"metrics written to {output}")
+
+
+def attack_more(
+    ciphertexts: Annotated[
+        Path,
+        typer.Option(
+            "--ciphertexts", help="An encrypted data set folder (or one .more tensor file)."
+        ),
+    ],
+    key: Annotated[
+        Path | None, typer.Option(help="Score the attack against the truth (needs the key).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Attack at most this many sequences.")] = 16,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Save recovered values (.npy).")
+    ] = None,
+) -> None:
+    """Compute-host attack: recover MORE plaintexts from ciphertexts alone (eigenvalues)."""
+    from medseal.evaluate.attacks.more_eigenvalue import eigenvalue_attack
+    from medseal.privacy.more import MoreTensor
+
+    path = ciphertexts / "x.more" if ciphertexts.is_dir() else ciphertexts
+    if not path.is_file():
+        raise ConfigError(f"no ciphertext tensor at {path}")
+    ct = MoreTensor.from_bytes(path.read_bytes())
+    if ct.ndim >= 1 and ct.shape[0] > limit:
+        ct = ct[:limit]
+    truth = _read_key(key).decrypt(ct) if key is not None else None
+    res = eigenvalue_attack(ct, truth=truth, known_range=(0.0, 1.0))
+    console.print(f"[red]eigenvalue attack[/] on {ct.size} ciphertexts {ct.shape}: {res.method}")
+    console.print(
+        f"diagonalisation residual {res.details['residual']:.1e}; data slot {res.details['data_slot']}"
+    )
+    if res.success_rate is not None:
+        console.print(f"recovered exactly (rtol 1e-6): {res.success_rate:.1%} of the values")
+    if output is not None:
+        np.save(output, res.values)
+        console.print(f"recovered plaintext written to {output}")
+
+
+def evaluate_seed003(
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data sets folder.")] = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")] = Path(
+        "seed003-report"
+    ),
+    dataset: Annotated[
+        str, typer.Option(help="Sequence data set (nih, breakhis, chexpert, synthetic).")
+    ] = "nih",
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (seed: 4).")] = 4,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (seed: 1e-4).")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(help="Minibatch (seed: 256).")] = 32,
+    max_epochs: Annotated[int, typer.Option(help="Epoch cap.")] = 100,
+    encrypted: Annotated[bool, typer.Option(help="Also train on MORE ciphertexts.")] = True,
+    encrypted_folds: Annotated[
+        int | None, typer.Option(help="Ciphertext runs on the first N folds only.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for folds, weights and keys.")] = 0,
+) -> None:
+    """Reproduce seed paper 003 (Table 1 equivalent, folds, curves, MORE attacks); HTML + JSON."""
+    import time
+
+    from medseal.config import shared_data_dir
+    from medseal.evaluate.seed003 import Seed003Config, run_seed003, write_outputs
+
+    root = data_dir
+    if root is None and not os.environ.get("MEDSEAL_DATA_DIR"):
+        root = shared_data_dir()
+    cfg = Seed003Config(
+        dataset=dataset, data_dir=str(root) if root else None, folds=folds, lr=lr,
+        batch_size=batch_size, max_epochs=max_epochs, encrypted=encrypted,
+        encrypted_folds=encrypted_folds, seed=seed,
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    result = run_seed003(
+        cfg, log=lambda m: console.print(f"[{time.perf_counter() - t0:6.0f}s] {m}")
+    )
+    paths = write_outputs(result, output)
+    for name, entry in result["nets"].items():
+        for mode in ("plain", "more"):
+            if mode in entry:
+                m = entry[mode]["metrics"]
+                console.print(
+                    f"{name:12s} {mode:5s} params {entry['params']:6d}  "
+                    + "  ".join(f"{k} {m[k]['mean']:.3f}±{m[k]['std']:.3f}" for k in m)
+                    + f"  train {entry[mode]['train_seconds']:.0f}s"
+                )
+    console.print(f"report: {paths['html']}  data: {paths['json']}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``more`` (keygen, encrypt, decrypt-results) and ``attack more`` to ``root``."""
+    root.add_typer(app, name="more")
+    attack_group = None
+    for info in getattr(root, "registered_groups", []):
+        if info.name == "attack" and info.typer_instance is not None:
+            attack_group = info.typer_instance
+    if attack_group is None:
+        attack_group = typer.Typer(help="Attacks on medseal's privacy modes.", no_args_is_help=True)
+        root.add_typer(attack_group, name="attack")
+    attack_group.command("more")(attack_more)

@@ -1,0 +1,291 @@
+"""One self-contained HTML page (plus JSON) for a seed-000 evaluation.
+
+Where it sits: the last step of evaluate. Figures are drawn with matplotlib
+(Agg backend) and embedded as base64 PNGs, so the page opens anywhere
+without its neighbours. Nothing in it is a key or a plaintext value beyond
+the few gallery images the data owner chose to show.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from medseal.evaluate.metrics import roc_curve  # noqa: E402
+
+__all__ = ["render_html", "write_report"]
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _roc_figure(result: dict[str, Any]) -> str | None:
+    arrays = result.get("_arrays", {})
+    y, probs = arrays.get("labels"), arrays.get("probs")
+    if y is None or not probs:
+        return None
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    names = {
+        "plain": "plaintext ResNet-18",
+        "masked": "Masked-CNN (masked)",
+        "aes": "AES ciphertext control",
+    }
+    for key, p in probs.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        r = result["results"][key]
+        ax.plot(
+            fpr,
+            tpr,
+            label=f"{names.get(key, key)}: {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}]",
+        )
+    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title("ROC, test split (AUC, bootstrap 95% CI)", fontsize=9)
+    return _png(fig)
+
+
+def _gallery_figure(result: dict[str, Any]) -> str | None:
+    gallery: dict[str, np.ndarray] = result.get("_arrays", {}).get("gallery", {})
+    if not gallery:
+        return None
+    cols = list(gallery)
+    rows = min(len(v) for v in gallery.values())
+    if rows == 0:
+        return None
+    fig, axes = plt.subplots(rows, len(cols), figsize=(1.35 * len(cols), 1.4 * rows), squeeze=False)
+    for j, name in enumerate(cols):
+        for i in range(rows):
+            ax = axes[i][j]
+            ax.imshow(gallery[name][i], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name.replace("_", "\n"), fontsize=7)
+    return _png(fig)
+
+
+def _inverse_figure(result: dict[str, Any]) -> str | None:
+    inv = result.get("attacks", {}).get("learned_inverse")
+    if not inv:
+        return None
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    for rep, rows in inv.items():
+        if rows:
+            ax.plot(
+                [r["n_pairs"] for r in rows],
+                [r["ssim"] for r in rows],
+                "o-",
+                label=f"decoder on {rep}",
+            )
+    ax.axhline(
+        result["attacks"].get("mean_image_ssim", np.nan),
+        color="k",
+        ls=":",
+        lw=0.8,
+        label="mean training image",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("known pairs N")
+    ax.set_ylabel("SSIM(reconstruction, truth)")
+    ax.set_ylim(-0.05, 1.02)
+    ax.legend(fontsize=7)
+    ax.set_title("Learned inverse vs number of known pairs", fontsize=9)
+    return _png(fig)
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+        for r in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return str(v)
+
+
+def render_html(result: dict[str, Any]) -> str:
+    """The report page as a string."""
+    ds = result["dataset"]
+    res = result["results"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>medseal: seed 000 measured</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;font-size:14px}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:3px 7px;"
+        "vertical-align:top;text-align:left}th{background:#eee}img{max-width:100%}</style></head><body>",
+        "<h1>Seed 000, measured</h1>",
+        f"<p>Data: <b>{html.escape(ds['name'])}</b>, {html.escape(ds['split_rule'])}; sizes {html.escape(str(ds['sizes']))}, "
+        f"positives {html.escape(str(ds['positives']))}. Masking scheme <b>{html.escape(result['scheme']['scheme'])}</b>, "
+        f"block {result['scheme']['block']}, key id {html.escape(str(result['scheme']['key_id']))}. "
+        f"Run time {result['seconds']:.0f} s on {result['environment']['threads']} torch threads.</p>",
+        "<h2>Seed 000's claims beside measured values</h2>",
+        _table(result["claims"], ["claim", "measured", "reading"]),
+        "<h2>Diagnostic accuracy</h2>",
+        _table(
+            [
+                {
+                    "model": k,
+                    "AUC": v["auc"],
+                    "95% CI": v["auc_ci"],
+                    "ACC@0.5": v["acc"],
+                    "sensitivity": v["sensitivity"],
+                    "specificity": v["specificity"],
+                    "n": v["n"],
+                }
+                for k, v in res.items()
+                if isinstance(v, dict) and "auc" in v
+            ],
+            ["model", "AUC", "95% CI", "ACC@0.5", "sensitivity", "specificity", "n"],
+        ),
+        f"<p>Masked minus plaintext AUC (paired bootstrap): {res['masked_minus_plain']['diff']:+.3f} "
+        f"[{res['masked_minus_plain']['lo']:+.3f}, {res['masked_minus_plain']['hi']:+.3f}]. "
+        "The AES control trains the Masked-CNN on AES-256-GCM ciphertext bytes of the same images: a secure "
+        "cipher's output is independent of the image, so its AUC can only differ from 0.5 by chance.</p>",
+    ]
+    for fig in (_roc_figure(result),):
+        if fig:
+            parts.append(f"<img src='{fig}' alt='ROC curves'>")
+    parts.append("<h2>Leakage metrics (plaintext vs representation, test images)</h2>")
+    parts.append(
+        _table(
+            [{"representation": k, **v} for k, v in result["leakage"].items()],
+            [
+                "representation",
+                "ssim",
+                "ssim_max",
+                "psnr",
+                "npcr",
+                "uaci",
+                "phash",
+                "phash_min",
+                "entropy_plain",
+                "entropy_other",
+                "n",
+            ],
+        )
+    )
+    parts.append(
+        "<p>NPCR/UACI of two independent random 8-bit images: 99.61 % / 33.46 %. pHash distance of unrelated "
+        "images is about 32. Low SSIM does not mean the representation resists inversion: see the attacks.</p>"
+    )
+    a = result["attacks"]
+    parts.append("<h2>Attacks</h2>")
+    parts.append(
+        f"<h3>Jigsaw solver vs block scrambling (ciphertext only)</h3>{_table([a['jigsaw']], list(a['jigsaw']))}"
+    )
+    parts.append(
+        "<h3>Known-plaintext key recovery</h3>"
+        + _table(
+            a["known_plaintext"]["rows"],
+            [
+                "n_pairs",
+                "key_exact",
+                "pixel_exact",
+                "image_exact",
+                "ambiguous_positions",
+                "ambiguous_blocks",
+                "ssim",
+                "plain_model_auc",
+            ],
+        )
+    )
+    inv_rows = [
+        {"representation": rep, **r} for rep, rows in a["learned_inverse"].items() for r in rows
+    ]
+    parts.append(
+        "<h3>Learned inverse (block-wise ridge decoder)</h3>"
+        + _table(
+            inv_rows, ["representation", "n_pairs", "ssim", "mae", "pixel_exact", "plain_model_auc"]
+        )
+        + f"<p>SSIM of the mean training image vs each test image: {a['mean_image_ssim']:.3f} (what an attacker gets for free). "
+        f"Plaintext model AUC on the untouched attack images: {a['reference_plain_auc_on_attack_images']:.3f}.</p>"
+    )
+    fig = _inverse_figure(result)
+    if fig:
+        parts.append(f"<img src='{fig}' alt='learned inverse sweep'>")
+    km = a["key_mismatch"]
+    parts.append(
+        "<h3>Key mismatch</h3>"
+        + _table(
+            [
+                {"input": k, "auc": v["auc"], "ci": v["ci"]}
+                for k, v in km.items()
+                if isinstance(v, dict)
+            ],
+            ["input", "auc", "ci"],
+        )
+    )
+    fig = _gallery_figure(result)
+    if fig:
+        parts.append(f"<h2>Gallery</h2><img src='{fig}' alt='gallery'>")
+    lat, st = result["latency"], result["storage"]
+    parts.append("<h2>Cost</h2>")
+    parts.append(
+        _table(
+            [{"model": k, **v} for k, v in lat.items() if isinstance(v, dict)],
+            ["model", "single_ms", "batched_ms"],
+        )
+        + f"<p>Masking: {lat['masking_ms_per_image']:.4f} ms per image.</p>"
+    )
+    parts.append(_table([st], list(st)))
+    parts.append("<h2>Training</h2>")
+    parts.append(
+        _table(
+            [
+                {
+                    "model": k,
+                    **{
+                        x: v[x]
+                        for x in (
+                            "best_epoch",
+                            "epochs_run",
+                            "best_val_loss",
+                            "seconds",
+                            "stopped_early",
+                        )
+                    },
+                }
+                for k, v in result["training"].items()
+            ],
+            ["model", "best_epoch", "epochs_run", "best_val_loss", "seconds", "stopped_early"],
+        )
+    )
+    parts.append(
+        "<p>Generated by <code>medseal evaluate seed000</code>. See docs/seed000.md for how to read each number.</p>"
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    result: dict[str, Any], out_dir: str | Path, *, stem: str = "seed000"
+) -> tuple[Path, Path]:
+    """Write ``<stem>.html`` and ``<stem>.json`` into ``out_dir``; returns both paths."""
+    from medseal.evaluate.seed000 import save_json
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    html_path = out / f"{stem}.html"
+    html_path.write_text(render_html(result), encoding="utf-8")
+    return html_path, save_json(result, out / f"{stem}.json")

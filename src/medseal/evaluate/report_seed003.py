@@ -1,0 +1,199 @@
+"""HTML report of ``medseal evaluate seed003``: Table 1 equivalent, folds, curves, attacks.
+
+Where it sits: evaluate stage; renders the dict from
+:func:`medseal.evaluate.seed003.run_seed003` as one self-contained HTML page
+(inline SVG curves, no JavaScript, no external files).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+__all__ = ["render_html", "table1_rows"]
+
+_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc")
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "n/a"
+        return f"{v:.{digits}g}" if abs(v) < 1e-3 and v != 0 else f"{v:.{digits}f}"
+    return html.escape(str(v))
+
+
+def table1_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (network, mode): parameters, mean/std metrics, train and inference time."""
+    rows = []
+    for name, entry in result.get("nets", {}).items():
+        for mode in ("plain", "more"):
+            if mode not in entry:
+                continue
+            m = entry[mode]
+            row: dict[str, Any] = {
+                "network": name,
+                "mode": "plaintext" if mode == "plain" else "MORE ciphertext",
+                "params": entry["params"],
+                "folds": m["folds"],
+                "train_s": m["train_seconds"],
+                "infer_ms_per_seq": m["inference_ms_per_sequence"],
+            }
+            for k in _METRICS:
+                row[k] = (m["metrics"][k]["mean"], m["metrics"][k]["std"])
+            rows.append(row)
+    return rows
+
+
+def _svg_curves(series: list[tuple[str, list[float]]], *, title: str, ylabel: str) -> str:
+    w, h, pad = 420, 220, 36
+    values = [v for _, vs in series for v in vs if v is not None and math.isfinite(v)]
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-12:
+        hi = lo + 1.0
+    longest = max(len(vs) for _, vs in series)
+    parts = [
+        f'<svg width="{w}" height="{h}" role="img" aria-label="{html.escape(title)}">',
+        f'<text x="{w / 2}" y="14" text-anchor="middle" font-size="12">{html.escape(title)}</text>',
+        f'<line x1="{pad}" y1="{h - pad}" x2="{w - 8}" y2="{h - pad}" stroke="#888"/>',
+        f'<line x1="{pad}" y1="20" x2="{pad}" y2="{h - pad}" stroke="#888"/>',
+        f'<text x="4" y="26" font-size="10">{hi:.3f}</text>',
+        f'<text x="4" y="{h - pad}" font-size="10">{lo:.3f}</text>',
+        f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle" font-size="10">epoch</text>',
+        f'<text x="4" y="{h / 2}" font-size="10">{html.escape(ylabel)}</text>',
+    ]
+    for i, (label, vs) in enumerate(series):
+        pts = []
+        for j, v in enumerate(vs):
+            if v is None or not math.isfinite(v):
+                continue
+            px = pad + (w - pad - 10) * (j / max(1, longest - 1))
+            py = (h - pad) - (h - pad - 22) * ((v - lo) / (hi - lo))
+            pts.append(f"{px:.1f},{py:.1f}")
+        colour = _COLOURS[i % len(_COLOURS)]
+        parts.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{" ".join(pts)}"/>'
+        )
+        parts.append(
+            f'<text x="{w - 110}" y="{32 + 12 * i}" font-size="10" fill="{colour}">'
+            f"{html.escape(label)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(result: dict[str, Any]) -> str:
+    """The whole report as an HTML string."""
+    e = html.escape
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>medseal seed 003: {e(result.get('title', ''))}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
+        "text-align:right;font-size:13px}th{background:#f3f3f3}td.l,th.l{text-align:left}"
+        ".warn{background:#fff3cd;border:1px solid #e0c060;padding:8px}</style></head><body>",
+        f"<h1>Seed 003 reproduction: {e(result.get('title', ''))}</h1>",
+        f"<p class='warn'><b>Security:</b> {e(result.get('security_note', ''))}</p>",
+    ]
+    data = result.get("data", {})
+    out.append(
+        "<h2>Data</h2><p>"
+        + e(
+            f"{data.get('name')}: {data.get('sequences')} sequences of shape {data.get('shape')} "
+            f"from {data.get('patients')} patients, {data.get('positives')} positive."
+        )
+        + "</p>"
+    )
+    out.append(
+        "<h2>Table 1 equivalent</h2><table><tr><th class='l'>network</th>"
+        "<th class='l'>mode</th><th>params</th><th>folds</th>"
+    )
+    out.extend(f"<th>{m}</th>" for m in _METRICS)
+    out.append("<th>train time (s, all folds)</th><th>inference (ms / sequence)</th></tr>")
+    for row in table1_rows(result):
+        cells = [
+            f"<td class='l'>{e(row['network'])}</td><td class='l'>{e(row['mode'])}</td>",
+            f"<td>{row['params']}</td><td>{row['folds']}</td>",
+        ]
+        cells.extend(f"<td>{_fmt(row[m][0])} ± {_fmt(row[m][1])}</td>" for m in _METRICS)
+        cells.append(
+            f"<td>{_fmt(row['train_s'], 1)}</td><td>{_fmt(row['infer_ms_per_seq'], 2)}</td>"
+        )
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table>")
+    out.append(
+        "<h2>Ciphertext training equals plaintext training</h2><table><tr>"
+        "<th class='l'>network</th><th>max |Δ weight|</th><th>max |Δ logit|</th>"
+        "<th>same epochs</th><th>tolerance</th><th>passed</th></tr>"
+    )
+    for name, entry in result.get("nets", {}).items():
+        eq = entry.get("equality")
+        if eq:
+            out.append(
+                f"<tr><td class='l'>{e(name)}</td><td>{eq['max_abs_weight_diff']:.2e}</td>"
+                f"<td>{eq['max_abs_logit_diff']:.2e}</td><td>{eq['all_same_epochs']}</td>"
+                f"<td>{eq['tolerance']:g}</td><td>{eq['passed']}</td></tr>"
+            )
+    out.append("</table>")
+    out.append(
+        "<h2>Folds</h2><table><tr><th class='l'>network</th><th>fold</th>"
+        "<th class='l'>mode</th><th>fit/val/test</th><th>epochs (best)</th>"
+    )
+    out.extend(f"<th>{m}</th>" for m in _METRICS)
+    out.append("<th>train s</th></tr>")
+    for name, entry in result.get("nets", {}).items():
+        for row in entry["folds"]:
+            for mode in ("plain", "more"):
+                if mode not in row:
+                    continue
+                r = row[mode]
+                cells = [
+                    f"<td class='l'>{e(name)}</td><td>{row['fold']}</td><td class='l'>{mode}</td>",
+                    f"<td>{row['n_fit']}/{row['n_val']}/{row['n_test']}</td>",
+                    f"<td>{r['epochs']} ({r['best_epoch']})</td>",
+                ]
+                cells.extend(f"<td>{_fmt(r['metrics'][m])}</td>" for m in _METRICS)
+                cells.append(f"<td>{_fmt(r['train_seconds'], 1)}</td>")
+                out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</table><h2>Loss and accuracy curves (fold 0)</h2><div>")
+    for name, entry in result.get("nets", {}).items():
+        row = entry["folds"][0] if entry["folds"] else {}
+        series_loss, series_acc = [], []
+        for mode in ("plain", "more"):
+            hist = row.get(mode, {}).get("history", {})
+            if hist.get("train_loss"):
+                series_loss.append((f"{mode} train", hist["train_loss"]))
+            if hist.get("val_loss"):
+                series_loss.append((f"{mode} val", hist["val_loss"]))
+            if hist.get("val_acc"):
+                series_acc.append((f"{mode} val", hist["val_acc"]))
+        out.append(_svg_curves(series_loss, title=f"{name}: loss", ylabel="BCE"))
+        out.append(_svg_curves(series_acc, title=f"{name}: validation accuracy", ylabel="acc"))
+    out.append(
+        "</div><h2>Attacks on the ciphertexts the server held</h2><table>"
+        "<tr><th class='l'>attack</th><th class='l'>target</th><th>success rate</th></tr>"
+    )
+    for name, a in result.get("attacks", {}).items():
+        out.append(
+            f"<tr><td class='l'>{e(name)}</td><td class='l'>{e(a.get('target', ''))}</td>"
+            f"<td>{_fmt(a.get('success_rate'))}</td></tr>"
+        )
+    out.append("</table>")
+    proto = result.get("protocol", {})
+    out.append("<h2>Protocol</h2><ul>")
+    for k, v in proto.items():
+        if isinstance(v, list):
+            out.append(
+                f"<li>{e(k)}:<ul>" + "".join(f"<li>{e(str(x))}</li>" for x in v) + "</ul></li>"
+            )
+        else:
+            out.append(f"<li>{e(k)}: {e(str(v))}</li>")
+    out.append("</ul>")
+    out.append(f"<p>Total run time {result.get('seconds', 0):.0f} s.</p></body></html>")
+    return "".join(out)

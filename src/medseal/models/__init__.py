@@ -1,0 +1,55 @@
+"""Models stage: networks and training loops for plain, masked and encrypted images.
+
+Sits after ``privacy`` in the flow: it consumes masked arrays (or, for the
+plaintext baseline and the AES control, arrays the data owner prepares) and
+produces probabilities for ``evaluate``.
+
+The torch-based names below are imported lazily, on first use, so the
+NumPy-only parts of this package work (and import fast) without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.models.data import Split, SplitData, aes_control, load_dataset, to_tensor
+    from medseal.models.nets.masked_cnn import MaskedCNN
+    from medseal.models.nets.resnet import ResNet18
+    from medseal.models.train import TrainConfig, TrainResult, fit, predict_proba
+
+_LAZY = {
+    "MaskedCNN": "medseal.models.nets.masked_cnn",
+    "ResNet18": "medseal.models.nets.resnet",
+    "Split": "medseal.models.data",
+    "SplitData": "medseal.models.data",
+    "aes_control": "medseal.models.data",
+    "load_dataset": "medseal.models.data",
+    "to_tensor": "medseal.models.data",
+    "TrainConfig": "medseal.models.train",
+    "TrainResult": "medseal.models.train",
+    "fit": "medseal.models.train",
+    "predict_proba": "medseal.models.train",
+}
+
+__all__ = [
+    "MaskedCNN",
+    "ResNet18",
+    "Split",
+    "SplitData",
+    "TrainConfig",
+    "TrainResult",
+    "aes_control",
+    "fit",
+    "load_dataset",
+    "predict_proba",
+    "to_tensor",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medseal.models' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

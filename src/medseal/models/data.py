@@ -1,0 +1,324 @@
+"""Arrays for training: load a data set split, mask it, or build its AES control.
+
+Where it sits: models stage. It turns ingest records (or a vault's masked
+objects, for an analyst who may not see plaintext) into ``uint8`` arrays
+``(N, H, W)`` plus labels, and turns those into float tensors in ``[0, 1]``.
+
+Three representations of the same images are compared in seed 000:
+
+- **plain**: the pixels;
+- **masked**: :mod:`medseal.privacy.masking` applied with a data set key;
+- **AES control**: the AES-256-GCM ciphertext of each image's pixel bytes,
+  cut to ``H*W`` bytes and reshaped to the image size. Under a secure cipher
+  these bytes are indistinguishable from random, so any model trained on them
+  must sit at chance: the control shows what "diagnosis on encrypted images"
+  would really mean without a homomorphic or learnable scheme.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from medseal import config
+from medseal.errors import ConfigError, InputError
+from medseal.ingest import datasets
+from medseal.ingest.records import Record
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.privacy.masking import MaskingScheme
+    from medseal.vault import Vault
+
+__all__ = [
+    "Split",
+    "SplitData",
+    "aes_control",
+    "load_dataset",
+    "load_masked_from_vault",
+    "mask_split",
+    "records_to_split",
+    "split_validation",
+    "to_grey_uint8",
+    "to_tensor",
+]
+
+
+@dataclass
+class Split:
+    """One split: ``x`` uint8 ``(N, H, W)``, ``y`` int64 ``(N,)``, ids (record keys or object ids)."""
+
+    x: np.ndarray = field(repr=False)
+    y: np.ndarray = field(repr=False)
+    ids: list[str] = field(repr=False)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def __repr__(self) -> str:
+        pos = int(self.y.sum()) if len(self) else 0
+        return f"Split(n={len(self)}, positives={pos}, shape={tuple(self.x.shape[1:])})"
+
+    def subset(self, index: np.ndarray | Sequence[int]) -> Split:
+        idx = np.asarray(index, dtype=np.int64)
+        return Split(self.x[idx], self.y[idx], [self.ids[i] for i in idx])
+
+    def with_x(self, x: np.ndarray) -> Split:
+        if x.shape[0] != len(self):
+            raise InputError(f"new images {x.shape} do not match {len(self)} labels")
+        return Split(x, self.y, self.ids)
+
+
+@dataclass
+class SplitData:
+    """train / val / test splits of one data set, plus how they were made."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    split_rule: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def splits(self) -> dict[str, Split]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def to_grey_uint8(pixels: np.ndarray) -> np.ndarray:
+    """A 2-D ``uint8`` grey image from grey, RGB(A) or >8-bit input (display range kept)."""
+    a = np.asarray(pixels)
+    if a.ndim == 3:
+        rgb = a[..., :3].astype(np.float64)
+        a = rgb @ np.array([0.299, 0.587, 0.114]) if rgb.shape[-1] == 3 else rgb[..., 0]
+    if a.ndim != 2:
+        raise InputError(
+            f"expected a 2-D grey or colour image, got shape {np.asarray(pixels).shape}"
+        )
+    if a.dtype == np.uint8:
+        return a
+    a = a.astype(np.float64)
+    if a.max(initial=0) > 255:
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / max(hi - lo, 1e-12))
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def records_to_split(records: Iterable[Record]) -> Split:
+    """Decode records into one :class:`Split` (records without a label are refused)."""
+    xs, ys, ids = [], [], []
+    for r in records:
+        if r.label is None:
+            raise InputError(f"record {r.key} has no label")
+        xs.append(to_grey_uint8(r.image().pixels))
+        ys.append(int(r.label))
+        ids.append(r.key)
+    if not xs:
+        return Split(np.zeros((0, 1, 1), np.uint8), np.zeros(0, np.int64), [])
+    shapes = {x.shape for x in xs}
+    if len(shapes) != 1:
+        raise InputError(f"images of several shapes in one split: {sorted(shapes)[:3]}")
+    return Split(np.stack(xs), np.asarray(ys, dtype=np.int64), ids)
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+) -> SplitData:
+    """Load a data set as train/val/test arrays with the split seed 000 needs.
+
+    Parameters
+    ----------
+    name
+        ``nih-chestxray14`` (or ``nih``), ``pneumoniamnist`` (or ``medmnist``),
+        or ``embedded`` (the 300 PneumoniaMNIST images shipped in the package).
+    data_dir
+        Folder holding the data set folder (default: ``MEDSEAL_DATA_DIR`` etc.).
+    seed
+        Seed of the patient-disjoint split (NIH only).
+    limit
+        Keep at most this many images per split (stratified, for quick runs and tests).
+
+    Notes
+    -----
+    NIH subset: its source splits share patients, so it is re-split 60/20/20
+    by patient with :func:`~medseal.ingest.datasets.patient_disjoint_split`.
+    PneumoniaMNIST: the official splits (test = the 624 official test images).
+    """
+    key = name.strip().lower()
+    if key in ("nih", "nih-chestxray14", "chestx-ray14"):
+        records = _load_records("nih", data_dir)
+        parts = datasets.patient_disjoint_split(records, (0.6, 0.2, 0.2), seed=seed)
+        rule = f"patient-disjoint 60/20/20 (seed {seed}) over {len(records)} images"
+        canonical = "nih-chestxray14"
+    elif key in ("pneumoniamnist", "medmnist", "embedded"):
+        loader = "embedded" if key == "embedded" else "medmnist"
+        records = _load_records(loader, data_dir)
+        parts = {s: [r for r in records if r.split == s] for s in ("train", "val", "test")}
+        rule = "official MedMNIST splits" + (
+            " (embedded 300-image demo subset)" if key == "embedded" else ""
+        )
+        canonical = "pneumoniamnist" if key != "embedded" else "embedded"
+    else:
+        raise InputError(
+            f"unknown data set {name!r}: use nih-chestxray14, pneumoniamnist or embedded"
+        )
+    out: dict[str, Split] = {}
+    for s in ("train", "val", "test"):
+        split = records_to_split(parts[s])
+        if limit is not None and len(split) > limit:
+            split = split.subset(_stratified(split.y, limit, seed))
+        out[s] = split
+    if key.startswith("nih"):
+        pats = [{r.patient_id for r in parts[s]} for s in ("train", "val", "test")]
+        overlap = len(pats[0] & pats[1]) + len(pats[0] & pats[2]) + len(pats[1] & pats[2])
+        meta = {"patients": [len(p) for p in pats], "shared_patients": overlap}
+    else:
+        meta = {}
+    return SplitData(canonical, out["train"], out["val"], out["test"], rule, meta)
+
+
+def _load_records(name: str, data_dir: str | os.PathLike[str] | None) -> list[Record]:
+    """``datasets.load``; without an explicit dir, fall back to the project's shared data."""
+    try:
+        return datasets.load(name, data_dir)
+    except ConfigError:
+        shared = config.shared_data_dir()
+        if data_dir is not None or shared is None:
+            raise
+        return datasets.load(name, shared)
+
+
+def _stratified(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    idx = []
+    classes = np.unique(y)
+    for c in classes:
+        members = np.flatnonzero(y == c)
+        k = max(1, round(n * len(members) / len(y)))
+        idx.append(rng.choice(members, size=min(k, len(members)), replace=False))
+    return np.sort(np.concatenate(idx))[:n]
+
+
+def to_tensor(x: np.ndarray) -> torch.Tensor:
+    """``uint8 (N, H, W)`` -> float32 ``(N, 1, H, W)`` in ``[0, 1]`` (``x / 255``)."""
+    a = np.asarray(x)
+    if a.dtype != np.uint8:
+        raise InputError(f"expected uint8 images, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[None]
+    if a.ndim != 3:
+        raise InputError(f"expected (N, H, W) images, got shape {a.shape}")
+    return torch.from_numpy(a.astype(np.float32) / 255.0).unsqueeze(1)
+
+
+def aes_control(x: np.ndarray, key: bytes, *, context: bytes = b"") -> np.ndarray:
+    """AES-256-GCM ciphertext of each image's bytes, reshaped to the image size.
+
+    Parameters
+    ----------
+    x
+        ``uint8`` images ``(N, H, W)``.
+    key
+        32-byte key (e.g. ``keyring.derive("aes-control/<dataset>")``).
+    context
+        Bound into every nonce, so two calls with the same key never reuse one.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8 (N, H, W)``: the first ``H*W`` ciphertext bytes of each image
+        (the 16-byte tag is dropped). Nonces are ``SHA-256(context, index)[:12]``,
+        unique per image, so the result is reproducible for the key holder.
+    """
+    a = np.asarray(x)
+    if a.dtype != np.uint8 or a.ndim != 3:
+        raise InputError(f"expected uint8 images (N, H, W), got {a.dtype} {a.shape}")
+    if len(key) != 32:
+        raise InputError("the AES control needs a 32-byte key")
+    aead = AESGCM(key)
+    out = np.empty_like(a)
+    n_bytes = a.shape[1] * a.shape[2]
+    for i in range(a.shape[0]):
+        nonce = hashlib.sha256(
+            b"medseal/aes-control\x00" + context + i.to_bytes(8, "big")
+        ).digest()[:12]
+        ct = aead.encrypt(nonce, np.ascontiguousarray(a[i]).tobytes(), None)
+        out[i] = np.frombuffer(ct[:n_bytes], dtype=np.uint8).reshape(a.shape[1:])
+    return out
+
+
+def load_masked_from_vault(
+    vault: Vault, *, as_: str, dataset: str, ids: Sequence[str] | None = None
+) -> tuple[SplitData, dict[str, Any]]:
+    """The masked objects of ``dataset`` an analyst may read, as splits (never plaintext).
+
+    Reads only ``kind == "masked"`` objects through :meth:`Vault.get_masked`;
+    labels and splits come from the catalogue. Objects without a split go to
+    ``train``. Returns the splits and the masking scheme description they share.
+
+    Raises
+    ------
+    InputError
+        No masked objects, or objects masked with different schemes.
+    """
+    infos = [i for i in vault.ls(as_=as_, dataset=dataset) if i.kind == "masked"]
+    if ids is not None:
+        wanted = set(ids)
+        infos = [i for i in infos if i.id in wanted]
+    if not infos:
+        raise InputError(f"no masked objects in dataset {dataset!r}: run `medseal mask` first")
+    schemes = {_scheme_key(i.manifest) for i in infos}
+    if len(schemes) != 1:
+        raise InputError(f"dataset {dataset!r} holds images masked with {len(schemes)} schemes")
+    groups: dict[str, list[tuple[np.ndarray, int, str]]] = {"train": [], "val": [], "test": []}
+    for info in infos:
+        if info.label is None:
+            continue
+        pixels = to_grey_uint8(vault.get_masked(info.id, as_=as_))
+        split = info.split if info.split in groups else "train"
+        groups[split].append((pixels, int(info.label), info.id))
+    out = {}
+    for s, items in groups.items():
+        if items:
+            out[s] = Split(
+                np.stack([p for p, _, _ in items]),
+                np.asarray([lab for _, lab, _ in items], dtype=np.int64),
+                [i for _, _, i in items],
+            )
+        else:
+            shape = next(p.shape for v in groups.values() for p, _, _ in v)
+            out[s] = Split(np.zeros((0, *shape), np.uint8), np.zeros(0, np.int64), [])
+    scheme = dict(_scheme_of(infos[0].manifest))
+    return SplitData(dataset, out["train"], out["val"], out["test"], "vault splits"), scheme
+
+
+def _scheme_of(manifest: Any) -> dict[str, Any]:
+    meta = manifest.get("meta") or {}
+    return dict(meta.get("scheme") or {})
+
+
+def _scheme_key(manifest: Any) -> str:
+    s = _scheme_of(manifest)
+    return f"{s.get('scheme')}|{s.get('key_id')}|{s.get('block')}"
+
+
+def mask_split(split: Split, scheme: MaskingScheme) -> Split:
+    """The split with every image masked by ``scheme`` (labels and ids kept)."""
+    return split.with_x(scheme.mask(split.x))
+
+
+def split_validation(split: Split, *, fraction: float = 0.2, seed: int = 0) -> tuple[Split, Split]:
+    """Carve a stratified validation part out of ``split`` (for vaults without a val split)."""
+    n_val = max(2, round(fraction * len(split)))
+    val_idx = _stratified(split.y, n_val, seed)
+    rest = np.setdiff1d(np.arange(len(split)), val_idx)
+    return split.subset(rest), split.subset(val_idx)

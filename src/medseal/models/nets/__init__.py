@@ -1,0 +1,49 @@
+"""Network architectures, one per file (models stage).
+
+- :class:`ResNet18` (``resnet.py``): the plaintext baseline, ResNet-18 adapted to 28/64 px.
+- :class:`MaskedCNN` (``masked_cnn.py``): block-wise first layer for keyed masked images.
+
+Other modules here hold the NumPy networks of the MORE experiments. The torch
+networks are imported lazily, so importing this package does not need torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from medseal.models.nets.masked_cnn import MaskedCNN
+    from medseal.models.nets.resnet import BasicBlock, ResNet18
+
+_LAZY = {
+    "BasicBlock": "medseal.models.nets.resnet",
+    "ResNet18": "medseal.models.nets.resnet",
+    "MaskedCNN": "medseal.models.nets.masked_cnn",
+}
+
+__all__ = ["BasicBlock", "MaskedCNN", "ResNet18", "build"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'medseal.models.nets' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def build(config: dict[str, Any]) -> torch.nn.Module:
+    """Rebuild a torch network from its ``config`` dict (as saved next to its weights)."""
+    from medseal.errors import InputError
+    from medseal.models.nets.masked_cnn import MaskedCNN
+    from medseal.models.nets.resnet import ResNet18
+
+    cfg = dict(config)
+    arch = cfg.pop("arch", None)
+    if arch == "masked_cnn":
+        return MaskedCNN(int(cfg.pop("block")), **cfg)
+    if arch == "resnet18":
+        return ResNet18(**cfg)
+    raise InputError(f"unknown architecture {arch!r} (known: masked_cnn, resnet18)")

@@ -1,0 +1,76 @@
+"""CNN baseline of seed paper 003: convolutional blocks, then flatten instead of recurrence.
+
+Where it sits: models stage. The frames of a sequence go through the same
+convolutional blocks as :class:`~medseal.models.nets.conv_bilstm.ConvBiLSTM`;
+their features are concatenated (``T * D`` values), then a dense ``tanh``
+layer of ``hidden`` units and a dense output give one logit. Runs on plaintext
+and on MORE ciphertexts through :mod:`medseal.models.backend`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from medseal.models.backend import Array, ArrayBackend
+from medseal.models.nets.conv_bilstm import (
+    Params,
+    SequenceNet,
+    conv_features_backward,
+    conv_features_forward,
+    dense_backward,
+    glorot,
+)
+
+__all__ = ["CNNBaseline"]
+
+F64 = NDArray[np.float64]
+
+
+class CNNBaseline(SequenceNet):
+    """Conv blocks per frame, flatten over time, dense ``tanh`` layer, dense logit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from medseal.models.backend import NumpyBackend
+    >>> net = CNNBaseline(frames=2, size=8, conv_channels=(2,), hidden=3)
+    >>> net.predict(NumpyBackend(), net.init_params(seed=0), np.zeros((4, 2, 1, 8, 8))).shape
+    (4,)
+    """
+
+    name = "cnn"
+
+    def init_params(self, seed: int) -> dict[str, F64]:
+        rng = np.random.default_rng(seed)
+        params = self._conv_params(rng)
+        flat = self.geometry.frames * self.geometry.feature_dim
+        h = self.hidden
+        params["fc1.w"] = glorot(rng, flat, h, (flat, h))
+        params["fc1.b"] = np.zeros(h)
+        params["fc2.w"] = glorot(rng, h, 1, (h, 1))
+        params["fc2.b"] = np.zeros(1)
+        return params
+
+    def forward(self, be: ArrayBackend, params: Params, x: Array) -> tuple[Array, Any]:
+        self._check_input(x)
+        n_blocks = len(self.geometry.conv_channels)
+        feats, conv_cache = conv_features_forward(be, params, x, n_blocks)
+        b, t_len, d = feats.shape
+        flat = feats.reshape(b, t_len * d)
+        h = be.tanh(flat @ params["fc1.w"] + params["fc1.b"])
+        z = (h @ params["fc2.w"]).reshape(b) + params["fc2.b"]
+        return z, (conv_cache, flat, h, b, t_len, d)
+
+    def backward(self, be: ArrayBackend, params: Params, cache: Any, dlogits: Array) -> Params:
+        conv_cache, flat, h, b, t_len, d = cache
+        grads: Params = {}
+        dw2, db2, dh = dense_backward(h, params["fc2.w"], dlogits.reshape(b, 1))
+        grads["fc2.w"], grads["fc2.b"] = dw2, db2
+        da = dh * (1.0 - h * h)
+        dw1, db1, dflat = dense_backward(flat, params["fc1.w"], da)
+        grads["fc1.w"], grads["fc1.b"] = dw1, db1
+        conv_features_backward(be, params, conv_cache, dflat.reshape(b, t_len, d), grads)
+        return grads

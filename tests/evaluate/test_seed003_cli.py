@@ -1,0 +1,65 @@
+"""The MORE command line (keygen -> encrypt -> train -> decrypt-results, attack) and the demo stage."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from typer.testing import CliRunner
+
+from medseal.cli.demo_more import run_more_stage
+from medseal.cli.more_cmd import register, train_conv_bilstm
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+    train = typer.Typer()
+    train.command("conv-bilstm")(train_conv_bilstm)
+    app.add_typer(train, name="train")
+    return app
+
+
+def test_more_cli_round_trip(tmp_path: Path) -> None:
+    app, runner = _app(), CliRunner()
+    key, enc = tmp_path / "more.key", tmp_path / "enc"
+    r = runner.invoke(app, ["more", "keygen", "-o", str(key), "--seed", "1"])
+    assert r.exit_code == 0, r.output
+    assert os.stat(key).st_mode & 0o777 == 0o600
+    r = runner.invoke(app, ["more", "encrypt", "--dataset", "synthetic", "--key", str(key),
+                            "-o", str(enc), "--size", "8"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    index = json.loads((enc / "folds.json").read_text())
+    assert len(index["folds"]) == 4 and "labels" not in index
+    r = runner.invoke(app, ["train", "conv-bilstm", "--encrypted", str(enc), "--folds", "1",
+                            "--key", str(key), "--epochs", "2", "--net", "cnn"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert (enc / "results" / "fold0" / "test_logits.more").is_file()
+    r = runner.invoke(app, ["more", "decrypt-results", str(enc / "results"), "--key", str(key),
+                            "-o", str(tmp_path / "m.json"), "--weights"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "m.json").read_text())["folds"][0]["metrics"]
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+    w = np.load(enc / "results" / "fold0" / "weights_decrypted.npz")
+    assert "fc1.w" in w.files
+    r = runner.invoke(app, ["attack", "more", "--ciphertexts", str(enc), "--key", str(key),
+                            "--limit", "2"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "100.0% of the values" in r.output
+    # without a key the server trains a fixed number of epochs
+    r = runner.invoke(app, ["train", "conv-bilstm", "--encrypted", str(enc), "--folds", "1",
+                            "--epochs", "1", "--net", "cnn", "-o", str(tmp_path / "r2")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+
+
+def test_demo_stage_matches_plaintext() -> None:
+    console = Console(record=True, width=120)
+    out = run_more_stage(console, seed=0)
+    assert out["max_abs_weight_diff"] < 1e-8
+    assert out["attack_success_rate"] == 1.0
+    assert out["seconds"] < 120
+    assert "eigenvalue attack" in console.export_text()

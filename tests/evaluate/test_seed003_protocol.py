@@ -1,0 +1,59 @@
+"""``evaluate seed003`` end to end on small synthetic sequences (the real run is in docs/seed003.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medseal.evaluate.report_seed003 import table1_rows
+from medseal.evaluate.seed003 import Seed003Config, binary_metrics, run_seed003, write_outputs
+from medseal.models.sequences import synthetic_sequences
+
+
+def test_binary_metrics_by_hand() -> None:
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    z = np.array([2.0, 1.0, -1.0, -2.0, 0.5, -0.1, -3.0, 3.0])  # pred 1 1 0 0 1 0 0 1
+    m = binary_metrics(y, z)
+    assert m["accuracy"] == pytest.approx(6 / 8)
+    assert m["precision"] == pytest.approx(3 / 4)
+    assert m["recall"] == pytest.approx(3 / 4)
+    assert m["specificity"] == pytest.approx(3 / 4)
+    assert m["f1"] == pytest.approx(3 / 4)
+    assert 0.5 < m["auc"] <= 1.0
+
+
+def test_seed003_end_to_end(tmp_path: Path) -> None:
+    data = synthetic_sequences(40, size=8, length=3, seed=2)
+    cfg = Seed003Config(
+        size=8, conv_channels=(2,), hidden=3, max_epochs=3, encrypted_folds=2, lr=1e-2
+    )
+    result = run_seed003(cfg, data=data)
+    assert set(result["nets"]) == {"conv-bilstm", "cnn", "cnn-lstm"}
+    for entry in result["nets"].values():
+        assert entry["plain"]["folds"] == 4 and entry["more"]["folds"] == 2
+        assert set(entry["plain"]["metrics"]) == {
+            "accuracy", "precision", "recall", "specificity", "f1", "auc",
+        }  # fmt: skip
+        eq = entry["equality"]
+        assert eq["passed"] and eq["max_abs_weight_diff"] < 1e-8 and eq["all_same_epochs"]
+        hist = entry["folds"][0]["more"]["history"]
+        assert len(hist["val_loss"]) == entry["folds"][0]["more"]["epochs"]
+    assert result["attacks"]["eigenvalue_known_range"]["success_rate"] == 1.0
+    assert result["attacks"]["known_plaintext"]["success_rate"] == 1.0
+    rows = table1_rows(result)
+    assert len(rows) == 6 and {r["mode"] for r in rows} == {"plaintext", "MORE ciphertext"}
+    paths = write_outputs(result, tmp_path)
+    loaded = json.loads(paths["json"].read_text())
+    assert loaded["nets"]["cnn"]["params"] == result["nets"]["cnn"]["params"]
+    page = paths["html"].read_text()
+    assert "Table 1 equivalent" in page and "<svg" in page and "eigenvalue" in page
+
+
+def test_seed003_refuses_unlabelled_data() -> None:
+    data = synthetic_sequences(12, size=8)
+    data.y[:] = -1
+    with pytest.raises(ValueError, match="labels"):
+        run_seed003(Seed003Config(size=8), data=data)

@@ -1,0 +1,114 @@
+"""Masked-CNN, ResNet-18 baseline, AES control and the training loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from medseal.errors import InputError
+from medseal.evaluate.metrics import roc_auc
+from medseal.models import MaskedCNN, ResNet18, TrainConfig, aes_control, fit, predict_proba
+from medseal.models.data import Split, to_tensor
+from medseal.models.train import load_model, save_model
+from medseal.privacy.masking import make_scheme
+
+KEY = bytes(range(32))
+
+
+def synthetic(n: int, size: int = 28, seed: int = 0) -> Split:
+    """Noisy images; class 1 has a brighter disc in the upper left quadrant."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    yy, xx = np.mgrid[:size, :size]
+    disc = ((yy - size / 4) ** 2 + (xx - size / 4) ** 2) < (size / 6) ** 2
+    x = rng.normal(100, 30, size=(n, size, size)) + 90 * disc[None] * y[:, None, None]
+    return Split(
+        np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64), [f"s{i}" for i in range(n)]
+    )
+
+
+@pytest.mark.parametrize("spec", ["shuffle", "negpos", "shuffle+negpos"])
+def test_block_layer_absorbs_the_in_block_transform(spec: str) -> None:
+    torch.manual_seed(0)
+    net = MaskedCNN(4, width=8).eval()
+    scheme = make_scheme(spec, key=KEY, block=4, bit_depth=8)
+    x = synthetic(6).x
+    perm, flip = scheme.block_transform(1)
+    twin = net.for_scheme(perm, flip).eval()
+    with torch.no_grad():
+        plain_out = net(to_tensor(x))
+        masked_out = twin(to_tensor(scheme.mask(x)))
+        wrong = net(to_tensor(scheme.mask(x)))
+    # Same function on masked images as the original on plaintext (float32 rounding only).
+    torch.testing.assert_close(masked_out, plain_out, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(wrong, plain_out, atol=1e-3)
+
+
+def test_masked_cnn_refuses_inputs_off_the_block_grid() -> None:
+    with pytest.raises(InputError, match=r"\(1, 1, 30, 30\)"):
+        MaskedCNN(4)(torch.zeros(1, 1, 30, 30))
+    with pytest.raises(InputError):
+        MaskedCNN(0)
+
+
+@pytest.mark.parametrize("size", [28, 64])
+def test_resnet18_shapes(size: int) -> None:
+    net = ResNet18(width=8, image_size=size).eval()
+    assert net(torch.rand(3, 1, size, size)).shape == (3, 1)
+    assert MaskedCNN(4 if size == 28 else 8, width=8).eval()(
+        torch.rand(2, 1, size, size)
+    ).shape == (2, 1)
+
+
+def test_tiny_training_on_masked_images_learns() -> None:
+    scheme = make_scheme("shuffle+negpos", key=KEY, block=4, bit_depth=8)
+    train, val, test = synthetic(96, seed=1), synthetic(32, seed=2), synthetic(32, seed=3)
+    masked = [s.with_x(scheme.mask(s.x)) for s in (train, val, test)]
+    net = MaskedCNN(4, width=8)
+    cfg = TrainConfig(epochs=8, patience=8, seed=0, batch_size=16, lr=3e-3, threads=1)
+    res = fit(net, masked[0], masked[1], cfg)
+    assert 1 <= res.best_epoch <= res.epochs_run <= 8
+    assert len(res.history) == res.epochs_run
+    p = predict_proba(net, masked[2].x)
+    assert p.shape == (32,) and np.all((p >= 0) & (p <= 1))
+    assert roc_auc(test.y, p) > 0.9
+
+
+def test_training_is_reproducible_with_a_seed() -> None:
+    train, val = synthetic(32, seed=4), synthetic(16, seed=5)
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(3)  # weights are drawn when the net is built, before fit() seeds
+        net = MaskedCNN(4, width=8)
+        fit(net, train, val, TrainConfig(epochs=2, seed=7, batch_size=16, threads=1))
+        outs.append(predict_proba(net, val.x))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_aes_control_is_keyed_reproducible_and_looks_random() -> None:
+    x = synthetic(8).x
+    c1 = aes_control(x, KEY, context=b"test")
+    assert c1.shape == x.shape and c1.dtype == np.uint8
+    np.testing.assert_array_equal(c1, aes_control(x, KEY, context=b"test"))
+    assert not np.array_equal(c1, aes_control(x, KEY, context=b"other"))
+    assert not np.array_equal(c1, aes_control(x, bytes(32), context=b"test"))
+    # identical images still give unrelated ciphertexts (unique nonce per image)
+    same = np.repeat(x[:1], 2, axis=0)
+    c = aes_control(same, KEY)
+    assert np.mean(c[0] == c[1]) < 0.05
+    counts = np.bincount(c1.ravel(), minlength=256)
+    assert counts.max() < 3 * counts.mean()
+    with pytest.raises(InputError):
+        aes_control(x, b"short")
+
+
+def test_save_and_load_model(tmp_path) -> None:
+    net = MaskedCNN(4, width=8).eval()
+    save_model(net, tmp_path / "m", {"scheme": {"key_id": "abc"}})
+    loaded, doc = load_model(tmp_path / "m")
+    x = synthetic(4).x
+    np.testing.assert_array_equal(predict_proba(net, x), predict_proba(loaded, x))
+    assert doc["scheme"]["key_id"] == "abc" and doc["network"]["arch"] == "masked_cnn"
+    with pytest.raises(InputError):
+        load_model(tmp_path / "missing")

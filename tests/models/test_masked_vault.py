@@ -1,0 +1,161 @@
+"""The analyst trains and predicts through the vault API and the CLI, never reading plaintext."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from rich.console import Console
+from typer.testing import CliRunner
+
+from medseal.cli import masked_cmd
+from medseal.cli.demo_masked import run_masked_stage
+from medseal.crypto import KeyRing
+from medseal.errors import AccessDenied
+from medseal.ingest.datasets import embedded
+from medseal.models.data import load_masked_from_vault
+from medseal.vault import Role, Vault
+
+OWNER, ANALYST = "olivia", "ana"
+
+
+def _records(per_split: int):
+    recs = embedded.demo_records()
+    out = []
+    for split in ("train", "val", "test"):
+        part = [r for r in recs if r.split == split]
+        pos = [r for r in part if r.label == 1][: per_split // 2]
+        neg = [r for r in part if r.label == 0][: per_split // 2]
+        out += pos + neg
+    return out
+
+
+@pytest.fixture
+def cli_vault(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEDSEAL_PASSPHRASE", "correct horse battery staple")
+    ring = KeyRing.create(tmp_path / "ring.json", "correct horse battery staple")
+    vault = Vault.init(tmp_path / "v", keyring=ring, owner=OWNER)
+    vault.ingest(_records(16), dataset="chest", as_=OWNER)
+    vault.grant(ANALYST, Role.ANALYST, dataset="chest", as_=OWNER)
+    yield tmp_path, vault
+    vault.close()
+
+
+def _no_plaintext_reads_by(vault: Vault, who: str) -> None:
+    entries = vault.audit_log(as_=OWNER)
+    reads = [
+        e for e in entries if e.actor == who and e.action == "get-plaintext" and e.outcome == "ok"
+    ]
+    assert reads == []
+
+
+def test_cli_mask_train_predict_as_analyst(cli_vault) -> None:
+    tmp, vault = cli_vault
+    app = typer.Typer()
+    masked_cmd.register(app)
+    runner = CliRunner()
+    common = ["--vault", str(tmp / "v"), "--keyring", str(tmp / "ring.json")]
+    r = runner.invoke(
+        app,
+        [
+            "mask",
+            *common,
+            "--dataset",
+            "chest",
+            "--scheme",
+            "shuffle+negpos",
+            "--block",
+            "4",
+            "--as",
+            OWNER,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "masked 48 image(s)" in r.output
+    r = runner.invoke(app, ["mask", *common, "--dataset", "chest", "--block", "4", "--as", OWNER])
+    assert "masked 0 image(s)" in r.output  # idempotent per scheme and key
+    model_dir = tmp / "mcnn"
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "masked-cnn",
+            *common,
+            "--dataset",
+            "chest",
+            "--out",
+            str(model_dir),
+            "--epochs",
+            "2",
+            "--width",
+            "8",
+            "--threads",
+            "1",
+            "--as",
+            ANALYST,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    doc = json.loads((model_dir / "model.json").read_text())
+    assert doc["scheme"]["block"] == 4 and "key" not in doc["scheme"]
+    images = [i for i in vault.ls(as_=OWNER, dataset="chest") if i.kind == "image"]
+    r = runner.invoke(
+        app,
+        [
+            "predict",
+            *common,
+            "--model",
+            str(model_dir),
+            "--json",
+            "--as",
+            ANALYST,
+            "--ids",
+            images[0].id,
+            "--ids",
+            images[1].id,
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert [row["parent_id"] for row in rows] == [images[0].id, images[1].id]
+    assert all(0 <= row["probability"] <= 1 for row in rows)
+    assert not any("pixels" in row for row in rows)
+    _no_plaintext_reads_by(vault, ANALYST)
+
+
+def test_analyst_reads_masked_only(cli_vault) -> None:
+    _, vault = cli_vault
+    images = [i for i in vault.ls(as_=OWNER, dataset="chest") if i.kind == "image"]
+    with pytest.raises(AccessDenied):
+        vault.get(images[0].id, as_=ANALYST)
+    with pytest.raises(Exception, match="no masked objects"):
+        load_masked_from_vault(vault, as_=ANALYST, dataset="chest")
+
+
+def test_demo_stage_reports_three_aucs(cli_vault) -> None:
+    _, vault = cli_vault
+    ids = [i.id for i in vault.ls(as_=OWNER, dataset="chest") if i.kind == "image"]
+    console = Console(record=True, width=160)
+    out = run_masked_stage(
+        console,
+        vault,
+        owner=OWNER,
+        analyst=ANALYST,
+        dataset="chest",
+        object_ids=ids,
+        seed=0,
+        epochs=3,
+        threads=1,
+    )
+    assert set(out["auc"]) == {"plain", "masked", "aes"}
+    for auc, lo, hi in out["auc"].values():
+        assert 0 <= lo <= auc <= hi <= 1
+    assert out["known_plaintext"]["pixel_exact"] == 1.0
+    assert out["leakage"]["ssim_aes"] < 0.1
+    assert out["n"]["test"] == 16
+    text = console.export_text()
+    assert "AES-GCM ciphertext bytes" in text and "not encryption" in text
+    _no_plaintext_reads_by(vault, ANALYST)
+    assert np.isfinite(out["seconds"])
