@@ -63,3 +63,40 @@ def test_demo_stage_matches_plaintext() -> None:
     assert out["attack_success_rate"] == 1.0
     assert out["seconds"] < 120
     assert "eigenvalue attack" in console.export_text()
+
+
+def test_more_encrypt_from_vault(tmp_path: Path, monkeypatch) -> None:
+    """`more encrypt --vault`: labelled, patient-tagged vault objects become sequences per patient."""
+    from medseal.crypto import KeyRing
+    from medseal.types import Image
+    from medseal.vault import Vault
+
+    monkeypatch.setenv("MEDSEAL_PASSPHRASE", "more vault test")
+    ring_path = tmp_path / "keys.json"
+    ring = KeyRing.create(ring_path, "more vault test")
+    v = Vault.init(tmp_path / "vault", keyring=ring, owner="olivia")
+    rng = np.random.default_rng(0)
+    for p in range(24):  # 24 patients, 3 follow-ups each, label per patient
+        for t in range(3):
+            px = rng.integers(0, 256, size=(20, 20), dtype=np.uint8)
+            v.put(Image(pixels=px, bits_stored=8), dataset="fu", as_="olivia",
+                  name=f"p{p}-t{t}", label=p % 2, patient=f"P{p}")  # fmt: skip
+    v.close()
+    app, runner = _app(), CliRunner()
+    key, enc = tmp_path / "more.key", tmp_path / "enc"
+    assert runner.invoke(app, ["more", "keygen", "-o", str(key), "--seed", "2"]).exit_code == 0
+    r = runner.invoke(app, ["more", "encrypt", "--vault", str(tmp_path / "vault"), "--dataset", "fu",
+                            "--keyring", str(ring_path), "--as", "olivia", "--key", str(key),
+                            "-o", str(enc), "--size", "8", "--length", "3", "--folds", "2"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    index = json.loads((enc / "folds.json").read_text())
+    assert index["shape"][:2] == [24, 3] and len(index["folds"]) == 2
+    # one patient never sits in two folds' test sets; no patient id leaves the client in clear
+    tests = [set(f["test"]) for f in index["folds"]]
+    assert not (tests[0] & tests[1]) and len(tests[0] | tests[1]) == 24
+    assert not any(g.startswith("P") and len(g) == 2 for g in index["groups"])
+    # an analyst without a grant on the data set is refused, nothing written
+    r = runner.invoke(app, ["more", "encrypt", "--vault", str(tmp_path / "vault"), "--dataset", "fu",
+                            "--keyring", str(ring_path), "--as", "mallory", "--key", str(key),
+                            "-o", str(tmp_path / "enc2"), "--size", "8"])  # fmt: skip
+    assert r.exit_code != 0 and not (tmp_path / "enc2").exists()

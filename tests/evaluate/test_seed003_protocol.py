@@ -57,3 +57,14 @@ def test_seed003_refuses_unlabelled_data() -> None:
     data.y[:] = -1
     with pytest.raises(ValueError, match="labels"):
         run_seed003(Seed003Config(size=8), data=data)
+
+
+def test_inner_split_with_too_few_patients_per_class_is_a_clear_error() -> None:
+    from medseal.errors import InputError
+    from medseal.models.more_train import inner_validation_split
+
+    # 8 patients, but only 4 of class 1: a 5-way stratified split cannot be made
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
+    groups = [f"p{i}" for i in range(10)]
+    with pytest.raises(InputError, match="too few patients per class"):
+        inner_validation_split(np.arange(10), y, groups)

@@ -90,6 +90,13 @@ def masked_cnn(
     width: Annotated[int, typer.Option(help="Channels of the network body.")] = 64,
     seed: Annotated[int, typer.Option(help="Seed of weights and batch order.")] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch threads (default: all).")] = None,
+    augment: Annotated[
+        bool,
+        typer.Option(
+            help="Random whole-block cyclic shifts (key-free; only for schemes "
+            "without block scrambling)."
+        ),
+    ] = True,
     vault: VaultOpt = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
@@ -112,11 +119,21 @@ def masked_cnn(
         train, val = split_validation(train, seed=seed)
     block = int(scheme.get("block") or 8)
     model = MaskedCNN(block, width=width)
+    # A whole-block shift commutes with an in-block transform shared by every
+    # block, so it is the masking of a shifted plaintext: augmentation without the key.
+    shift = block if augment and "block" not in str(scheme.get("scheme", "")).split("+") else 0
     res = fit(
         model,
         train,
         val,
-        TrainConfig(epochs=epochs, patience=patience, seed=seed, threads=threads),
+        TrainConfig(
+            epochs=epochs,
+            patience=patience,
+            seed=seed,
+            threads=threads,
+            shift=shift,
+            shift_step=block,
+        ),
         progress=True,
         description="masked-cnn",
     )

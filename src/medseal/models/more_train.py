@@ -414,6 +414,12 @@ def inner_validation_split(
     k = max(2, round(1.0 / fraction))
     if len(np.unique(g)) < k:
         raise InputError("too few patients for an inner validation split")
+    per_class = min(len(np.unique(g[y_arr == c])) for c in np.unique(y_arr))
+    if per_class < k:
+        raise InputError(
+            f"too few patients per class for an inner validation split: {per_class} in the "
+            f"smallest class of a training fold, need {k} (use fewer folds or more data)"
+        )
     from sklearn.model_selection import StratifiedGroupKFold
 
     cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)

@@ -12,7 +12,13 @@ representation, not the loop.
 - early stopping on the validation loss with ``patience`` epochs; the weights
   of the best epoch are restored;
 - ``seed`` seeds torch (weights, dropout) and the batch order; the number of
-  torch threads is set for the call and restored after.
+  torch threads is set for the call and restored after;
+- optional random cyclic shifts of each training image (``shift`` pixels at
+  most, in steps of ``shift_step``). With ``shift_step`` equal to the masking
+  block size, a shift commutes with block-wise masking whose in-block
+  transform is the same for every block (``shuffle``, ``negpos``), so an
+  analyst can augment masked images without the key, and the plaintext
+  baseline gets the same kind of augmentation.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ __all__ = [
     "fit",
     "load_model",
     "predict_proba",
+    "random_shift",
     "save_model",
     "torch_threads",
 ]
@@ -64,10 +71,14 @@ class TrainConfig:
     threads: int | None = None
     max_seconds: float | None = None
     device: str = "cpu"
+    shift: int = 0
+    shift_step: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise InputError("epochs, batch_size and patience must be >= 1")
+        if self.shift < 0 or self.shift_step < 1:
+            raise InputError("shift must be >= 0 and shift_step >= 1")
         if not (self.lr > 0 and self.weight_decay >= 0):
             raise InputError("lr must be > 0 and weight_decay >= 0")
 
@@ -107,6 +118,23 @@ def _loss_fn(y: np.ndarray, balance: bool) -> nn.Module:
     neg = float(len(y) - pos)
     weight = torch.tensor([neg / pos]) if balance and pos > 0 and neg > 0 else None
     return nn.BCEWithLogitsLoss(pos_weight=weight)
+
+
+def random_shift(x: torch.Tensor, shift: int, step: int, gen: np.random.Generator) -> torch.Tensor:
+    """Roll each image of ``x`` (``N, C, H, W``) by random multiples of ``step`` up to ``shift``.
+
+    Cyclic, so no pixel value is invented: with ``step`` equal to a masking
+    block size the result is exactly the masking of the rolled plaintext.
+    """
+    if shift < step:
+        return x
+    k = shift // step
+    offs = gen.integers(-k, k + 1, size=(len(x), 2)) * step
+    out = torch.empty_like(x)
+    for dy, dx in {(int(a), int(b)) for a, b in offs}:
+        sel = torch.from_numpy(np.flatnonzero((offs[:, 0] == dy) & (offs[:, 1] == dx))).to(x.device)
+        out[sel] = torch.roll(x[sel], shifts=(dy, dx), dims=(2, 3))
+    return out
 
 
 @torch.no_grad()
@@ -199,7 +227,10 @@ def fit(
                     idx = torch.from_numpy(order[i : i + cfg.batch_size]).to(dev)
                     if len(idx) < 2:  # batch norm needs two samples
                         continue
-                    out = model(xt[idx]).squeeze(1)
+                    xb = xt[idx]
+                    if cfg.shift:
+                        xb = random_shift(xb, cfg.shift, cfg.shift_step, rng)
+                    out = model(xb).squeeze(1)
                     loss = loss_fn(out, yt[idx])
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
