@@ -70,7 +70,7 @@ class Seed000Config:
     block: int | None = None  # default: 4 for 28 px, 8 for 64 px
     seed: int = 0
     limit: int | None = None  # images per split (quick runs)
-    epochs: int = 15
+    epochs: int = 30
     patience: int = 8
     augment: bool = True  # random cyclic shifts: 2 px plain, one block masked
     lr: float = 2e-3
