@@ -12,6 +12,11 @@ NIH follow-up sequences (or synthetic ones when the data is absent):
 
 Timings are medians of ``--repeat`` runs with one BLAS thread (see
 ``medseal.models.backend.blas_single_thread``) on whatever machine runs it.
+Plaintext and ciphertext runs are *interleaved* (plain, MORE, plain, MORE, ...)
+so that both see the same machine load; the ratio reported is the median of
+the per-pair ratios, with its lowest and highest pair beside it. A plaintext
+step of a few milliseconds is easily disturbed by anything else running, which
+is why single medians taken one after the other used to swing by 50 %.
 
 Usage::
 
@@ -50,11 +55,34 @@ def _median(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
     return statistics.median(times), out
 
 
+def _paired(
+    fa: Callable[[], Any], fb: Callable[[], Any], repeat: int
+) -> tuple[float, float, dict[str, float], Any, Any]:
+    """Interleaved timings of ``fa`` and ``fb``: medians, ratio b/a (median, min, max of pairs)."""
+    fa(), fb()  # warm up caches and allocator
+    ta, tb, oa, ob = [], [], None, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        oa = fa()
+        t1 = time.perf_counter()
+        ob = fb()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tb.append(t2 - t1)
+    ratios = [b / a for a, b in zip(ta, tb, strict=True)]
+    spread = {
+        "median": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+    }
+    return statistics.median(ta), statistics.median(tb), spread, oa, ob
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/more.json"))
     args = ap.parse_args()
     console = Console()
@@ -87,10 +115,14 @@ def main() -> None:
                 Adam(mb, pc, lr=1e-3).step(pc, g)
                 return loss, g, z
 
-            t_sp, (lp, gp, zp) = _median(step_plain, args.repeat)
-            t_sm, (lm, gm, zm) = _median(step_more, args.repeat)
-            t_ip, _ = _median(lambda net=net, p=p: net.predict(be, p, x), args.repeat)
-            t_im, zc = _median(lambda net=net, pc=pc: net.predict(mb, pc, xc), args.repeat)
+            t_sp, t_sm, r_train, (lp, gp, zp), (lm, gm, zm) = _paired(
+                step_plain, step_more, args.repeat
+            )
+            t_ip, t_im, r_inf, _, zc = _paired(
+                lambda net=net, p=p: net.predict(be, p, x),
+                lambda net=net, pc=pc: net.predict(mb, pc, xc),
+                args.repeat,
+            )
             t_dec, _ = _median(lambda zc=zc: client.decrypt(zc), args.repeat)
             agree = max(
                 abs(float(client.decrypt(lm)) - float(lp)),
@@ -103,10 +135,12 @@ def main() -> None:
                     "params": net.n_params(p),
                     "train_step_ms_per_seq_plain": 1e3 * t_sp / b,
                     "train_step_ms_per_seq_more": 1e3 * t_sm / b,
-                    "train_ratio": t_sm / t_sp,
+                    "train_ratio": r_train["median"],
+                    "train_ratio_range": [r_train["min"], r_train["max"]],
                     "inference_ms_per_seq_plain": 1e3 * t_ip / b,
                     "inference_ms_per_seq_more": 1e3 * t_im / b,
-                    "inference_ratio": t_im / t_ip,
+                    "inference_ratio": r_inf["median"],
+                    "inference_ratio_range": [r_inf["min"], r_inf["max"]],
                     "decrypt_logits_ms": 1e3 * t_dec,
                     "max_abs_diff": agree,
                     "param_bytes_plain": 8 * net.n_params(p),
@@ -133,16 +167,17 @@ def main() -> None:
         "repeat": args.repeat,
     }
     table = Table(title=f"MORE (n=2) vs plaintext, {data.name}, batch {b}, per sequence")
-    for col in ("net", "params", "train ms plain", "train ms MORE", "x", "infer ms plain",
-                "infer ms MORE", "x", "max |diff|"):  # fmt: skip
+    for col in ("net", "params", "train ms plain", "train ms MORE", "x (pair range)",
+                "infer ms plain", "infer ms MORE", "x (pair range)", "max |diff|"):  # fmt: skip
         table.add_column(col)
     for r in rows:
         table.add_row(
             r["net"], str(r["params"]),
             f"{r['train_step_ms_per_seq_plain']:.2f}", f"{r['train_step_ms_per_seq_more']:.2f}",
-            f"{r['train_ratio']:.1f}",
+            f"{r['train_ratio']:.1f} ({r['train_ratio_range'][0]:.1f}-{r['train_ratio_range'][1]:.1f})",
             f"{r['inference_ms_per_seq_plain']:.3f}", f"{r['inference_ms_per_seq_more']:.3f}",
-            f"{r['inference_ratio']:.1f}", f"{r['max_abs_diff']:.1e}",
+            f"{r['inference_ratio']:.1f} ({r['inference_ratio_range'][0]:.1f}-{r['inference_ratio_range'][1]:.1f})",
+            f"{r['max_abs_diff']:.1e}",
         )  # fmt: skip
     console.print(table)
     console.print(

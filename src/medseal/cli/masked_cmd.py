@@ -87,7 +87,14 @@ def masked_cnn(
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory.")] = Path("runs/mcnn"),
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
     patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 6,
-    width: Annotated[int, typer.Option(help="Channels of the network body.")] = 64,
+    width: Annotated[int, typer.Option(help="Channels of the network body.")] = 16,
+    body: Annotated[
+        str,
+        typer.Option(
+            help="resnet18: block-wise adaptation layer + ResNet-18 (default); "
+            "grid: small residual body on the block grid."
+        ),
+    ] = "resnet18",
     seed: Annotated[int, typer.Option(help="Seed of weights and batch order.")] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch threads (default: all).")] = None,
     augment: Annotated[
@@ -118,7 +125,7 @@ def masked_cnn(
     if len(val) == 0:
         train, val = split_validation(train, seed=seed)
     block = int(scheme.get("block") or 8)
-    model = MaskedCNN(block, width=width)
+    model = MaskedCNN(block, width=width, body=body, image_size=int(train.x.shape[-1]))
     # A whole-block shift commutes with an in-block transform shared by every
     # block, so it is the masking of a shifted plaintext: augmentation without the key.
     shift = block if augment and "block" not in str(scheme.get("scheme", "")).split("+") else 0

@@ -139,6 +139,12 @@ def render_html(result: dict[str, Any]) -> str:
         f"positives {html.escape(str(ds['positives']))}. Masking scheme <b>{html.escape(result['scheme']['scheme'])}</b>, "
         f"block {result['scheme']['block']}, key id {html.escape(str(result['scheme']['key_id']))}. "
         f"Run time {result['seconds']:.0f} s on {result['environment']['threads']} torch threads.</p>",
+        "<p>Augmentation: "
+        + "; ".join(
+            f"{html.escape(k)}: {html.escape(str(v))}"
+            for k, v in result.get("augmentation", {}).items()
+        )
+        + ".</p>",
         "<h2>Seed 000's claims beside measured values</h2>",
         _table(result["claims"], ["claim", "measured", "reading"]),
         "<h2>Diagnostic accuracy</h2>",

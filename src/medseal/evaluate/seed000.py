@@ -9,7 +9,10 @@ What is compared, on the same test images:
 
 - **plaintext**: :class:`~medseal.models.ResNet18` on the pixels (baseline);
 - **masked**: :class:`~medseal.models.MaskedCNN` on keyed masked images
-  (``shuffle+negpos`` by default), what seed 000 calls "partially masked";
+  (``shuffle+negpos`` by default), what seed 000 calls "partially masked".
+  By default its body is the baseline's own ResNet-18 behind a block-wise
+  adaptation layer (``masked_body="resnet18"``), so the masked model is the
+  plaintext network plus one learnable block map, not a different design;
 - **AES control**: the same Masked-CNN on AES-256-GCM ciphertext bytes of the
   same images. A secure cipher leaves nothing to learn, so this must be at
   chance; it is what "a CNN on AES-encrypted images" really gives.
@@ -33,6 +36,7 @@ import torch
 
 from medseal import codec
 from medseal.crypto import KeyRing, sealed_size
+from medseal.errors import InputError
 from medseal.evaluate import leakage
 from medseal.evaluate.attacks.jigsaw import jigsaw_attack
 from medseal.evaluate.attacks.key_mismatch import key_mismatch_attack
@@ -72,11 +76,17 @@ class Seed000Config:
     limit: int | None = None  # images per split (quick runs)
     epochs: int = 30
     patience: int = 8
-    augment: bool = True  # random cyclic shifts: 2 px plain, one block masked
+    augment: bool = True  # random cyclic shifts of up to 2 px (see masked_augment)
+    # how the masked model gets its shifts: "owner" = the key holder masks the
+    # 25 shifted copies of each training image (same augmentation as plaintext);
+    # "block" = key-free whole-block shifts of the masked images; "none"
+    masked_augment: str = "owner"
+    max_view_bytes: float = 2e9  # cap on the owner's masked copies in memory
     lr: float = 2e-3
     batch_size: int = 128
     baseline_width: int = 16
-    masked_width: int = 64
+    masked_width: int = 16
+    masked_body: str = "resnet18"  # adaptation network + the baseline's ResNet-18; or "grid"
     budget_s: float = 900.0  # training time for the three models together
     threads: int = 2
     n_boot: int = 2000
@@ -152,6 +162,7 @@ def _train(
     seconds: float,
     progress: bool,
     shift: tuple[int, int] = (0, 1),
+    views: np.ndarray | None = None,
 ) -> dict[str, Any]:
     tc = TrainConfig(
         shift=shift[0],
@@ -165,10 +176,31 @@ def _train(
         max_seconds=seconds,
         device=cfg.device,
     )
-    res = fit(model, train, val, tc, progress=progress, description=name)
+    res = fit(model, train, val, tc, progress=progress, description=name, train_views=views)
     model.to("cpu")
     log.info("%s: best epoch %d of %d in %.0f s", name, res.best_epoch, res.epochs_run, res.seconds)
     return res.to_json()
+
+
+def _owner_views(x: np.ndarray, scheme: Any, cfg: Seed000Config) -> tuple[np.ndarray, str]:
+    """The key holder's augmentation: masked copies of each training image shifted by -2..2 px.
+
+    The plaintext baseline draws one of the same 25 cyclic shifts per image and
+    epoch, so both models see the same augmentation; the analyst only ever
+    holds masked pixels. Memory is ``V`` times the training set; above
+    ``cfg.max_view_bytes`` a seeded subset of the shifts is kept.
+    """
+    offsets = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
+    cap = max(1, int(cfg.max_view_bytes // max(x.nbytes, 1)))
+    if cap < len(offsets):
+        rng = np.random.default_rng(cfg.seed)
+        keep = sorted(rng.choice(len(offsets), size=cap, replace=False).tolist())
+        offsets = [offsets[i] for i in keep]
+    views = np.stack([scheme.mask(np.roll(x, o, axis=(1, 2))) for o in offsets])
+    return views, (
+        f"owner-side: the key holder masks {len(offsets)} cyclically shifted copies "
+        "(up to 2 px) of each training image; one drawn per image and epoch"
+    )
 
 
 def run_seed000(
@@ -220,8 +252,8 @@ def run_seed000(
     }
     models: dict[str, torch.nn.Module] = {
         "plain": ResNet18(width=cfg.baseline_width, image_size=size),
-        "masked": MaskedCNN(block, width=cfg.masked_width),
-        "aes": MaskedCNN(block, width=cfg.masked_width),
+        "masked": MaskedCNN(block, width=cfg.masked_width, body=cfg.masked_body, image_size=size),
+        "aes": MaskedCNN(block, width=cfg.masked_width, body=cfg.masked_body, image_size=size),
     }
     inputs = {"plain": data.splits(), "masked": masked, "aes": aes}
     # Augmentation: the plaintext baseline gets random 2 px shifts (it is the
@@ -229,10 +261,19 @@ def run_seed000(
     # whole blocks without the key, which commutes with an in-block transform
     # shared by all blocks (not with block scrambling). AES bytes: none.
     shifts: dict[str, tuple[int, int]] = {"plain": (0, 1), "masked": (0, 1), "aes": (0, 1)}
+    views: dict[str, np.ndarray | None] = {"plain": None, "masked": None, "aes": None}
+    augment_note = "none"
     if cfg.augment:
         shifts["plain"] = (2, 1)
-        if "block" not in scheme.steps:
+        if cfg.masked_augment == "owner":
+            views["masked"], augment_note = _owner_views(data.train.x, scheme, cfg)
+        elif cfg.masked_augment == "block" and "block" not in scheme.steps:
             shifts["masked"] = (block, block)
+            augment_note = f"key-free whole-block cyclic shifts (up to {block} px)"
+        elif cfg.masked_augment not in ("block", "none"):
+            raise InputError(
+                f"masked_augment must be 'owner', 'block' or 'none', got {cfg.masked_augment!r}"
+            )
     training: dict[str, Any] = {}
     probs: dict[str, np.ndarray] = {}
     results: dict[str, Any] = {}
@@ -246,6 +287,7 @@ def run_seed000(
             budget[name],
             progress,
             shifts[name],
+            views[name],
         )
         probs[name] = predict_proba(model, inputs[name]["test"].x, threads=cfg.threads)
         results[name] = summarize(y, probs[name], n_boot=cfg.n_boot, seed=cfg.seed)
@@ -398,6 +440,11 @@ def run_seed000(
             **data.meta,
         },
         "scheme": scheme.describe(),
+        "augmentation": {
+            "plain": "random cyclic shifts up to 2 px" if cfg.augment else "none",
+            "masked": augment_note,
+            "aes": "none",
+        },
         "training": training,
         "results": results,
         "leakage": leak,

@@ -19,6 +19,11 @@ representation, not the loop.
   transform is the same for every block (``shuffle``, ``negpos``), so an
   analyst can augment masked images without the key, and the plaintext
   baseline gets the same kind of augmentation.
+- optional precomputed *views* of each training image (``train_views``,
+  ``(V, N, H, W)``): each epoch, every image is replaced by one of its views
+  drawn at random. This is how a data owner gives an analyst augmentation
+  that does not commute with the masking: the owner, who holds the key,
+  masks shifted copies of each image, and the analyst only ever sees those.
 """
 
 from __future__ import annotations
@@ -158,6 +163,7 @@ def fit(
     progress: bool | Progress = False,
     description: str = "train",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    train_views: np.ndarray | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train``; keep the weights with the lowest ``val`` loss.
 
@@ -173,6 +179,10 @@ def fit(
         ``True`` shows a rich progress bar, or pass a running ``rich.progress.Progress``.
     description
         Label of the progress bar.
+    train_views
+        Optional ``uint8 (V, N, H, W)``: ``V`` alternative versions of each
+        training image (e.g. masked copies of shifted plaintext, made by the
+        key holder); every batch draws one version per image at random.
 
     Returns
     -------
@@ -182,6 +192,13 @@ def fit(
     cfg = config or TrainConfig()
     if len(train) == 0 or len(val) == 0:
         raise InputError(f"need non-empty train and val splits, got {len(train)} and {len(val)}")
+    if train_views is not None:
+        tv = np.asarray(train_views)
+        if tv.dtype != np.uint8 or tv.ndim != 4 or tv.shape[1:] != np.asarray(train.x).shape:
+            raise InputError(
+                f"train_views must be uint8 (V, N, H, W) with (N, H, W) = {np.asarray(train.x).shape}, "
+                f"got {tv.dtype} {tv.shape}"
+            )
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
@@ -227,7 +244,12 @@ def fit(
                     idx = torch.from_numpy(order[i : i + cfg.batch_size]).to(dev)
                     if len(idx) < 2:  # batch norm needs two samples
                         continue
-                    xb = xt[idx]
+                    if train_views is not None:
+                        sel = order[i : i + cfg.batch_size]
+                        pick = rng.integers(0, train_views.shape[0], size=len(sel))
+                        xb = to_tensor(train_views[pick, sel]).to(dev)
+                    else:
+                        xb = xt[idx]
                     if cfg.shift:
                         xb = random_shift(xb, cfg.shift, cfg.shift_step, rng)
                     out = model(xb).squeeze(1)

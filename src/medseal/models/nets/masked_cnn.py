@@ -16,6 +16,18 @@ that it gives identical outputs. Everything after the first layer sees a
 ``H/M x W/M`` grid of block features that keeps the image's layout, so a
 standard residual body follows.
 
+Two bodies follow the block layer (``body=``):
+
+- ``"grid"``: two residual stages on the ``H/M x W/M`` grid of block features
+  (small and fast; the body never sees sub-block resolution);
+- ``"resnet18"``: the block-wise *adaptation network* of Madono et al. The
+  block layer maps each block to ``M*M*C`` values (square, orthogonal at
+  initialisation), a pixel shuffle puts them back at full resolution, and the
+  very :class:`~medseal.models.nets.resnet.ResNet18` of the plaintext baseline
+  follows. Its function class contains the plaintext ResNet-18 exactly (the
+  block layer can learn the inverse in-block transform), so the masked model is
+  no weaker a network than the baseline.
+
 Block *scrambling* (``block`` step) is not absorbed: it moves the block
 features around, and the body then sees a bag of blocks (see docs/masking.md).
 
@@ -34,7 +46,7 @@ import torch
 from torch import nn
 
 from medseal.errors import InputError
-from medseal.models.nets.resnet import BasicBlock
+from medseal.models.nets.resnet import BasicBlock, ResNet18
 
 __all__ = ["MaskedCNN"]
 
@@ -54,8 +66,13 @@ class MaskedCNN(nn.Module):
         Output channels of the block layer; default ``max(64, 2*M*M*C)`` so the
         block map can be full rank.
     width : int
-        Channels of the body: two stages of two basic blocks; the second
-        doubles the width, after a 2x2 average pool when the grid is 8 or larger.
+        Channels of the body. ``grid``: two stages of two basic blocks, the
+        second doubling the width after a 2x2 average pool when the grid is 8
+        or larger. ``resnet18``: the first stage of the ResNet-18.
+    body : {"grid", "resnet18"}
+        What follows the block layer (see the module docstring).
+    image_size : int
+        Input side, used by the ``resnet18`` body (stem stride 2 above 32 px).
 
     Notes
     -----
@@ -73,12 +90,21 @@ class MaskedCNN(nn.Module):
         embed_dim: int | None = None,
         width: int = 128,
         dropout: float = 0.0,
+        body: str = "grid",
+        image_size: int = 28,
     ) -> None:
         super().__init__()
         if isinstance(block, bool) or not isinstance(block, int) or block < 1:
             raise InputError(f"block must be a positive integer, got {block!r}")
+        if body not in ("grid", "resnet18"):
+            raise InputError(f"body must be 'grid' or 'resnet18', got {body!r}")
         k = block * block * in_channels
-        embed = embed_dim if embed_dim is not None else max(64, 2 * k)
+        if body == "resnet18":
+            if embed_dim is not None and embed_dim % (block * block):
+                raise InputError(f"embed_dim must be a multiple of block*block={block * block}")
+            embed = embed_dim if embed_dim is not None else k
+        else:
+            embed = embed_dim if embed_dim is not None else max(64, 2 * k)
         self.block = block
         self.config: dict[str, int | float | str] = {
             "arch": "masked_cnn",
@@ -88,8 +114,30 @@ class MaskedCNN(nn.Module):
             "embed_dim": embed,
             "width": width,
             "dropout": dropout,
+            "body": body,
+            "image_size": image_size,
         }
+        self.body = body
         self.embed = nn.Conv2d(in_channels, embed, kernel_size=block, stride=block, bias=True)
+        if body == "resnet18":
+            # adaptation network: block map -> pixel shuffle -> the baseline's ResNet-18
+            with torch.no_grad():
+                w = torch.empty(embed, k)
+                nn.init.orthogonal_(w)
+                self.embed.weight.copy_(
+                    w.reshape(embed, block, block, in_channels).permute(0, 3, 1, 2)
+                )
+                assert self.embed.bias is not None
+                self.embed.bias.zero_()
+            self.unshuffle = nn.PixelShuffle(block)
+            self.resnet = ResNet18(
+                embed // (block * block),
+                num_classes,
+                width=width,
+                image_size=image_size,
+                dropout=dropout,
+            )
+            return
         self.embed_norm = nn.Sequential(nn.BatchNorm2d(embed), nn.ReLU(inplace=True))
         self.stage1 = nn.Sequential(BasicBlock(embed, width), BasicBlock(width, width))
         self.downsample = nn.AvgPool2d(2, ceil_mode=True)
@@ -108,6 +156,11 @@ class MaskedCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
+        if self.body == "resnet18":
+            z = self.unshuffle(self.embed(2.0 * x - 1.0))
+            r = self.resnet
+            z = r.layers(r.stem(z))
+            return r.fc(r.dropout(torch.flatten(r.pool(z), 1)))
         z = self.embed_norm(self.embed(2.0 * x - 1.0))
         z = self.stage1(z)
         if min(z.shape[-2:]) >= 8:  # 64 px / block 8: halve the grid; 28 px / block 4 keeps 7x7
