@@ -125,6 +125,49 @@ def test_cli_mask_train_predict_as_analyst(cli_vault) -> None:
     _no_plaintext_reads_by(vault, ANALYST)
 
 
+def test_owner_shifted_copies_feed_training(cli_vault) -> None:
+    """`mask --shifts 1` stores 8 shifted masked copies per image; training and loading use them."""
+    from medseal.models.data import load_masked_views
+    from medseal.privacy.masking import make_scheme
+
+    tmp, vault = cli_vault
+    app = typer.Typer()
+    masked_cmd.register(app)
+    runner = CliRunner()
+    common = ["--vault", str(tmp / "v"), "--keyring", str(tmp / "ring.json")]
+    base = ["mask", *common, "--dataset", "chest", "--block", "4", "--as", OWNER]
+    r = runner.invoke(app, base)
+    assert r.exit_code == 0 and "masked 48 image(s)" in r.output, r.output
+    r = runner.invoke(app, [*base, "--shifts", "1"])  # adds only the missing copies
+    assert r.exit_code == 0 and "384 copies stored" in r.output, r.output
+    r = runner.invoke(app, [*base, "--shifts", "1"])
+    assert "masked 0 image(s)" in r.output
+    data, _ = load_masked_from_vault(vault, as_=ANALYST, dataset="chest")
+    assert len(data.train) + len(data.val) + len(data.test) == 48  # copies are not extra images
+    views = load_masked_views(vault, as_=ANALYST, dataset="chest", ids=data.train.ids)
+    assert views is not None and views.shape == (9, *data.train.x.shape)
+    # the (0, 0) view is the masked image itself; view (dy, dx) masks the shifted plaintext
+    np.testing.assert_array_equal(views[4], data.train.x)
+    img = next(i for i in vault.ls(as_=OWNER, dataset="chest") if i.id == data.train.ids[0])
+    plain = vault.get(img.parent_id, as_=OWNER).pixels
+    sch = make_scheme(
+        "shuffle+negpos", key=vault.keyring.derive("mask/chest"), block=4, bit_depth=8
+    )
+    np.testing.assert_array_equal(views[0, 0], sch.mask(np.roll(plain, (-1, -1), axis=(0, 1))))
+    r = runner.invoke(
+        app,
+        ["train", "masked-cnn", *common, "--dataset", "chest", "--out", str(tmp / "m"),
+         "--epochs", "1", "--width", "8", "--threads", "1", "--as", ANALYST],
+    )  # fmt: skip
+    assert r.exit_code == 0 and "9 owner-made shifted masked copies" in r.output, r.output
+    r = runner.invoke(
+        app, ["predict", *common, "--model", str(tmp / "m"), "--dataset", "chest", "--json",
+              "--as", ANALYST],
+    )  # fmt: skip
+    assert r.exit_code == 0 and len(json.loads(r.output)) == 48
+    _no_plaintext_reads_by(vault, ANALYST)
+
+
 def test_analyst_reads_masked_only(cli_vault) -> None:
     _, vault = cli_vault
     images = [i for i in vault.ls(as_=OWNER, dataset="chest") if i.kind == "image"]

@@ -109,7 +109,8 @@ def run_masked_stage(
         max_seconds=seconds_per_model,
     )
     torch.manual_seed(seed)
-    mcnn = MaskedCNN(block, width=32)
+    # block-wise adaptation layer + the baseline's ResNet-18 (see MaskedCNN)
+    mcnn = MaskedCNN(block, width=16, body="resnet18", image_size=size)
     fit(mcnn, train, val, cfg)
     p_masked = predict_proba(mcnn, test.x, threads=threads)
     console.print(
@@ -131,7 +132,7 @@ def run_masked_stage(
         s.with_x(aes_control(s.x, aes_key, context=n.encode()))
         for n, s in (("train", ptrain), ("val", pval), ("test", ptest))
     )
-    aes_net = MaskedCNN(block, width=32)
+    aes_net = MaskedCNN(block, width=16, body="resnet18", image_size=size)
     fit(aes_net, atrain, aval, cfg)
     p_aes = predict_proba(aes_net, atest.x, threads=threads)
 

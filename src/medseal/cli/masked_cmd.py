@@ -47,38 +47,59 @@ def mask(
     key_id: Annotated[
         str | None, typer.Option("--key-id", help="Key ring purpose (default mask/<dataset>).")
     ] = None,
+    shifts: Annotated[
+        int,
+        typer.Option(
+            help="Also store masked copies of each image cyclically shifted by up to this "
+            "many pixels ((2S+1)^2 - 1 extra copies): augmentation only the key holder "
+            "can make; `train masked-cnn` uses them."
+        ),
+    ] = 0,
     vault: VaultOpt = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
 ) -> None:
     """Store a keyed masked copy of every image of a dataset (owner or clinician)."""
-    from medseal.models.data import to_grey_uint8
+    import numpy as np
+
+    from medseal.models.data import masked_shift, to_grey_uint8
     from medseal.privacy.masking import make_scheme
 
+    if shifts < 0:
+        raise InputError("--shifts must be >= 0")
     who = principal(as_)
+    offsets = [(dy, dx) for dy in range(-shifts, shifts + 1) for dx in range(-shifts, shifts + 1)]
     with open_vault(vault_dir or vault, keyring) as v:
         key = v.keyring.derive(key_id or f"mask/{dataset}")
         sch = make_scheme(scheme, key=key, block=block, bit_depth=8)
         desc = sch.describe()
         infos = v.ls(as_=who, dataset=dataset)
         done = {
-            i.parent_id
+            (i.parent_id, masked_shift(i.manifest))
             for i in infos
             if i.kind == "masked"
             and (i.manifest.get("meta") or {}).get("scheme", {}).get("key_id") == desc["key_id"]
             and (i.manifest.get("meta") or {}).get("scheme", {}).get("scheme") == desc["scheme"]
         }
-        todo = [i for i in infos if i.kind == "image" and i.id not in done]
+        images = [i for i in infos if i.kind == "image"]
+        todo = [i for i in images if any((i.id, o) not in done for o in offsets)]
+        n_copies = 0
         with progress_bar() as bar:
             task = bar.add_task(f"mask {dataset}", total=len(todo))
             for info in todo:
                 pixels = to_grey_uint8(v.get(info.id, as_=who).pixels)
-                masked = sch.mask(pixels, pad="edge")
-                v.put_masked(info.id, masked, scheme=desc, as_=who)
+                for o in offsets:
+                    if (info.id, o) in done:
+                        continue
+                    moved = np.roll(pixels, o, axis=(0, 1)) if o != (0, 0) else pixels
+                    d = desc if o == (0, 0) else {**desc, "shift": list(o)}
+                    v.put_masked(info.id, sch.mask(moved, pad="edge"), scheme=d, as_=who)
+                    n_copies += 1
                 bar.advance(task)
     console.print(
         f"masked {len(todo)} image(s) of {dataset} with {desc['scheme']} (block {block}, key id "
-        f"{desc['key_id']}); {len(done)} already had a masked copy"
+        f"{desc['key_id']}); {len(images) - len(todo)} already had their masked copies"
+        + (f"; {n_copies} copies stored, shifts up to {shifts} px" if shifts else "")
     )
 
 
@@ -111,24 +132,29 @@ def masked_cnn(
     """Train a Masked-CNN on the dataset's masked images only (analysts included)."""
     from medseal.evaluate.metrics import summarize
     from medseal.models import MaskedCNN, TrainConfig, fit, predict_proba
-    from medseal.models.data import load_masked_from_vault, split_validation
+    from medseal.models.data import load_masked_from_vault, load_masked_views, split_validation
     from medseal.models.train import save_model
 
     who = principal(as_)
     with open_vault(vault, keyring) as v:
         data, scheme = load_masked_from_vault(v, as_=who, dataset=dataset)
+        train, val = data.train, data.val
+        if len(val) == 0:
+            train, val = split_validation(train, seed=seed)
+        views = load_masked_views(v, as_=who, dataset=dataset, ids=train.ids) if augment else None
     if scheme.get("learnable_blockwise") is False:
         console.print(
             "[yellow]warning:[/] per-image keys: a block-wise layer cannot learn one transform"
         )
-    train, val = data.train, data.val
-    if len(val) == 0:
-        train, val = split_validation(train, seed=seed)
     block = int(scheme.get("block") or 8)
     model = MaskedCNN(block, width=width, body=body, image_size=int(train.x.shape[-1]))
     # A whole-block shift commutes with an in-block transform shared by every
     # block, so it is the masking of a shifted plaintext: augmentation without the key.
+    # Owner-made shifted copies (`medseal mask --shifts`) take precedence.
     shift = block if augment and "block" not in str(scheme.get("scheme", "")).split("+") else 0
+    if views is not None:
+        shift = 0
+        console.print(f"augmentation: {views.shape[0]} owner-made shifted masked copies per image")
     res = fit(
         model,
         train,
@@ -143,6 +169,7 @@ def masked_cnn(
         ),
         progress=True,
         description="masked-cnn",
+        train_views=views,
     )
     metrics = None
     if len(data.test) and len(set(data.test.y.tolist())) == 2:
@@ -183,7 +210,7 @@ def predict(
     as_: AsOpt = None,
 ) -> None:
     """Predictions for masked images; reads masked pixels only, prints probabilities only."""
-    from medseal.models.data import to_grey_uint8
+    from medseal.models.data import masked_shift, to_grey_uint8
     from medseal.models.train import load_model, predict_proba
 
     who = principal(as_)
@@ -192,7 +219,10 @@ def predict(
     with open_vault(vault, keyring) as v:
         wanted = list(ids or [])
         infos = v.ls(as_=who, dataset=dataset) if dataset or wanted else []
-        masked = {i.id: i for i in infos if i.kind == "masked"}
+        # the shifted copies made for training are not images to diagnose
+        masked = {
+            i.id: i for i in infos if i.kind == "masked" and masked_shift(i.manifest) == (0, 0)
+        }
         by_parent = {i.parent_id: i for i in masked.values()}
         targets = (
             [masked.get(i) or by_parent.get(i) for i in wanted] if wanted else list(masked.values())

@@ -270,7 +270,11 @@ def load_masked_from_vault(
     InputError
         No masked objects, or objects masked with different schemes.
     """
-    infos = [i for i in vault.ls(as_=as_, dataset=dataset) if i.kind == "masked"]
+    infos = [
+        i
+        for i in vault.ls(as_=as_, dataset=dataset)
+        if i.kind == "masked" and masked_shift(i.manifest) == (0, 0)
+    ]
     if ids is not None:
         wanted = set(ids)
         infos = [i for i in infos if i.id in wanted]
@@ -299,6 +303,45 @@ def load_masked_from_vault(
             out[s] = Split(np.zeros((0, *shape), np.uint8), np.zeros(0, np.int64), [])
     scheme = dict(_scheme_of(infos[0].manifest))
     return SplitData(dataset, out["train"], out["val"], out["test"], "vault splits"), scheme
+
+
+def masked_shift(manifest: Any) -> tuple[int, int]:
+    """The cyclic shift of the plaintext behind a masked copy (``(0, 0)``: the image itself)."""
+    s = _scheme_of(manifest).get("shift") or (0, 0)
+    return int(s[0]), int(s[1])
+
+
+def load_masked_views(
+    vault: Vault, *, as_: str, dataset: str, ids: Sequence[str]
+) -> np.ndarray | None:
+    """The owner-made shifted masked copies of the masked objects ``ids``, as ``(V, N, H, W)``.
+
+    ``medseal mask --shifts S`` stores, besides each masked image, masked copies
+    of its plaintext cyclically shifted by up to ``S`` pixels: augmentation only
+    the key holder can make. View ``k`` of image ``n`` is the masking of image
+    ``n`` shifted by the ``k``-th offset that *every* image in ``ids`` has.
+    Returns ``None`` when there are no such copies (or none shared by all).
+    """
+    infos = [i for i in vault.ls(as_=as_, dataset=dataset) if i.kind == "masked"]
+    by_id = {i.id: i for i in infos}
+    parents = [by_id[i].parent_id for i in ids if i in by_id]
+    if len(parents) != len(ids) or not ids:
+        return None
+    scheme = _scheme_key(by_id[ids[0]].manifest)
+    copies: dict[str | None, dict[tuple[int, int], str]] = {}
+    for i in infos:
+        if _scheme_key(i.manifest) == scheme:
+            copies.setdefault(i.parent_id, {})[masked_shift(i.manifest)] = i.id
+    shared = set.intersection(*(set(copies.get(p, {})) for p in parents))
+    if len(shared) < 2:
+        return None
+    offsets = sorted(shared)
+    return np.stack(
+        [
+            np.stack([to_grey_uint8(vault.get_masked(copies[p][o], as_=as_)) for p in parents])
+            for o in offsets
+        ]
+    )
 
 
 def _scheme_of(manifest: Any) -> dict[str, Any]:
