@@ -126,7 +126,12 @@ def main() -> None:
             torch.manual_seed(0)
             for name, net, inp in (
                 ("ResNet-18 (w16)", ResNet18(width=16, image_size=size).eval(), x),
-                ("Masked-CNN (w64)", MaskedCNN(block, width=64).eval(), sch.mask(x)),
+                (
+                    "Masked-CNN (adaptation + ResNet-18 w16)",
+                    MaskedCNN(block, width=16, body="resnet18", image_size=size).eval(),
+                    sch.mask(x),
+                ),
+                ("Masked-CNN (grid body w64)", MaskedCNN(block, width=64).eval(), sch.mask(x)),
             ):
                 single = (
                     median_seconds(lambda: predict_proba(net, inp[:1], threads=1), args.repeat * 4)
