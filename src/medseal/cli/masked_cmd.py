@@ -288,6 +288,13 @@ def seed000(
     ] = 900.0,
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
+    masked_augment: Annotated[
+        str,
+        typer.Option(
+            help="owner: the key holder masks 2 px shifted copies (the plaintext "
+            "model's augmentation); block: key-free whole-block shifts; none."
+        ),
+    ] = "owner",
 ) -> None:
     """Train plain / masked / AES-control models, attack, measure; write HTML + JSON."""
     from medseal.evaluate.report import write_report
@@ -304,6 +311,7 @@ def seed000(
         budget_s=budget,
         threads=threads,
         n_boot=n_boot,
+        masked_augment=masked_augment,
     )
     result = run_seed000(cfg, progress=os.environ.get("MEDSEAL_PROGRESS") != "0", say=console.print)
     stem = f"seed000-{result['dataset']['name']}"

@@ -221,6 +221,10 @@ def run_seed000(
         Called with one line per finished step (the CLI prints them).
     """
     cfg = cfg or Seed000Config()
+    if cfg.masked_augment not in ("owner", "block", "none"):
+        raise InputError(
+            f"masked_augment must be 'owner', 'block' or 'none', got {cfg.masked_augment!r}"
+        )
     say = say or (lambda s: log.info("%s", s))
     t_start = time.perf_counter()
     data: SplitData = load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
@@ -270,10 +274,6 @@ def run_seed000(
         elif cfg.masked_augment == "block" and "block" not in scheme.steps:
             shifts["masked"] = (block, block)
             augment_note = f"key-free whole-block cyclic shifts (up to {block} px)"
-        elif cfg.masked_augment not in ("block", "none"):
-            raise InputError(
-                f"masked_augment must be 'owner', 'block' or 'none', got {cfg.masked_augment!r}"
-            )
     training: dict[str, Any] = {}
     probs: dict[str, np.ndarray] = {}
     results: dict[str, Any] = {}
