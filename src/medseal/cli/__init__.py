@@ -1,7 +1,9 @@
 """The ``medseal`` command line (typer). It calls only the public Python API.
 
 Errors medseal raises on purpose are printed as one clear line (exit code 2
-for bad input, 3 for access refusals, 1 otherwise), never as a traceback.
+for bad input, 3 for access refusals, 1 otherwise), never as a traceback; so
+are usage errors (unknown command or option, bad value: typer's usage line and
+one ``Error:`` line, exit code 2).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from medseal.cli import keys, masked_cmd, more_cmd, vault_cmd
 from medseal.cli._common import err_console
@@ -34,6 +37,43 @@ masked_cmd.train_app.command("conv-bilstm")(more_cmd.train_conv_bilstm)
 masked_cmd.evaluate_app.command("seed003")(more_cmd.evaluate_seed003)
 
 
+def _usage_error_types() -> tuple[type[Exception], ...]:
+    """The exception bases typer raises for usage errors in this installation.
+
+    typer 0.2x vendors click (``typer.TyperException`` is the base of its
+    click-compatible ``ClickException``/``UsageError``) and no longer depends on
+    click; older typer versions raise click's own classes.
+    """
+    bases: list[type[Exception]] = []
+    typer_base = getattr(typer, "TyperException", None)
+    if isinstance(typer_base, type) and issubclass(typer_base, Exception):
+        bases.append(typer_base)
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        bases.append(click.exceptions.ClickException)
+    return tuple(bases)
+
+
+def _show_usage_error(exc: Exception) -> int | None:
+    """Print a typer/click usage error as typer does (usage line, one ``Error:`` line).
+
+    Returns its exit code (2 for usage errors), or ``None`` when ``exc`` is not one.
+    """
+    if not isinstance(exc, _usage_error_types()):
+        return None
+    show = getattr(exc, "show", None)
+    if callable(show):
+        show()
+    else:
+        message = getattr(exc, "format_message", lambda: str(exc))()
+        err_console.print(f"[red]error:[/] {escape(str(message))}")
+    code = getattr(exc, "exit_code", 2)
+    return code if isinstance(code, int) else 2
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         rc = app(args=argv, standalone_mode=False)
@@ -48,16 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     except MedsealError as exc:
         err_console.print(f"[red]error:[/] {exc}")
         return 1
-    except Exception as exc:  # click usage errors etc.
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            err_console.print("aborted")
-            return 1
-        raise
+    except typer.Abort:
+        err_console.print("aborted")
+        return 1
+    except Exception as exc:  # typer's usage errors (unknown command or option, bad value)
+        code = _show_usage_error(exc)
+        if code is None:
+            raise
+        return code
     return rc if isinstance(rc, int) else 0
 
 
