@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from medseal.errors import InputError
 from medseal.privacy.masking import (
     BlockScramble,
     NegativePositive,
@@ -69,19 +70,30 @@ def test_pixel_shuffle_uses_one_permutation_for_every_block():
     np.testing.assert_array_equal(_blocks(y), _blocks(x)[:, perm])
 
 
-def test_negpos_with_every_position_flipped_is_inversion():
+def test_negpos_maps_flipped_values_to_top_minus_value_exactly():
     x = _image(4)
-    np.testing.assert_array_equal(NegativePositive(key=KEY, fraction=1.0).mask(x), 255 - x)
+    scheme = NegativePositive(key=KEY, block=M)
+    flip = np.tile(scheme.block_transform().flip, (x.size // (M * M), 1))
+    np.testing.assert_array_equal(
+        _blocks(scheme.mask(x)), np.where(flip, 255 - _blocks(x), _blocks(x))
+    )
     x12 = np.random.default_rng(4).integers(0, 4096, size=(16, 16)).astype(np.uint16)
-    y12 = NegativePositive(key=KEY, fraction=1.0, bit_depth=12).mask(x12)
-    np.testing.assert_array_equal(y12, 4095 - x12)
+    y12 = NegativePositive(key=KEY, block=M, bit_depth=12).mask(x12)
+    flip12 = np.tile(scheme.block_transform().flip, (x12.size // (M * M), 1))
+    b12 = blockify(x12, M).reshape(-1, M * M)
+    np.testing.assert_array_equal(
+        blockify(y12, M).reshape(-1, M * M), np.where(flip12, 4095 - b12, b12)
+    )
     xf = (x / 256).astype(np.float32)
-    np.testing.assert_array_equal(NegativePositive(key=KEY, fraction=1.0).mask(xf), 1 - xf)
+    bf = _blocks(xf)
+    np.testing.assert_array_equal(_blocks(scheme.mask(xf)), np.where(flip, 1 - bf, bf))
 
 
-def test_negpos_with_no_position_flipped_is_identity():
-    x = _image(5)
-    np.testing.assert_array_equal(NegativePositive(key=KEY, fraction=0.0).mask(x), x)
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_negpos_that_would_flip_none_or_every_position_is_refused(fraction):
+    # fraction 0 is the identity, fraction 1 plain inversion: neither needs the key
+    with pytest.raises(InputError, match="fraction"):
+        NegativePositive(key=KEY, fraction=fraction)
 
 
 def test_negpos_flips_the_same_half_of_positions_in_every_block():

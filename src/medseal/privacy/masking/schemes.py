@@ -16,6 +16,12 @@ into ``M x M`` blocks, and
    at a keyed subset of the positions within a block, the same for all blocks;
 4. :class:`Compose` chains them, first to last.
 
+No scheme may be the identity: parameters that cannot change a pixel
+(``block=1`` for the in-block steps, a negative-positive fraction that flips
+nothing or everything) are refused when the scheme is built, and
+:meth:`MaskingScheme.mask` refuses an image whose geometry leaves every value
+in place (e.g. block scrambling of a one-block image).
+
 Every scheme reduces to three arrays: a block order, an in-block permutation
 and an in-block flip mask (see :meth:`MaskingScheme.block_transform`). The
 in-block part is the same for every block, which is what lets a block-wise
@@ -153,6 +159,17 @@ def _take(blocks: np.ndarray, order: np.ndarray | None, perm: np.ndarray | None)
         perm = np.arange(k)
     flat = (order[:, None] * k + perm[None, :]).ravel()
     return np.take(blocks.reshape(n, n_blocks * k), flat, axis=1).reshape(n, n_blocks, k)
+
+
+def _is_identity(
+    order: np.ndarray | None, perm: np.ndarray | None, flip: np.ndarray | None
+) -> bool:
+    """Whether (block order, in-block permutation, flips) leaves every value where it was."""
+    return (
+        (order is None or bool((order == np.arange(order.size)).all()))
+        and (perm is None or bool((perm == np.arange(perm.size)).all()))
+        and (flip is None or not flip.any())
+    )
 
 
 def _inverse_perm(p: np.ndarray | None) -> np.ndarray | None:
@@ -406,6 +423,13 @@ class MaskingScheme(ABC):
             part = blocks[sl]
             if flip is not None and not flip.any():
                 flip = None
+            if not inverse and _is_identity(order, perm, flip):
+                raise InputError(
+                    f"masking scheme {'+'.join(self.steps)!r} (block={self._block}) would leave "
+                    f"every value of input shape {layout.shape} in place ({n_blocks} block(s) "
+                    f"of {k} values under this key): refusing to store an unmasked copy; use "
+                    "a smaller block, a larger image or an in-block step (shuffle, negpos)"
+                )
             if not inverse:
                 part = _take(part, order, perm)
                 if flip is not None:
@@ -544,9 +568,42 @@ class PixelShuffle(_KeyedScheme):
     global histogram, or block positions. Because the same permutation serves
     every block and every image, one known plain/masked pair reveals it, and
     block-boundary smoothness statistics narrow it down without any pair.
+
+    Refused at construction (:class:`~medseal.errors.InputError`): ``block=1``,
+    where there is nothing to shuffle, and a key whose permutation of a grey
+    block is the identity (1 key in ``(M*M)!``).
     """
 
     name: ClassVar[str] = MaskKind.SHUFFLE.value
+
+    def __init__(
+        self,
+        *,
+        key: bytes,
+        block: int = 8,
+        bit_depth: int = 8,
+        channel_axis: int | None = None,
+        _image_bound: bool = False,
+    ) -> None:
+        if isinstance(block, int) and not isinstance(block, bool) and block == 1:
+            raise InputError(
+                "block=1 makes the pixel shuffle the identity (a 1x1 block holds one value "
+                "per channel, nothing to shuffle); use block >= 2 (default 8)"
+            )
+        super().__init__(
+            key=key,
+            block=block,
+            bit_depth=bit_depth,
+            channel_axis=channel_axis,
+            _image_bound=_image_bound,
+        )
+        k = self._block * self._block
+        if _is_identity(None, _keys.keyed_permutation(self._subkey, k), None):
+            # 1 key in (M*M)! (1 in 24 for block=2): never hand out an unshuffled copy
+            raise InputError(
+                f"block={self._block}: this key's in-block permutation of {k} values is the "
+                "identity; use a larger block (default 8) or another key"
+            )
 
     def _parts(self, n_blocks: int, k: int) -> _Parts:
         perm = self._cached("perm", k, lambda: _keys.keyed_permutation(self._subkey, k))
@@ -561,10 +618,14 @@ class NegativePositive(_KeyedScheme):
     images in ``[0, 1]`` use ``x -> 1 - x``. Hides the sign of ``x - mid`` at
     flipped positions, so block means and the global histogram get mixed.
     Does NOT hide: ``|x - mid|`` at every position (the "distance from mid-grey"
-    image is untouched), the unflipped positions themselves, and, for a
-    fraction of 0 or 1, anything at all (1 is plain inversion). The flip
+    image is untouched) and the unflipped positions themselves. The flip
     pattern is shared by all blocks, so it is recoverable from one known pair
     or from local smoothness.
+
+    Refused at construction (:class:`~medseal.errors.InputError`): a
+    ``fraction``/``block`` pair that flips none of a grey block's ``M*M``
+    values (the identity; e.g. ``block=1``, or ``fraction=0``) or all of them
+    (plain inversion, readable without the key; e.g. ``fraction=1``).
     """
 
     name: ClassVar[str] = MaskKind.NEGPOS.value
@@ -589,6 +650,20 @@ class NegativePositive(_KeyedScheme):
             channel_axis=channel_axis,
             _image_bound=_image_bound,
         )
+        k = self._block * self._block
+        flipped = round(self._fraction * k)
+        if flipped == 0:
+            raise InputError(
+                f"fraction={fraction} with block={self._block} flips none of the {k} values of "
+                "a block (the identity); use block >= 2 and a fraction in (0, 1) "
+                "(default 0.5)"
+            )
+        if flipped == k:
+            raise InputError(
+                f"fraction={fraction} with block={self._block} flips all {k} values of a "
+                "block (plain inversion, readable without the key); use block >= 2 and a "
+                "fraction in (0, 1) (default 0.5)"
+            )
 
     @property
     def fraction(self) -> float:
