@@ -34,6 +34,7 @@ from medseal.errors import (
     MedsealError,
     UnsupportedImageError,
 )
+from medseal.ingest._frame_guard import check_encapsulated_frames
 from medseal.types import Image
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -326,6 +327,7 @@ def _image_from_dataset(
         ds.file_meta = FileMetaDataset()
     if "TransferSyntaxUID" not in ds.file_meta:
         ds.file_meta.TransferSyntaxUID = ts
+    check_encapsulated_frames(ds, ts, name, limit)  # each frame's own header, before decoding
     pixels, photometric, frames = _decode(ds, ts, name)
     photometric_original = str(ds.get("PhotometricInterpretation", "") or "")
     bits_stored = int(ds.get("BitsStored", 0) or 0) or pixels.dtype.itemsize * 8
