@@ -7,6 +7,11 @@ them, so the stored masked copies were the plaintext.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -106,3 +111,35 @@ def test_the_defaults_are_accepted():
     assert NegativePositive(key=KEY).fraction == 0.5
     x = _image((64, 64))
     assert np.mean(scheme.mask(x) != x) > 0.5
+
+
+def test_medseal_mask_with_block_1_is_refused_in_one_line(tmp_path):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        str(Path(p).resolve()) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p
+    )
+    env.update(
+        MEDSEAL_PASSPHRASE="guard test passphrase",
+        MEDSEAL_KEYRING=str(tmp_path / "ring.json"),
+        MEDSEAL_USER="olivia",
+        MEDSEAL_VAULT=str(tmp_path / "vault"),
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "medseal.cli", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+
+    assert run("keys", "init").returncode == 0
+    assert run("vault", "init", str(tmp_path / "vault")).returncode == 0
+    proc = run("mask", "--block", "1")
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "block=1" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
