@@ -34,7 +34,7 @@ from medseal.errors import (
     MedsealError,
     UnsupportedImageError,
 )
-from medseal.types import Image
+from medseal.types import DeidReport, Image
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.ingest.deid import Deidentifier
@@ -331,14 +331,7 @@ def _image_from_dataset(
     bits_stored = int(ds.get("BitsStored", 0) or 0) or pixels.dtype.itemsize * 8
     meta = _meta(ds, ts, frames, photometric_original)
 
-    header = _header_without_pixels(ds)
-    report = None
-    if deidentify:
-        if deidentifier is None:
-            from medseal.ingest.deid import Deidentifier
-
-            deidentifier = Deidentifier.random()
-        report = deidentifier.deidentify(header)
+    header, report = _deidentified_header(ds, deidentify, deidentifier)
     return Image(
         pixels=pixels,
         photometric=photometric,
@@ -349,6 +342,25 @@ def _image_from_dataset(
         meta=meta,
         deid=report,
     )
+
+
+def _deidentified_header(
+    ds: Dataset, deidentify: bool, deidentifier: Deidentifier | None
+) -> tuple[Dataset, DeidReport | None]:
+    """The header without pixels, de-identified; pydicom stays silent throughout.
+
+    Raw elements are parsed here (lazily, nested ones included), and pydicom's
+    warnings about their values quote the original values: none may reach a log.
+    """
+    from medseal.ingest.deid import Deidentifier, quiet_pydicom
+
+    with quiet_pydicom():
+        header = _header_without_pixels(ds)
+        if not deidentify:
+            return header, None
+        if deidentifier is None:
+            deidentifier = Deidentifier.random()
+        return header, deidentifier.deidentify(header)
 
 
 def _decode(ds: Dataset, ts: UID, name: str) -> tuple[np.ndarray, str, int]:
