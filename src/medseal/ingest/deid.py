@@ -101,7 +101,7 @@ _CODE_KEYWORDS = {
     DeidOption.RETAIN_PATIENT_CHARACTERISTICS: "RetainPatientCharacteristicsOption",
     DeidOption.RETAIN_DEVICE_IDENTITY: "RetainDeviceIdentityOption",
     DeidOption.RETAIN_INSTITUTION_IDENTITY: "RetainInstitutionIdentityOption",
-    DeidOption.RETAIN_UIDS: "RetainUIDsOption",
+    DeidOption.RETAIN_UIDS: "RetainUidsOption",
     DeidOption.CLEAN_DESCRIPTORS: "CleanDescriptorsOption",
 }
 _BASIC_CODE = (
@@ -135,6 +135,9 @@ _IDENTIFYING_KEYWORDS = (
     "AccessionNumber",
     "MedicalRecordLocator",
 )
+#: X/Z sequences that are Type 2 where they occur (Acquisition Context Module): emptied;
+#: the other X/Z sequences are Type 3 and removed (an empty one breaks their 1-n items).
+_TYPE2_SEQUENCES = frozenset({0x00400555})
 _COMBINED = {"X/Z": "Z", "X/D": "X", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U"}
 
 
@@ -408,17 +411,21 @@ class Deidentifier:
             action = profile_action(t, self.options) if not (t >> 16) & 1 else None
             if action is None:
                 action = _default_action(t, elem.VR)
-            elif elem.VR == "UN":
-                action = "X"  # a listed attribute nobody can parse: never kept as bytes
-            action = _COMBINED.get(action, action)
-            self._act(ds, elem, action, ctx)
+            elif elem.VR == "UN" or dictionary_is_retired(t):
+                action = "X"  # unparsable bytes, or a retired attribute no IOD requires
+            self._act(ds, elem, _COMBINED.get(action, action), ctx, action)
 
-    def _act(self, ds: Dataset, elem: DataElement, action: str, ctx: _Context) -> None:
+    def _act(
+        self, ds: Dataset, elem: DataElement, action: str, ctx: _Context, combined: str
+    ) -> None:
         t = int(elem.tag)
         if action == "X":
             del ds[elem.tag]
             return
         if elem.VR == "SQ":
+            if action == "Z" and combined == "X/Z" and t not in _TYPE2_SEQUENCES:
+                del ds[elem.tag]  # an empty Type 3 sequence is an error (1-n items)
+                return
             if action == "Z":
                 elem.value = Sequence()
             else:  # K, C, D, U: keep the structure, de-identify every item
