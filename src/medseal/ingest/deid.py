@@ -367,6 +367,15 @@ class Deidentifier:
             self._uid_cache[uid] = new
         return new
 
+    def name_for(self, original: str) -> str:
+        """A neutral object name for a source path (keyed: stable under one secret).
+
+        Non-DICOM files have no header to name them by; their paths often carry
+        patient names or record numbers. The vault stores this name in its catalogue
+        and the original path only in its sealed pseudonym map.
+        """
+        return "img-" + self._token(original, b"name").lower()
+
     def _pseudo_id(self, value: str) -> str:
         return self._token(value.strip())
 
