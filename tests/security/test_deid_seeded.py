@@ -117,3 +117,18 @@ def test_no_original_value_reaches_a_log_or_stderr(seeded, caplog, capsys, recwa
     for text in (out, err, logged, warned):
         assert "MKR" not in text.upper()
         assert "1.2.826.0.1.3680043.9.999" not in text
+
+
+def test_vault_ingest_and_export_leave_only_what_the_options_keep(seeded, vault, tmp_path):
+    path, seed = seeded
+    report = vault.ingest(path, dataset="seeded", as_="olivia")
+    assert len(report.refs) == 1 and not report.failures
+    (info,) = vault.ls(as_="olivia")
+    assert "MKR" not in str(info.name).upper() and "MKR" not in str(info.patient).upper()
+    assert "MKR" not in str(info.manifest).upper()
+    out = vault.export_dicom(report.refs[0].id, tmp_path / "out.dcm", as_="olivia")
+    for _, text in scan(pydicom.dcmread(out), seed):
+        assert profile_action(seed.markers[text], DEFAULT_OPTIONS) in ("K", "C")
+    # the sealed pseudonym map holds the original patient id and name
+    ds = seed.dataset
+    assert vault.pseudonyms(as_="olivia").keys() == {ds.PatientID, str(ds.PatientName)}

@@ -40,16 +40,12 @@ dropped while a header is de-identified (:func:`quiet_pydicom`).
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import hashlib
 import hmac
-import logging
 import os
 import re
-import threading
-import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any
 
@@ -64,6 +60,7 @@ from pydicom.sr.codedict import codes
 
 from medseal.errors import InputError, InvalidDicomError
 from medseal.ingest import _e11_table as e11
+from medseal.ingest._quiet import quiet_pydicom
 from medseal.types import DeidReport
 
 __all__ = [
@@ -167,32 +164,6 @@ def profile_action(tag: int, options: Iterable[DeidOption] = ()) -> str | None:
     if chosen:
         return "C" if "C" in chosen else "K"
     return basic
-
-
-# --------------------------------------------------------------- quiet pydicom
-_quiet = threading.local()
-
-
-class _DropWhileQuiet(logging.Filter):
-    """Drops pydicom's log records (they may quote header values) inside quiet_pydicom()."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(_quiet, "depth", 0)
-
-
-logging.getLogger("pydicom").addFilter(_DropWhileQuiet())
-
-
-@contextlib.contextmanager
-def quiet_pydicom() -> Iterator[None]:
-    """Silence pydicom's warnings and log records in this thread (they can quote PHI)."""
-    _quiet.depth = getattr(_quiet, "depth", 0) + 1
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        _quiet.depth -= 1
 
 
 # --------------------------------------------------------------- helpers

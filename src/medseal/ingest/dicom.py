@@ -34,6 +34,7 @@ from medseal.errors import (
     MedsealError,
     UnsupportedImageError,
 )
+from medseal.ingest._quiet import quiet_pydicom
 from medseal.types import DeidReport, Image
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -248,8 +249,7 @@ def read_dicom(
     name = _source_name(src)
     limit = config.max_pixels() if max_pixels is None else int(max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom's parse warnings may quote values
+        with quiet_pydicom():  # pydicom's parse warnings and log records may quote values
             ds = pydicom.dcmread(src)
     except pydicom.errors.InvalidDicomError:
         raise InvalidDicomError(f"{name} is not a DICOM file (no DICM preamble)") from None
@@ -352,7 +352,7 @@ def _deidentified_header(
     Raw elements are parsed here (lazily, nested ones included), and pydicom's
     warnings about their values quote the original values: none may reach a log.
     """
-    from medseal.ingest.deid import Deidentifier, quiet_pydicom
+    from medseal.ingest.deid import Deidentifier
 
     with quiet_pydicom():
         header = _header_without_pixels(ds)
