@@ -159,3 +159,18 @@ def test_export_adds_no_dciodvfy_error(
 ) -> None:
     new = _dciodvfy_errors(export(src)) - _dciodvfy_errors(src)
     assert not new, sorted(new)
+
+
+@needs_data
+def test_protocol_name_and_trial_time_point_do_not_survive_on_the_covid_ct() -> None:
+    """They did before: ProtocolName (X/D) and Clinical Trial Time Point ID/Description."""
+    covid = [p for p in SAMPLES if "covid19" in str(p)]
+    if not covid:
+        pytest.skip("the COVID follow-up CT set is not in ../shared/data")
+    original = pydicom.dcmread(covid[0], stop_before_pixels=True)
+    assert original.ProtocolName and original.ClinicalTrialTimePointDescription
+    header = read_dicom(covid[0], deidentifier=Deidentifier(SECRET)).header
+    assert header is not None
+    assert "ProtocolName" not in header and "ClinicalTrialTimePointDescription" not in header
+    assert header.ClinicalTrialTimePointID == ""  # Z: emptied
+    assert header.PatientBirthDate == ""  # Type 2: present, empty
