@@ -128,3 +128,42 @@ def test_unknown_or_contradictory_options_are_refused():
                 DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES,
             ],
         )
+
+
+def _sample() -> Dataset:
+    ds = Dataset()
+    ds.PatientID = "P1"
+    ds.PatientAge = "042Y"
+    ds.StudyDate = "20200102"
+    ds.StudyTime = "101010"
+    ds.AcquisitionDate = "20200102"
+    ds.SOPInstanceUID = "1.2.3.4.5"
+    ds.StationName = "CT-ROOM-7"
+    ds.InstitutionName = "St Elsewhere"
+    return ds
+
+
+@pytest.mark.parametrize(
+    ("options", "kept", "changed"),
+    [
+        ((), set(), {"StudyDate", "StudyTime", "SOPInstanceUID", "StationName", "InstitutionName"}),
+        (["retain-uids"], {"SOPInstanceUID"}, {"StudyDate", "StationName"}),
+        (["retain-longitudinal-full-dates"], {"StudyDate", "StudyTime", "AcquisitionDate"}, set()),
+        (["retain-longitudinal-modified-dates"], {"StudyTime"}, {"StudyDate", "AcquisitionDate"}),
+        (["retain-device-identity"], {"StationName"}, {"InstitutionName"}),
+        (["retain-institution-identity"], {"InstitutionName"}, {"StationName"}),
+        (["retain-patient-characteristics"], {"PatientAge"}, {"StudyDate"}),
+    ],
+)
+def test_each_retain_option_keeps_what_it_names_and_nothing_else(options, kept, changed):
+    ds = _sample()
+    before = _sample()
+    Deidentifier(SECRET, options=options).deidentify(ds)
+    for kw in kept:
+        assert ds.get(kw) == before.get(kw), kw
+    for kw in changed:
+        assert ds.get(kw) != before.get(kw), kw
+    if not options:
+        assert ds.StudyDate == "" and ds.StudyTime == ""  # Z: emptied
+        assert "PatientAge" not in ds  # X
+        assert ds.StationName not in ("", "CT-ROOM-7")  # X/Z/D: dummy value

@@ -29,7 +29,7 @@ What is applied (see ``docs/deid.md``):
 Keys: the date offset is whole days (62-729 back), one per patient, from
 ``HMAC-SHA256(secret, "patient" || PatientID)`` (intervals between a patient's
 studies are kept; patients are not aligned with each other); new UIDs are
-``2.<10**39 + md5(HMAC(secret, "uid") || uid)>`` (dicognito's Randomizer, so one
+``2.<10**39 + md5(hex(HMAC(secret, "uid")) || uid)>`` (dicognito's Randomizer, so one
 original UID maps to one new UID everywhere in a vault); dummy values are
 base32 of ``HMAC(secret, label || value)``.
 
@@ -135,6 +135,9 @@ _IDENTIFYING_KEYWORDS = (
 #: X/Z sequences that are Type 2 where they occur (Acquisition Context Module): emptied;
 #: the other X/Z sequences are Type 3 and removed (an empty one breaks their 1-n items).
 _TYPE2_SEQUENCES = frozenset({0x00400555})
+_DATE_OPTIONS = frozenset(
+    {DeidOption.RETAIN_LONGITUDINAL_FULL_DATES, DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES}
+)
 _COMBINED = {"X/Z": "Z", "X/D": "X", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U"}
 
 
@@ -286,6 +289,7 @@ class Deidentifier:
         } <= chosen:
             raise InputError("choose one of the full-dates and modified-dates options, not both")
         self.options = chosen
+        self._keep_uids = DeidOption.RETAIN_UIDS in chosen
         self._secret = secret
         self._uids = Randomizer(self._derive(b"uid").hex())
         self._uid_cache: dict[str, str] = {}
@@ -433,19 +437,17 @@ class Deidentifier:
                 elem.value = elem.empty_value
         elif action == "C":
             self._clean(elem, ctx)
-        elif action == "K" and elem.VR == "UI" and t not in e11.ROWS:
+        elif action == "K" and elem.VR == "UI" and t not in e11.ROWS and not self._keep_uids:
             kw = elem.keyword
             if kw.endswith("InstanceUID") and not kw.endswith("ClassUID"):
                 _set_values(elem, [self.new_uid(str(v)) for v in _values(elem.value)])
 
     def _clean(self, elem: DataElement, ctx: _Context) -> None:
         vr = elem.VR
-        if vr in ("DA", "DT"):
-            if DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options:
+        if vr in ("DA", "DT", "TM") and self.options & _DATE_OPTIONS:
+            if vr != "TM" and DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options:
                 _set_values(elem, [_shift_date(str(v), ctx.days) for v in _values(elem.value)])
-            return
-        if vr == "TM":
-            return  # whole-day shifts leave the time of day as it is
+            return  # full dates kept; whole-day shifts leave the time of day as it is
         if vr in _TEXT_VRS:
             _set_values(elem, [ctx.scrub(str(v)) for v in _values(elem.value)])
             return

@@ -240,7 +240,7 @@ def image_record(
     Returns
     -------
     Record
-        ``key`` is ``img-<16 base32 characters>``; the loaded image's
+        ``key`` is ``img-<12 base32 characters>``; the loaded image's
         ``deid.pseudonyms`` maps ``original`` to that key.
     """
     if deidentifier is None:
