@@ -35,7 +35,8 @@ from medseal.errors import (
     UnsupportedImageError,
 )
 from medseal.ingest._frame_guard import check_encapsulated_frames
-from medseal.types import Image
+from medseal.ingest._quiet import quiet_pydicom
+from medseal.types import DeidReport, Image
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.ingest.deid import Deidentifier
@@ -249,8 +250,7 @@ def read_dicom(
     name = _source_name(src)
     limit = config.max_pixels() if max_pixels is None else int(max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pydicom's parse warnings may quote values
+        with quiet_pydicom():  # pydicom's parse warnings and log records may quote values
             ds = pydicom.dcmread(src)
     except pydicom.errors.InvalidDicomError:
         raise InvalidDicomError(f"{name} is not a DICOM file (no DICM preamble)") from None
@@ -333,14 +333,7 @@ def _image_from_dataset(
     bits_stored = int(ds.get("BitsStored", 0) or 0) or pixels.dtype.itemsize * 8
     meta = _meta(ds, ts, frames, photometric_original)
 
-    header = _header_without_pixels(ds)
-    report = None
-    if deidentify:
-        if deidentifier is None:
-            from medseal.ingest.deid import Deidentifier
-
-            deidentifier = Deidentifier.random()
-        report = deidentifier.deidentify(header)
+    header, report = _deidentified_header(ds, deidentify, deidentifier)
     return Image(
         pixels=pixels,
         photometric=photometric,
@@ -351,6 +344,25 @@ def _image_from_dataset(
         meta=meta,
         deid=report,
     )
+
+
+def _deidentified_header(
+    ds: Dataset, deidentify: bool, deidentifier: Deidentifier | None
+) -> tuple[Dataset, DeidReport | None]:
+    """The header without pixels, de-identified; pydicom stays silent throughout.
+
+    Raw elements are parsed here (lazily, nested ones included), and pydicom's
+    warnings about their values quote the original values: none may reach a log.
+    """
+    from medseal.ingest.deid import Deidentifier
+
+    with quiet_pydicom():
+        header = _header_without_pixels(ds)
+        if not deidentify:
+            return header, None
+        if deidentifier is None:
+            deidentifier = Deidentifier.random()
+        return header, deidentifier.deidentify(header)
 
 
 def _decode(ds: Dataset, ts: UID, name: str) -> tuple[np.ndarray, str, int]:

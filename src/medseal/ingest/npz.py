@@ -4,7 +4,8 @@ Where it sits: the loader for the small benchmark sets (PneumoniaMNIST and the
 other MedMNIST v2 sets, including the embedded demo set). Labels are read when
 the file is listed; the image arrays are decompressed on the first
 :meth:`~medseal.ingest.records.Record.image` call of a split and shared by all
-records of that split.
+records of that split. :func:`npz_records` lists them under a keyed, neutral
+name instead of the archive's path (the vault keeps the path only sealed).
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import os
 import threading
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from medseal import config
-from medseal.errors import ImageTooLargeError, InputError, UnsupportedImageError
+from medseal.errors import ImageTooLargeError, InputError, MedsealError, UnsupportedImageError
 from medseal.ingest.records import Record
 from medseal.types import Image
 
-__all__ = ["SPLITS", "read_npz"]
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.ingest.deid import Deidentifier
+
+__all__ = ["SPLITS", "npz_records", "read_npz"]
 
 SPLITS = ("train", "val", "test")
 
@@ -171,3 +175,73 @@ class _Loader:
 
     def __repr__(self) -> str:
         return f"<npz item {self.split}/{self.index}>"
+
+
+class _Pseudonymised:
+    """Wraps a loader: the image carries ``{original: name}`` for the sealed pseudonym map."""
+
+    __slots__ = ("filename", "loader", "name", "original")
+
+    def __init__(self, loader: Any, original: str, name: str, filename: str) -> None:
+        self.loader, self.original, self.name = loader, original, name
+        self.filename = filename
+
+    def __call__(self) -> Image:
+        from medseal.ingest.png import with_pseudonym
+
+        try:
+            image = self.loader()
+        except MedsealError as exc:  # its message names the archive: name the record instead
+            raise type(exc)(str(exc).replace(self.filename, self.name)) from None
+        return with_pseudonym(image, self.original, self.name)
+
+    def __repr__(self) -> str:
+        return f"<npz item of {self.name}>"
+
+
+def npz_records(
+    path: str | os.PathLike[str],
+    original: str,
+    *,
+    deidentifier: Deidentifier | None = None,
+    max_pixels: int | None = None,
+) -> list[Record]:
+    """:func:`read_npz`'s records, named ``<keyed name>/<split>/<index>``, never by path.
+
+    Parameters
+    ----------
+    path
+        The archive.
+    original
+        What identified it so far (the path relative to the ingest root); it reaches
+        the vault only as the key of the sealed pseudonym map.
+    deidentifier
+        Keys the name (:meth:`~medseal.ingest.deid.Deidentifier.name_for`); ``None``
+        uses a random secret.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_npz`; the message names the neutral name, not the file.
+    """
+    if deidentifier is None:
+        from medseal.ingest.deid import Deidentifier
+
+        deidentifier = Deidentifier.random()
+    name = deidentifier.name_for(original)
+    try:
+        items = read_npz(path, max_pixels=max_pixels)
+    except InputError as exc:
+        message = str(exc).replace(Path(path).name, name)
+        raise InputError(message) from None
+    return [
+        Record(
+            f"{name}/{r.key}",
+            r.label,
+            r.patient_id,
+            r.split,
+            {k: v for k, v in r.meta.items() if k not in ("dataset", "source_file")},
+            _Pseudonymised(r.loader, original, name, Path(path).name),
+        )
+        for r in items
+    ]

@@ -8,11 +8,12 @@ no header to de-identify; Pillow's text chunks are not kept.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 from PIL import Image as PILImage
@@ -20,9 +21,13 @@ from PIL import UnidentifiedImageError
 
 from medseal import config
 from medseal.errors import ImageTooLargeError, InputError, MedsealError, UnsupportedImageError
-from medseal.types import Image
+from medseal.ingest.records import Record
+from medseal.types import DeidReport, Image
 
-__all__ = ["IMAGE_SUFFIXES", "read_image"]
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.ingest.deid import Deidentifier
+
+__all__ = ["IMAGE_SUFFIXES", "image_record", "read_image", "with_pseudonym"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
 _BANDS = {"1": 1, "L": 1, "LA": 2, "P": 3, "PA": 3, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3}
@@ -35,7 +40,12 @@ def _name(src: object) -> str:
     return Path(name).name if isinstance(name, str) and name else "<stream>"
 
 
-def read_image(src: str | os.PathLike[str] | BinaryIO, *, max_pixels: int | None = None) -> Image:
+def read_image(
+    src: str | os.PathLike[str] | BinaryIO,
+    *,
+    max_pixels: int | None = None,
+    name: str | None = None,
+) -> Image:
     """Decode a PNG/JPEG/TIFF file into stored values.
 
     Parameters
@@ -46,6 +56,9 @@ def read_image(src: str | os.PathLike[str] | BinaryIO, *, max_pixels: int | None
         Refuse images with more than this many samples (width x height x bands),
         checked from the file header before any pixel is decoded. Default
         :func:`medseal.config.max_pixels`.
+    name
+        The name error messages use instead of the file's base name (file names
+        can carry patient names).
 
     Returns
     -------
@@ -75,7 +88,7 @@ def read_image(src: str | os.PathLike[str] | BinaryIO, *, max_pixels: int | None
     InputError
         The file is truncated or corrupt.
     """
-    name = _name(src)
+    name = name or _name(src)
     limit = config.max_pixels() if max_pixels is None else int(max_pixels)
     try:
         with warnings.catch_warnings():
@@ -174,3 +187,66 @@ def read_image_bytes(data: bytes, *, name: str = "<bytes>", max_pixels: int | No
     buf = io.BytesIO(data)
     buf.name = name
     return read_image(buf, max_pixels=max_pixels)
+
+
+def with_pseudonym(image: Image, original: str, name: str) -> Image:
+    """``image`` carrying ``{original path: neutral name}`` for the vault's sealed pseudonym map."""
+    report = DeidReport(
+        profile="source path replaced by a keyed name",
+        removed=("source path",),
+        changed=(),
+        burned_in_annotation="UNKNOWN",
+        pseudonyms={original: name},
+    )
+    return dataclasses.replace(image, deid=report)
+
+
+class _NamedImage:
+    """Loader of a neutrally named image file (picklable; errors name the neutral name)."""
+
+    __slots__ = ("max_pixels", "name", "original", "path")
+
+    def __init__(self, path: Path, original: str, name: str, max_pixels: int | None) -> None:
+        self.path, self.original, self.name, self.max_pixels = path, original, name, max_pixels
+
+    def __call__(self) -> Image:
+        image = read_image(self.path, max_pixels=self.max_pixels, name=self.name)
+        return with_pseudonym(image, self.original, self.name)
+
+    def __repr__(self) -> str:
+        return f"<image {self.name}>"
+
+
+def image_record(
+    path: str | os.PathLike[str],
+    original: str,
+    *,
+    deidentifier: Deidentifier | None = None,
+    max_pixels: int | None = None,
+) -> Record:
+    """A lazily loaded record for one image file, named without its path.
+
+    Parameters
+    ----------
+    path
+        The file to read.
+    original
+        What identified it so far (the path relative to the ingest root).
+    deidentifier
+        Its secret keys the name (:meth:`~medseal.ingest.deid.Deidentifier.name_for`),
+        so the same file gets the same name in every session of a vault; ``None``
+        uses a random secret (names are then not reproducible).
+
+    Returns
+    -------
+    Record
+        ``key`` is ``img-<12 base32 characters>``; the loaded image's
+        ``deid.pseudonyms`` maps ``original`` to that key.
+    """
+    if deidentifier is None:
+        from medseal.ingest.deid import Deidentifier
+
+        deidentifier = Deidentifier.random()
+    name = deidentifier.name_for(original)
+    loader = _NamedImage(Path(path), original, name, max_pixels)
+    return Record(name, None, None, None, {"format": "image"}, loader)
