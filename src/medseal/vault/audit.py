@@ -18,16 +18,23 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from medseal.errors import AuditChainError
 from medseal.vault.catalog import audit, audit_head
 
-__all__ = ["GENESIS", "AuditEntry", "append", "entries", "verify_chain"]
+__all__ = ["GENESIS", "AuditEntry", "AuditHead", "append", "entries", "verify_chain"]
 
 GENESIS = "0" * 64
+
+
+class AuditHead(NamedTuple):
+    """The newest entry's sequence number and hash."""
+
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -99,8 +106,8 @@ def append(
     dataset: str | None = None,
     target: str | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> int:
-    """Append one entry inside the caller's transaction; returns its seq."""
+) -> AuditHead:
+    """Append one entry inside the caller's transaction; returns the new head."""
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
     last_seq, prev = (int(head.seq), head.hash) if head else (0, GENESIS)
     seq = last_seq + 1
@@ -131,7 +138,7 @@ def append(
         )
     else:
         conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=mac))
-    return seq
+    return AuditHead(seq, digest)
 
 
 def entries(conn: Connection, *, limit: int | None = None) -> list[AuditEntry]:

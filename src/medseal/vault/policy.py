@@ -59,6 +59,7 @@ class Action(StrEnum):
     AUDIT = "audit"
     GRANT = "grant"
     ROTATE = "rotate"
+    READ_PSEUDONYMS = "read-pseudonyms"
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -80,7 +81,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 
 # Actions that are about the vault as a whole rather than one dataset.
-VAULT_WIDE = frozenset({Action.VERIFY, Action.AUDIT, Action.GRANT, Action.ROTATE})
+VAULT_WIDE = frozenset(
+    {Action.VERIFY, Action.AUDIT, Action.GRANT, Action.ROTATE, Action.READ_PSEUDONYMS}
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Reading and writing one object: seal and record it, find and open its payload."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from medseal import codec
+from medseal.crypto import Algorithm, seal, unseal
+from medseal.errors import IntegrityError, StorageError
+from medseal.types import Image, ObjectRef
+from medseal.vault import _faults
+from medseal.vault import pseudonyms as _pseudonyms
+from medseal.vault._catalog_repo import Catalog, ObjectInfo
+from medseal.vault.manifest import (
+    blob_key,
+    build_manifest,
+    canonical,
+    manifest_sha256,
+    object_aad,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.vault.vault import Vault
+
+__all__ = ["info", "open_payload", "store"]
+
+
+def store(
+    vault: Vault,
+    image: Image,
+    *,
+    dataset: str,
+    as_: str,
+    kind: str,
+    name: str | None = None,
+    label: int | None = None,
+    patient: str | None = None,
+    split: str | None = None,
+    parent_id: str | None = None,
+    lossless: bool = True,
+    ratio: float | None = None,
+    psnr: float | None = None,
+    algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+) -> ObjectRef:
+    enc = codec.encode(image, lossless=lossless, ratio=ratio, psnr=psnr)
+    _faults.crashpoint("put:encoded")
+    payload = codec.pack(enc, image.header)
+    object_id = uuid.uuid4().hex
+    manifest = build_manifest(
+        object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id,
+        source=image.source, codec=enc.codec, lossless=enc.lossless,
+        codec_params=enc.params, shape=enc.shape, dtype=enc.dtype,
+        bits_stored=enc.bits_stored, photometric=enc.photometric, frames=image.frames,
+        meta=image.meta, deid=image.deid.manifest() if image.deid is not None else None,
+    )  # fmt: skip
+    manifest_bytes = canonical(manifest)
+    manifest_sha = manifest_sha256(manifest_bytes)
+    sealed = seal(
+        payload,
+        keyring=vault.keyring,
+        associated_data=object_aad(object_id, manifest_sha),
+        algorithm=algorithm,
+    )
+    _faults.crashpoint("put:sealed")
+    key = blob_key(object_id)
+    vault.blobs.put(key, sealed.data)
+    wk = sealed.wrapped_key
+    try:
+        with vault.catalog.begin("record the object") as conn:
+            Catalog.insert_data_key(conn, wk)
+            Catalog.insert_object(
+                conn,
+                {
+                    "id": object_id, "dataset": dataset, "kind": kind, "name": name,
+                    "label": None if label is None else int(label), "patient": patient,
+                    "split": split, "parent_id": parent_id,
+                    "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
+                    "blob_key": key, "blob_sha256": hashlib.sha256(sealed.data).hexdigest(),
+                    "blob_size": len(sealed.data), "payload_size": len(payload),
+                    "algorithm": str(Algorithm(algorithm).value), "key_id": wk.key_id,
+                    "created_at": datetime.now(UTC), "created_by": as_,
+                },
+            )  # fmt: skip
+            if image.deid is not None and image.deid.pseudonyms:
+                _pseudonyms.merge(conn, vault.keyring, vault.id, image.deid.pseudonyms)
+            vault._record(
+                as_, "put", "ok", dataset=dataset, target=object_id,
+                detail={"bytes": len(sealed.data)}, conn=conn,
+            )  # fmt: skip
+            _faults.crashpoint("put:row-inserted")
+    except StorageError as exc:
+        vault.blobs.delete(key)
+        raise StorageError(f"{exc}; nothing was stored") from exc
+    _faults.crashpoint("put:committed")
+    return ObjectRef(object_id, dataset, kind)
+
+
+def info(row: Any) -> ObjectInfo:
+    return ObjectInfo(
+        id=row.id, dataset=row.dataset, kind=row.kind, name=row.name, label=row.label,
+        patient=row.patient, split=row.split, parent_id=row.parent_id,
+        created_at=row.created_at, created_by=row.created_by, blob_size=int(row.blob_size),
+        payload_size=int(row.payload_size), algorithm=row.algorithm,
+        manifest=json.loads(row.manifest),
+    )  # fmt: skip
+
+
+def open_payload(vault: Vault, info: ObjectInfo, blob: bytes) -> bytes:
+    with vault.catalog.connect() as conn:
+        row = Catalog.object_row(conn, info.id)
+        wk = None if row is None else Catalog.data_key(conn, row.key_id)
+    if row is None or wk is None:
+        raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
+    if hashlib.sha256(blob).hexdigest() != row.blob_sha256:
+        raise IntegrityError(f"object {info.id}: stored bytes do not match their hash")
+    return unseal(
+        blob, wk, keyring=vault.keyring, associated_data=object_aad(info.id, row.manifest_sha256)
+    )
+
