@@ -43,12 +43,26 @@ def init(
         str | None,
         typer.Option(help="Blob store URL, e.g. s3://bucket/prefix (default: <vault>/blobs)."),
     ] = None,
+    audit_anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to keep the audit anchor (default: <vault>/audit-anchor.json). "
+            "Somewhere a database writer cannot reach detects a restored old catalogue."
+        ),
+    ] = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
 ) -> None:
     """Create a vault; whoever runs this is its owner."""
     owner = principal(as_)
-    vault = Vault.init(path, keyring=open_keyring(keyring), owner=owner, db=db, blobs=blobs)
+    vault = Vault.init(
+        path,
+        keyring=open_keyring(keyring),
+        owner=owner,
+        db=db,
+        blobs=blobs,
+        audit_anchor=audit_anchor.resolve() if audit_anchor is not None else None,
+    )
     console.print(
         f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
         f"blobs {'local' if vault.blobs.local else vault.blobs.url})"

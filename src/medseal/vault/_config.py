@@ -12,9 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from medseal.errors import ConfigError
+from medseal.vault.anchor import ANCHOR_NAME
 from medseal.vault.catalog import SCHEMA_VERSION
 
-__all__ = ["CONFIG_NAME", "blob_url", "db_url", "new_config", "read_config", "write_config"]
+__all__ = [
+    "CONFIG_NAME",
+    "anchor_path",
+    "blob_url",
+    "db_url",
+    "new_config",
+    "read_config",
+    "write_config",
+]
 
 CONFIG_NAME = "vault.json"
 
@@ -26,6 +35,7 @@ def new_config(
     db: str | None,
     blobs: str | None,
     storage_options: Mapping[str, Any] | None,
+    audit_anchor: str | None = None,
 ) -> dict[str, Any]:
     for secret in ("key", "secret", "token", "password"):
         if storage_options and secret in storage_options:
@@ -42,6 +52,7 @@ def new_config(
         "db": db or "sqlite:///catalog.sqlite",
         "blobs": blobs or "blobs",
         "storage_options": dict(storage_options or {}),
+        "audit_anchor": audit_anchor or ANCHOR_NAME,
         "created_at": datetime.now(UTC).isoformat(),
     }
 
@@ -79,6 +90,12 @@ def db_url(root: Path, config: Mapping[str, Any]) -> str:
         if rel and not os.path.isabs(rel):
             return f"sqlite:///{(root / rel).resolve()}"
     return url
+
+
+def anchor_path(root: Path, config: Mapping[str, Any]) -> Path:
+    """The audit anchor file (relative paths are inside the vault directory)."""
+    path = Path(str(config.get("audit_anchor") or ANCHOR_NAME)).expanduser()
+    return path if path.is_absolute() else root / path
 
 
 def blob_url(root: Path, config: Mapping[str, Any]) -> str:

@@ -70,7 +70,7 @@ def store(
     vault.blobs.put(key, sealed.data)
     wk = sealed.wrapped_key
     try:
-        with vault.catalog.begin("record the object") as conn:
+        with vault._tx("record the object") as conn:
             Catalog.insert_data_key(conn, wk)
             Catalog.insert_object(
                 conn,

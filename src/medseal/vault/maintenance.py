@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from medseal import codec
 from medseal.errors import MedsealError, NotFoundError
-from medseal.vault import audit as _audit
 from medseal.vault._catalog_repo import Catalog
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,7 +54,7 @@ def verify(
         rows = Catalog.object_rows(conn)
         rows.sort(key=lambda r: r.id)
         try:
-            report.audit_entries = _audit.verify_chain(conn, vault._audit_key)
+            report.audit_entries = vault._check_audit(conn)
         except MedsealError as exc:
             report.problems.append(str(exc))
     known = set()
@@ -105,7 +104,7 @@ def rotate_keys(vault: Vault, *, as_: str, rotate_ring: bool = True) -> Rotation
     old = ring.current_kek_id
     new = ring.rotate() if rotate_ring else old
     n = 0
-    with vault.catalog.begin("re-wrap the data keys") as conn:
+    with vault._tx("re-wrap the data keys") as conn:
         for wk in Catalog.data_keys(conn):
             if wk.kek_id == new:
                 continue

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog, ObjectInfo
 from medseal.vault._config import (
     CONFIG_NAME,
+    anchor_path,
     blob_url,
     db_url,
     new_config,
@@ -57,6 +59,7 @@ from medseal.vault._config import (
     write_config,
 )
 from medseal.vault._ingest import IngestReport, ingest_records
+from medseal.vault.anchor import AuditAnchor
 from medseal.vault.blobs import BlobStore
 from medseal.vault.catalog import SCHEMA_VERSION
 from medseal.vault.maintenance import RotationReport, VerifyReport
@@ -106,6 +109,10 @@ class Vault:
             options.setdefault("client_kwargs", {}).setdefault("endpoint_url", endpoint)
         self.blobs = BlobStore(blob_url(root, self.config), options)
         self._audit_key = keyring.derive(f"audit/{self.id}")
+        self._tx_heads: dict[int, _audit.AuditHead] = {}
+        self.anchor = AuditAnchor(
+            anchor_path(root, self.config), keyring.derive(f"audit-anchor/{self.id}"), self.id
+        )
         self._deidentifier: Deidentifier | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -119,15 +126,22 @@ class Vault:
         db: str | None = None,
         blobs: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        audit_anchor: str | os.PathLike[str] | None = None,
     ) -> Vault:
-        """Create a new vault at ``root`` owned by ``owner``."""
+        """Create a new vault at ``root`` owned by ``owner``.
+
+        ``audit_anchor`` is where the audit anchor file goes (default
+        ``<root>/audit-anchor.json``); put it where a database writer cannot
+        reach it to detect a catalogue restored from an older copy.
+        """
         validate_name(owner, "principal")
         root = Path(root)
         if (root / CONFIG_NAME).exists():
             raise ConfigError(f"a vault already exists at {root}")
         config = new_config(
-            owner=owner, keyring_id=keyring.id, db=db, blobs=blobs, storage_options=storage_options
-        )
+            owner=owner, keyring_id=keyring.id, db=db, blobs=blobs, storage_options=storage_options,
+            audit_anchor=None if audit_anchor is None else str(audit_anchor),
+        )  # fmt: skip
         root.mkdir(parents=True, exist_ok=True)
         vault = cls(root, config, keyring)
         try:
@@ -216,15 +230,45 @@ class Vault:
         detail: Mapping[str, Any] | None = None,
         conn: Connection | None = None,
     ) -> None:
+        """Append an audit entry: in ``conn``'s transaction (opened by :meth:`_tx`), or alone."""
         entry = dict(
             actor=actor, action=action, outcome=outcome, dataset=dataset, target=target,
             detail=detail,
         )  # fmt: skip
         if conn is not None:
-            Catalog.append_audit(conn, self._audit_key, **entry)
+            self._tx_heads[id(conn)] = Catalog.append_audit(conn, self._audit_key, **entry)
             return
-        with self.catalog.begin("write the audit log") as c:
-            Catalog.append_audit(c, self._audit_key, **entry)
+        with self._tx("write the audit log") as c:
+            self._tx_heads[id(c)] = Catalog.append_audit(c, self._audit_key, **entry)
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[Connection]:
+        """A catalogue transaction; once it commits, the audit anchor moves to its last entry."""
+        head: _audit.AuditHead | None = None
+        with self.catalog.begin(what) as conn:
+            try:
+                yield conn
+            finally:
+                head = self._tx_heads.pop(id(conn), None)
+        if head is not None:
+            self.anchor.advance(head.seq, head.hash, self._hash_at)
+
+    def _hash_at(self, seq: int) -> str | None:
+        with self.catalog.connect("read the audit log") as conn:
+            return _audit.hash_at(conn, seq)
+
+    def _check_audit(self, conn: Connection) -> int:
+        """Verify the chain, its head and the anchor; returns the number of entries."""
+        count = _audit.verify_chain(conn, self._audit_key)
+        self.anchor.check(count, lambda seq: _audit.hash_at(conn, seq))
+        return count
+
+    def _release(self, as_: str, action: str, info: ObjectInfo) -> None:
+        """Commit the audit entry of a read; if that fails, the caller releases nothing."""
+        try:
+            self._record(as_, action, "ok", dataset=info.dataset, target=info.id)
+        except StorageError as exc:
+            raise StorageError(f"{exc}; nothing was released") from exc
 
     # ------------------------------------------------------------------ writing
     def put(
@@ -300,9 +344,14 @@ class Vault:
     def pseudonyms(self, *, as_: str) -> dict[str, str]:
         """The original-identifier -> pseudonym map (PHI: owner only, audited)."""
         self._authorize(as_, Action.READ_PSEUDONYMS)
-        with self.catalog.begin("read the pseudonym map") as conn:
-            result = _pseudonyms.read(conn, self.keyring, self.id)
-            self._record(as_, "read-pseudonyms", "ok", detail={"entries": len(result)}, conn=conn)
+        try:  # read and audited in one transaction: no map unless the entry commits
+            with self._tx("record the pseudonym read in the audit log") as conn:
+                result = _pseudonyms.read(conn, self.keyring, self.id)
+                self._record(
+                    as_, "read-pseudonyms", "ok", detail={"entries": len(result)}, conn=conn
+                )
+        except StorageError as exc:
+            raise StorageError(f"{exc}; nothing was released") from exc
         return result
 
     def ingest(
@@ -397,7 +446,7 @@ class Vault:
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
         enc, header = self._decode(info, as_, "get-plaintext")
         pixels = codec.decode(enc)
-        self._record(as_, "get-plaintext", "ok", dataset=info.dataset, target=object_id)
+        self._release(as_, "get-plaintext", info)
         m = info.manifest
         return Image(
             pixels=pixels, photometric=m["photometric"], bits_stored=int(m["bits_stored"]),
@@ -416,22 +465,22 @@ class Vault:
             raise AccessDenied(f"object {object_id} is not a masked representation")
         enc, _ = self._decode(info, as_, "get-masked")
         pixels = codec.decode(enc)
-        self._record(as_, "get-masked", "ok", dataset=info.dataset, target=object_id)
+        self._release(as_, "get-masked", info)
         return pixels
 
     def get_encrypted(self, object_id: str, *, as_: str) -> bytes:
         """The sealed container bytes: an encrypted representation analysts may hold."""
         info = self._lookup(object_id, as_, Action.GET_ENCRYPTED)
         data = self.blobs.get(blob_key(object_id))
-        self._record(as_, "get-encrypted", "ok", dataset=info.dataset, target=object_id)
+        self._release(as_, "get-encrypted", info)
         return data
 
     def export_dicom(self, object_id: str, path: str | os.PathLike[str], *, as_: str) -> Path:
         """Write the object as a standard DICOM file with its stored JPEG 2000 codestreams."""
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
         enc, header = self._decode(info, as_, "export-dicom")
+        self._release(as_, "export-dicom", info)  # recorded first: no file unless audited
         out = codec.write_dicom(path, enc, header)
-        self._record(as_, "export-dicom", "ok", dataset=info.dataset, target=object_id)
         return Path(out)
 
     # ------------------------------------------------------------------ maintenance
@@ -482,7 +531,7 @@ class Vault:
         if role is Role.AUDITOR:
             dataset = ALL_DATASETS
         self._authorize(as_, Action.GRANT)
-        with self.catalog.begin("record the grant") as conn:
+        with self._tx("record the grant") as conn:
             Catalog.add_grant(conn, principal, role, dataset, as_)
             self._record(
                 as_, "grant", "ok", dataset=None if dataset == ALL_DATASETS else dataset,
@@ -501,7 +550,7 @@ class Vault:
         validate_name(principal, "principal")
         self._authorize(as_, Action.GRANT)
         the_role = None if role is None else Role(role)
-        with self.catalog.begin("revoke the grant") as conn:
+        with self._tx("revoke the grant") as conn:
             n = Catalog.remove_grants(conn, principal, the_role, dataset)
             self._record(
                 as_, "revoke", "ok", target=principal,
@@ -521,7 +570,7 @@ class Vault:
     # ------------------------------------------------------------------ audit
     def audit_log(self, *, as_: str, limit: int | None = None) -> list[_audit.AuditEntry]:
         self._authorize(as_, Action.AUDIT)
-        with self.catalog.begin("read the audit log") as conn:
+        with self._tx("read the audit log") as conn:
             result = _audit.entries(conn, limit=limit)
             self._record(as_, "audit-read", "ok", detail={"entries": len(result)}, conn=conn)
         return result
@@ -530,7 +579,7 @@ class Vault:
         """Verify the audit chain; returns its length or raises AuditChainError."""
         self._authorize(as_, Action.AUDIT)
         with self.catalog.connect("read the audit log") as conn:
-            count = _audit.verify_chain(conn, self._audit_key)
+            count = self._check_audit(conn)
         self._record(as_, "audit-verify", "ok", detail={"entries": count})
         return count
 
