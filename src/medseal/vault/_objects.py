@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,8 +18,10 @@ from medseal.vault.manifest import (
     blob_key,
     build_manifest,
     canonical,
+    check_row,
     manifest_sha256,
     object_aad,
+    row_mac,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,13 +46,15 @@ def store(
     ratio: float | None = None,
     psnr: float | None = None,
     algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+    source_fp: str | None = None,
 ) -> ObjectRef:
     enc = codec.encode(image, lossless=lossless, ratio=ratio, psnr=psnr)
     _faults.crashpoint("put:encoded")
     payload = codec.pack(enc, image.header)
     object_id = uuid.uuid4().hex
     manifest = build_manifest(
-        object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id,
+        object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id, name=name,
+        label=None if label is None else int(label), patient=patient, split=split,
         source=image.source, codec=enc.codec, lossless=enc.lossless,
         codec_params=enc.params, shape=enc.shape, dtype=enc.dtype,
         bits_stored=enc.bits_stored, photometric=enc.photometric, frames=image.frames,
@@ -67,24 +70,23 @@ def store(
     )
     _faults.crashpoint("put:sealed")
     key = blob_key(object_id)
-    vault.blobs.put(key, sealed.data)
     wk = sealed.wrapped_key
+    values: dict[str, Any] = {
+        "id": object_id, "dataset": dataset, "kind": kind, "name": name,
+        "label": None if label is None else int(label), "patient": patient,
+        "split": split, "parent_id": parent_id,
+        "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
+        "blob_key": key, "blob_sha256": hashlib.sha256(sealed.data).hexdigest(),
+        "blob_size": len(sealed.data), "payload_size": len(payload),
+        "algorithm": str(Algorithm(algorithm).value), "key_id": wk.key_id,
+        "created_at": datetime.now(UTC), "created_by": as_, "source_fp": source_fp,
+    }  # fmt: skip
+    values["manifest_mac"] = row_mac(vault._row_key, values)
+    vault.blobs.put(key, sealed.data)
     try:
         with vault._tx("record the object") as conn:
             Catalog.insert_data_key(conn, wk)
-            Catalog.insert_object(
-                conn,
-                {
-                    "id": object_id, "dataset": dataset, "kind": kind, "name": name,
-                    "label": None if label is None else int(label), "patient": patient,
-                    "split": split, "parent_id": parent_id,
-                    "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
-                    "blob_key": key, "blob_sha256": hashlib.sha256(sealed.data).hexdigest(),
-                    "blob_size": len(sealed.data), "payload_size": len(payload),
-                    "algorithm": str(Algorithm(algorithm).value), "key_id": wk.key_id,
-                    "created_at": datetime.now(UTC), "created_by": as_,
-                },
-            )  # fmt: skip
+            Catalog.insert_object(conn, values)
             if image.deid is not None and image.deid.pseudonyms:
                 _pseudonyms.merge(conn, vault.keyring, vault.id, image.deid.pseudonyms)
             vault._record(
@@ -99,13 +101,14 @@ def store(
     return ObjectRef(object_id, dataset, kind)
 
 
-def info(row: Any) -> ObjectInfo:
+def info(vault: Vault, row: Any) -> ObjectInfo:
+    """The row as :class:`ObjectInfo`, after checking it against its authenticated manifest."""
+    manifest = check_row(vault._row_key, row)
     return ObjectInfo(
         id=row.id, dataset=row.dataset, kind=row.kind, name=row.name, label=row.label,
         patient=row.patient, split=row.split, parent_id=row.parent_id,
         created_at=row.created_at, created_by=row.created_by, blob_size=int(row.blob_size),
-        payload_size=int(row.payload_size), algorithm=row.algorithm,
-        manifest=json.loads(row.manifest),
+        payload_size=int(row.payload_size), algorithm=row.algorithm, manifest=manifest,
     )  # fmt: skip
 
 
@@ -115,6 +118,7 @@ def open_payload(vault: Vault, info: ObjectInfo, blob: bytes) -> bytes:
         wk = None if row is None else Catalog.data_key(conn, row.key_id)
     if row is None or wk is None:
         raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
+    check_row(vault._row_key, row)
     if hashlib.sha256(blob).hexdigest() != row.blob_sha256:
         raise IntegrityError(f"object {info.id}: stored bytes do not match their hash")
     return unseal(

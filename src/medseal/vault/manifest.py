@@ -10,12 +10,13 @@ sealed blob, so a swapped manifest never decrypts.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from medseal.errors import InvalidIdError
+from medseal.errors import IntegrityError, InvalidIdError
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -26,9 +27,20 @@ __all__ = [
     "jsonable",
     "manifest_sha256",
     "object_aad",
+    "row_mac",
+    "check_row",
 ]
 
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2
+# Row columns bound by the manifest MAC (everything but the manifest text, which its
+# hash stands for, the timestamp and the MAC itself).
+BOUND_COLUMNS = (
+    "id", "dataset", "kind", "name", "label", "patient", "split", "parent_id",
+    "manifest_sha256", "blob_key", "blob_sha256", "blob_size", "payload_size",
+    "algorithm", "key_id", "created_by", "source_fp",
+)  # fmt: skip
+# Manifest fields that must equal the row's (the policy reads them from the row).
+MIRRORED = ("id", "dataset", "kind", "parent_id", "name", "label", "patient", "split")
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -77,6 +89,10 @@ def build_manifest(
     dataset: str,
     kind: str,
     parent_id: str | None,
+    name: str | None,
+    label: int | None,
+    patient: str | None,
+    split: str | None,
     source: str,
     codec: str,
     lossless: bool,
@@ -95,6 +111,10 @@ def build_manifest(
         "dataset": dataset,
         "kind": kind,
         "parent_id": parent_id,
+        "name": name,
+        "label": label,
+        "patient": patient,
+        "split": split,
         "source": source,
         "codec": codec,
         "lossless": lossless,
@@ -107,3 +127,42 @@ def build_manifest(
         "meta": jsonable(dict(meta)),
         "deid": None if deid is None else jsonable(dict(deid)),
     }
+
+
+def row_mac(key: bytes, values: Mapping[str, Any]) -> str:
+    """HMAC-SHA256 over the bound columns of a catalogue row."""
+    body = canonical({c: jsonable(values.get(c)) for c in BOUND_COLUMNS})
+    return hmac.new(key, b"medseal-object-row-v2\x00" + body, hashlib.sha256).hexdigest()
+
+
+def check_row(key: bytes, row: Any) -> dict[str, Any]:
+    """The manifest of ``row`` after checking it is the one the vault stored.
+
+    Raises :class:`IntegrityError` when the manifest's hash, the row's MAC or
+    any policy-relevant field (dataset, kind, parent ...) disagree: a catalogue
+    writer without the key ring cannot move, relabel or re-route an object.
+    """
+    object_id = str(row.id)
+    text = str(row.manifest)
+    if manifest_sha256(text.encode()) != row.manifest_sha256:
+        raise IntegrityError(f"object {object_id}: manifest does not match its hash")
+    try:
+        manifest = json.loads(text)
+    except ValueError:
+        raise IntegrityError(f"object {object_id}: manifest is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise IntegrityError(
+            f"object {object_id}: manifest format {manifest.get('format') if isinstance(manifest, dict) else '?'} "
+            f"is not {MANIFEST_FORMAT} (stored by an older medseal; ingest it again)"
+        )
+    values = {c: getattr(row, c) for c in BOUND_COLUMNS}
+    if not hmac.compare_digest(row_mac(key, values), str(row.manifest_mac or "")):
+        raise IntegrityError(
+            f"object {object_id}: catalogue row does not match its authenticated manifest"
+        )
+    differ = [c for c in MIRRORED if manifest.get(c) != values[c]]
+    if differ:  # pragma: no cover - the MAC covers these; kept as a second, explicit check
+        raise IntegrityError(
+            f"object {object_id}: catalogue row and manifest disagree on {', '.join(differ)}"
+        )
+    return manifest
