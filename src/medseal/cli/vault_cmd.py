@@ -23,6 +23,7 @@ from medseal.cli._common import (
 )
 from medseal.errors import AuditChainError
 from medseal.vault import Role, Vault
+from medseal.vault.maintenance import GC_GRACE_S
 
 app = typer.Typer(
     help="The encrypted vault: objects, grants, integrity and the audit trail.",
@@ -209,6 +210,16 @@ def verify(
         console.print(
             f"[yellow]unreferenced blob[/] {key} (left by an interrupted put; `medseal vault gc` removes it)"
         )
+    if report.fresh_blobs:
+        console.print(
+            f"{report.fresh_blobs} recent blob(s) without a row: puts in progress, or "
+            "interrupted less than the gc grace period ago (left alone)"
+        )
+    if report.retired_kek_keys:
+        console.print(
+            f"[yellow]{report.retired_kek_keys} wrapped key(s) still under a retired KEK[/]: "
+            "run `medseal keys rotate --vault ...` to re-wrap them"
+        )
     for p in report.problems:
         console.print(f"[red]problem[/] {p}")
     if not report.ok:
@@ -217,10 +228,21 @@ def verify(
 
 
 @app.command("gc")
-def gc(vault: VaultOpt = None, keyring: KeyringOpt = None, as_: AsOpt = None) -> None:
-    """Remove blobs no object references (left by interrupted writes)."""
+def gc(
+    grace_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Leave blobs younger than this alone (a put may be about to commit them).",
+        ),
+    ] = GC_GRACE_S,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Remove blobs no object references (left by interrupted writes), under the vault lock."""
     with open_vault(vault, keyring) as v:
-        n = v.collect_garbage(as_=principal(as_))
+        n = v.collect_garbage(as_=principal(as_), grace=grace_seconds)
     console.print(f"removed {n} unreferenced files")
 
 

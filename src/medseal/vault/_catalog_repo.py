@@ -10,13 +10,15 @@ with a one-line message (the driver's text can quote SQL and values).
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, insert, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from medseal.crypto import WrappedKey
@@ -91,6 +93,38 @@ class Catalog:
                 yield conn
         except SQLAlchemyError as exc:
             raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def lock(self, vault_id: str, *, exclusive: bool) -> Iterator[None]:
+        """The vault lock: writers hold it shared from blob write to commit, gc and
+        key rotation exclusively, so neither can run between a writer's blob and its row.
+
+        SQLite: ``flock`` on ``<catalogue>.lock`` beside the database file.
+        PostgreSQL: a session-level advisory lock (``pg_advisory_lock[_shared]``)
+        keyed by the vault id, so processes on different machines serialise too.
+        Other back ends: no lock (gc then relies on its grace period alone).
+        """
+        if self.dialect == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
+            path = f"{self.engine.url.database}.lock"
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                yield
+            finally:
+                os.close(fd)  # closing the descriptor releases the lock
+        elif self.dialect == "postgresql":
+            key = int(vault_id[:15], 16)
+            suffix = "" if exclusive else "_shared"
+            with self.connect("lock the vault") as conn:
+                conn.execute(text(f"SELECT pg_advisory_lock{suffix}(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text(f"SELECT pg_advisory_unlock{suffix}(:k)"), {"k": key})
+                    conn.commit()
+        else:  # pragma: no cover - no lock primitive known for this back end
+            yield
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)

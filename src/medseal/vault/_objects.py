@@ -7,8 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
+
 from medseal import codec
-from medseal.crypto import Algorithm, seal, unseal
+from medseal.crypto import Algorithm, WrappedKey, seal, unseal
 from medseal.errors import IntegrityError, StorageError
 from medseal.types import Image, ObjectRef
 from medseal.vault import _faults
@@ -82,23 +84,51 @@ def store(
         "created_at": datetime.now(UTC), "created_by": as_, "source_fp": source_fp,
     }  # fmt: skip
     values["manifest_mac"] = row_mac(vault._row_key, values)
-    vault.blobs.put(key, sealed.data)
-    try:
-        with vault._tx("record the object") as conn:
-            Catalog.insert_data_key(conn, wk)
-            Catalog.insert_object(conn, values)
-            if image.deid is not None and image.deid.pseudonyms:
-                _pseudonyms.merge(conn, vault.keyring, vault.id, image.deid.pseudonyms)
-            vault._record(
-                as_, "put", "ok", dataset=dataset, target=object_id,
-                detail={"bytes": len(sealed.data)}, conn=conn,
-            )  # fmt: skip
-            _faults.crashpoint("put:row-inserted")
-    except StorageError as exc:
-        vault.blobs.delete(key)
-        raise StorageError(f"{exc}; nothing was stored") from exc
+    # Shared vault lock from blob to commit: gc cannot take the blob for an orphan and
+    # key rotation cannot slip between this data key's wrapping check and its commit.
+    with vault.catalog.lock(vault.id, exclusive=False):
+        vault.blobs.put(key, sealed.data)
+        try:
+            with vault._tx("record the object") as conn:
+                Catalog.insert_data_key(conn, wk)
+                Catalog.insert_object(conn, values)
+                on_active_kek(vault, conn, wk)
+                if image.deid is not None and image.deid.pseudonyms:
+                    _pseudonyms.merge(conn, vault.keyring, vault.id, image.deid.pseudonyms)
+                vault._record(
+                    as_, "put", "ok", dataset=dataset, target=object_id,
+                    detail={"bytes": len(sealed.data)}, conn=conn,
+                )  # fmt: skip
+                _faults.crashpoint("put:row-inserted")
+        except StorageError as exc:
+            vault.blobs.delete(key)
+            raise StorageError(f"{exc}; nothing was stored") from exc
+        except BaseException:
+            vault.blobs.delete(key)
+            raise
     _faults.crashpoint("put:committed")
     return ObjectRef(object_id, dataset, kind)
+
+
+def on_active_kek(vault: Vault, conn: Connection, wk: WrappedKey) -> None:
+    """At commit: make sure ``wk`` is wrapped under the vault's current KEK.
+
+    Another process may have rotated the keys after this one wrapped its data
+    key (its ring then lacks the new KEK: reload it from the key store file).
+    Key rotation holds the vault lock exclusively, so once this check passes
+    under the writer's shared lock the key cannot end up on a retired KEK.
+    """
+    ring = vault.keyring
+    active = Catalog.setting(conn, "active_kek")
+    if active is not None and active not in ring.kek_ids:
+        ring.refresh()
+        if active not in ring.kek_ids:
+            raise StorageError(
+                "the vault's keys were rotated to a KEK this key ring does not hold; "
+                "open the key ring again"
+            )
+    if wk.kek_id != ring.current_kek_id:
+        Catalog.replace_data_key(conn, ring.rewrap(wk))
 
 
 def info(vault: Vault, row: Any) -> ObjectInfo:

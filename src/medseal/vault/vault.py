@@ -62,7 +62,7 @@ from medseal.vault._ingest import IngestReport, ingest_records
 from medseal.vault.anchor import AuditAnchor
 from medseal.vault.blobs import BlobStore
 from medseal.vault.catalog import SCHEMA_VERSION
-from medseal.vault.maintenance import RotationReport, VerifyReport
+from medseal.vault.maintenance import GC_GRACE_S, RotationReport, VerifyReport
 from medseal.vault.manifest import (
     blob_key,
     check_id,
@@ -154,6 +154,7 @@ class Vault:
                 raise ConfigError("the catalogue database already belongs to another vault")
             Catalog.set_setting(conn, "vault_id", vault.id)
             Catalog.set_setting(conn, "schema_version", str(SCHEMA_VERSION))
+            Catalog.set_setting(conn, "active_kek", keyring.current_kek_id)
             vault._record(
                 owner,
                 "init",
@@ -505,10 +506,14 @@ class Vault:
         as_: str,
         deep: bool = False,
         progress: Callable[[int, int | None], None] | None = None,
+        grace: float = GC_GRACE_S,
     ) -> VerifyReport:
-        """Re-check every object's stored bytes against the catalogue (and, with ``deep``, decrypt and decode)."""
+        """Re-check every object, its row, the audit log and its anchor (``deep``: decrypt too).
+
+        Blobs without a row count as orphans only once older than ``grace`` seconds.
+        """
         self._authorize(as_, Action.VERIFY)
-        report = _maint.verify(self, deep=deep, progress=progress)
+        report = _maint.verify(self, deep=deep, progress=progress, grace=grace)
         self._record(
             as_, "verify", "ok" if report.ok else "problems",
             detail={
@@ -518,19 +523,19 @@ class Vault:
         )  # fmt: skip
         return report
 
-    def collect_garbage(self, *, as_: str) -> int:
-        """Remove blobs that no catalogue row references (left by interrupted puts)."""
+    def collect_garbage(self, *, as_: str, grace: float = GC_GRACE_S) -> int:
+        """Remove blobs no row references and older than ``grace`` s, under the vault lock."""
         self._authorize(as_, Action.VERIFY)
-        removed = _maint.collect_garbage(self)
+        removed = _maint.collect_garbage(self, grace=grace)
         self._record(as_, "gc", "ok", detail={"removed": removed})
         return removed
 
     def rotate_keys(self, *, as_: str, rotate_ring: bool = True) -> RotationReport:
-        """Make a new key-encryption key current and re-wrap every data key with it.
+        """Make a new key-encryption key current and re-wrap every wrapped key with it.
 
-        Sealed blobs are not touched: only the small wrapped keys in the
-        catalogue change. The old KEK stays in the ring, so a crash between the
-        two steps leaves every object readable.
+        Data keys and the sealed pseudonym map move; sealed blobs are not
+        touched. The old KEK stays in the ring, so a crash between the two
+        steps leaves every object readable.
         """
         self._authorize(as_, Action.ROTATE)
         return _maint.rotate_keys(self, as_=as_, rotate_ring=rotate_ring)
