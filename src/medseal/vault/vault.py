@@ -374,11 +374,14 @@ class Vault:
         ratio: float | None = None,
         algorithm: Algorithm | str = Algorithm.AES_256_GCM,
         progress: Callable[[int, int | None], None] | None = None,
+        force: bool = False,
     ) -> IngestReport:
         """Read files/folders (DICOM, PNG/JPEG, MedMNIST .npz) or records, de-identify, store.
 
         A file that cannot be read is reported in ``failures`` and skipped;
-        everything else is still stored.
+        everything else is still stored. Images already stored in ``dataset``
+        from the same source (an earlier, perhaps interrupted, run) are
+        skipped and counted in ``skipped``; ``force`` stores them again.
         """
         validate_name(dataset, "dataset")
         self._authorize(as_, Action.PUT, dataset)
@@ -394,7 +397,7 @@ class Vault:
             records = source
         return ingest_records(
             self, records, dataset=dataset, as_=as_, lossless=lossless, ratio=ratio,
-            algorithm=algorithm, progress=progress,
+            algorithm=algorithm, progress=progress, force=force,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ reading
