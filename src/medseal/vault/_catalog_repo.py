@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -127,6 +127,11 @@ class Catalog:
             yield
 
     def create_schema(self) -> None:
+        """Create the tables; a new SQLite file is made readable by its owner only (0600)."""
+        database = self.engine.url.database
+        if self.dialect == "sqlite" and database not in (None, "", ":memory:"):
+            with suppress(FileExistsError):
+                os.close(os.open(str(database), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         metadata.create_all(self.engine)
 
     # ------------------------------------------------------------------ settings

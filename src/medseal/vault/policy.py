@@ -100,12 +100,12 @@ class Decision:
     reason: str
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
 def validate_name(value: str, what: str) -> str:
     """Principal and dataset names: 1-64 of ``[A-Za-z0-9_.@-]``, no leading punctuation."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):  # "olivia\n" is refused
         raise InvalidIdError(
             f"invalid {what} name: use 1-64 letters, digits, '_', '.', '@' or '-', "
             "starting with a letter or digit"

@@ -115,6 +115,7 @@ class Vault:
             anchor_path(root, self.config), keyring.derive(f"audit-anchor/{self.id}"), self.id
         )
         self._deidentifier: Deidentifier | None = None
+        self._parent_cache: tuple[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -327,10 +328,20 @@ class Vault:
         if "key" in scheme:
             raise InputError("the scheme description must not carry key material")
         src = parent.manifest
+        arr = np.ascontiguousarray(pixels)
+        if arr.shape == tuple(src.get("shape") or ()) and np.array_equal(
+            arr, self._parent_pixels(parent, as_)
+        ):
+            raise InputError("the masked pixels equal the source's: refusing an identity masking")
+        # the masked copy's own bit depth: 8-bit masks of 12/16-bit sources are common
+        dtype_bits = 8 * arr.dtype.itemsize
+        bits = min(int(src["bits_stored"]), dtype_bits)
+        if arr.size and arr.dtype.kind == "u" and int(arr.max()) >= 2**bits:
+            bits = dtype_bits
         image = Image(
-            pixels=np.ascontiguousarray(pixels),
-            photometric="MONOCHROME2" if np.asarray(pixels).ndim == 2 else src["photometric"],
-            bits_stored=int(src["bits_stored"]),
+            pixels=arr,
+            photometric="MONOCHROME2" if arr.ndim == 2 else src["photometric"],
+            bits_stored=bits,
             frames=int(src.get("frames", 1)),
             source="masked",
             meta={"scheme": dict(scheme), "parent": parent_id},
@@ -339,6 +350,14 @@ class Vault:
             image, dataset=parent.dataset, as_=as_, kind="masked", name=parent.name,
             label=parent.label, patient=parent.patient, split=parent.split, parent_id=parent_id,
         )  # fmt: skip
+
+    def _parent_pixels(self, parent: ObjectInfo, as_: str) -> np.ndarray:
+        """The source's pixels, for the identity check of put_masked (one-entry cache)."""
+        cached = self._parent_cache
+        if cached is None or cached[0] != parent.id:
+            enc, _ = self._decode(parent, as_, "put-derived")
+            cached = self._parent_cache = (parent.id, codec.decode(enc))
+        return cached[1]
 
     def _store(self, image: Image, **kwargs: Any) -> ObjectRef:
         return _objects.store(self, image, **kwargs)
