@@ -132,3 +132,10 @@ def test_cli_get_writes_no_file_and_one_line_when_the_audit_fails(
         assert not out.exists(), f"{name} was written although its read was not audited"
         lines = [ln for ln in captured.err.splitlines() if ln.strip()]
         assert len(lines) == 1 and "audit" in lines[0] and "Traceback" not in captured.err
+
+
+def test_a_new_vault_is_anchored_and_a_deleted_anchor_is_reported(vault):
+    assert vault.verify_audit(as_="olivia") == 1  # just the init entry, already anchored
+    vault.anchor.path.unlink()
+    with pytest.raises(AuditChainError, match="anchor"):
+        vault.verify_audit(as_="olivia")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import Connection
 
 from medseal import codec
 from medseal.crypto import Algorithm, WrappedKey, seal, unseal
-from medseal.errors import IntegrityError, StorageError
+from medseal.errors import InputError, IntegrityError, StorageError
 from medseal.types import Image, ObjectRef
 from medseal.vault import _faults
 from medseal.vault import pseudonyms as _pseudonyms
@@ -155,3 +157,36 @@ def open_payload(vault: Vault, info: ObjectInfo, blob: bytes) -> bytes:
         blob, wk, keyring=vault.keyring, associated_data=object_aad(info.id, row.manifest_sha256)
     )
 
+
+def masked_image(
+    vault: Vault, parent: ObjectInfo, pixels: np.ndarray, scheme: Mapping[str, Any], as_: str
+) -> Image:
+    """The :class:`Image` of a masked copy of ``parent``, refused if it is the source itself."""
+    src = parent.manifest
+    arr = np.ascontiguousarray(pixels)
+    if arr.shape == tuple(src.get("shape") or ()) and np.array_equal(
+        arr, _parent_pixels(vault, parent, as_)
+    ):
+        raise InputError("the masked pixels equal the source's: refusing an identity masking")
+    # the masked copy's own bit depth: 8-bit masks of 12/16-bit sources are common
+    dtype_bits = 8 * arr.dtype.itemsize
+    bits = min(int(src["bits_stored"]), dtype_bits)
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) >= 2**bits:
+        bits = dtype_bits
+    return Image(
+        pixels=arr,
+        photometric="MONOCHROME2" if arr.ndim == 2 else src["photometric"],
+        bits_stored=bits,
+        frames=int(src.get("frames", 1)),
+        source="masked",
+        meta={"scheme": dict(scheme), "parent": parent.id},
+    )
+
+
+def _parent_pixels(vault: Vault, parent: ObjectInfo, as_: str) -> np.ndarray:
+    """The source's pixels, for the identity check of put_masked (one-entry cache)."""
+    cached = vault._parent_cache
+    if cached is None or cached[0] != parent.id:
+        enc, _ = vault._decode(parent, as_, "put-derived")
+        cached = vault._parent_cache = (parent.id, codec.decode(enc))
+    return cached[1]

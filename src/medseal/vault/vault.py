@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection
 
 from medseal import codec
 from medseal.crypto import Algorithm, KeyRing
@@ -59,6 +57,7 @@ from medseal.vault._config import (
     write_config,
 )
 from medseal.vault._ingest import IngestReport, ingest_records
+from medseal.vault._trail import AuditTrail
 from medseal.vault.anchor import AuditAnchor
 from medseal.vault.blobs import BlobStore
 from medseal.vault.catalog import SCHEMA_VERSION
@@ -110,12 +109,15 @@ class Vault:
         self.blobs = BlobStore(blob_url(root, self.config), options)
         self._audit_key = keyring.derive(f"audit/{self.id}")
         self._row_key = keyring.derive(f"object-rows/{self.id}")
-        self._tx_heads: dict[int, _audit.AuditHead] = {}
         self.anchor = AuditAnchor(
             anchor_path(root, self.config), keyring.derive(f"audit-anchor/{self.id}"), self.id
         )
+        self.trail = AuditTrail(self.catalog, self._audit_key, self.anchor)
+        self._record = self.trail.record
+        self._tx = self.trail.tx
+        self._check_audit = self.trail.check
         self._deidentifier: Deidentifier | None = None
-        self._parent_cache: tuple[str, np.ndarray] | None = None
+        self._parent_cache: tuple[str, np.ndarray] | None = None  # put_masked's identity check
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -150,22 +152,14 @@ class Vault:
             vault.catalog.create_schema()
         except Exception as exc:
             raise StorageError(f"could not create the catalogue: {type(exc).__name__}") from exc
-        with vault.catalog.begin("create the catalogue") as conn:
+        with vault._tx("create the catalogue") as conn:
             if Catalog.setting(conn, "vault_id") is not None:
                 raise ConfigError("the catalogue database already belongs to another vault")
             Catalog.set_setting(conn, "vault_id", vault.id)
             Catalog.set_setting(conn, "schema_version", str(SCHEMA_VERSION))
             Catalog.set_setting(conn, "active_kek", keyring.current_kek_id)
-            vault._record(
-                owner,
-                "init",
-                "ok",
-                detail={
-                    "db": vault.catalog.dialect,
-                    "blobs": "local" if vault.blobs.local else "remote",
-                },
-                conn=conn,
-            )
+            where = {"db": vault.catalog.dialect, "blobs": "local" if vault.blobs.local else "remote"}
+            vault._record(owner, "init", "ok", detail=where, conn=conn)
         write_config(root, config)
         return vault
 
@@ -228,57 +222,6 @@ class Vault:
             raise NotFoundError(f"no object {target}")
         raise AccessDenied(f"{as_} may not {action.value}: {decision.reason}")
 
-    def _record(
-        self,
-        actor: str,
-        action: str,
-        outcome: str,
-        *,
-        dataset: str | None = None,
-        target: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-        conn: Connection | None = None,
-    ) -> None:
-        """Append an audit entry: in ``conn``'s transaction (opened by :meth:`_tx`), or alone."""
-        entry = dict(
-            actor=actor, action=action, outcome=outcome, dataset=dataset, target=target,
-            detail=detail,
-        )  # fmt: skip
-        if conn is not None:
-            self._tx_heads[id(conn)] = Catalog.append_audit(conn, self._audit_key, **entry)
-            return
-        with self._tx("write the audit log") as c:
-            self._tx_heads[id(c)] = Catalog.append_audit(c, self._audit_key, **entry)
-
-    @contextmanager
-    def _tx(self, what: str) -> Iterator[Connection]:
-        """A catalogue transaction; once it commits, the audit anchor moves to its last entry."""
-        head: _audit.AuditHead | None = None
-        with self.catalog.begin(what) as conn:
-            try:
-                yield conn
-            finally:
-                head = self._tx_heads.pop(id(conn), None)
-        if head is not None:
-            self.anchor.advance(head.seq, head.hash, self._hash_at)
-
-    def _hash_at(self, seq: int) -> str | None:
-        with self.catalog.connect("read the audit log") as conn:
-            return _audit.hash_at(conn, seq)
-
-    def _check_audit(self, conn: Connection) -> int:
-        """Verify the chain, its head and the anchor; returns the number of entries."""
-        count = _audit.verify_chain(conn, self._audit_key)
-        self.anchor.check(count, lambda seq: _audit.hash_at(conn, seq))
-        return count
-
-    def _release(self, as_: str, action: str, info: ObjectInfo) -> None:
-        """Commit the audit entry of a read; if that fails, the caller releases nothing."""
-        try:
-            self._record(as_, action, "ok", dataset=info.dataset, target=info.id)
-        except StorageError as exc:
-            raise StorageError(f"{exc}; nothing was released") from exc
-
     # ------------------------------------------------------------------ writing
     def put(
         self,
@@ -327,37 +270,11 @@ class Vault:
             raise InputError("only original images can be masked")
         if "key" in scheme:
             raise InputError("the scheme description must not carry key material")
-        src = parent.manifest
-        arr = np.ascontiguousarray(pixels)
-        if arr.shape == tuple(src.get("shape") or ()) and np.array_equal(
-            arr, self._parent_pixels(parent, as_)
-        ):
-            raise InputError("the masked pixels equal the source's: refusing an identity masking")
-        # the masked copy's own bit depth: 8-bit masks of 12/16-bit sources are common
-        dtype_bits = 8 * arr.dtype.itemsize
-        bits = min(int(src["bits_stored"]), dtype_bits)
-        if arr.size and arr.dtype.kind == "u" and int(arr.max()) >= 2**bits:
-            bits = dtype_bits
-        image = Image(
-            pixels=arr,
-            photometric="MONOCHROME2" if arr.ndim == 2 else src["photometric"],
-            bits_stored=bits,
-            frames=int(src.get("frames", 1)),
-            source="masked",
-            meta={"scheme": dict(scheme), "parent": parent_id},
-        )
+        image = _objects.masked_image(self, parent, pixels, scheme, as_)
         return self._store(
             image, dataset=parent.dataset, as_=as_, kind="masked", name=parent.name,
             label=parent.label, patient=parent.patient, split=parent.split, parent_id=parent_id,
         )  # fmt: skip
-
-    def _parent_pixels(self, parent: ObjectInfo, as_: str) -> np.ndarray:
-        """The source's pixels, for the identity check of put_masked (one-entry cache)."""
-        cached = self._parent_cache
-        if cached is None or cached[0] != parent.id:
-            enc, _ = self._decode(parent, as_, "put-derived")
-            cached = self._parent_cache = (parent.id, codec.decode(enc))
-        return cached[1]
 
     def _store(self, image: Image, **kwargs: Any) -> ObjectRef:
         return _objects.store(self, image, **kwargs)
@@ -484,7 +401,7 @@ class Vault:
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
         enc, header = self._decode(info, as_, "get-plaintext")
         pixels = codec.decode(enc)
-        self._release(as_, "get-plaintext", info)
+        self.trail.release(as_, "get-plaintext", info.dataset, info.id)
         m = info.manifest
         return Image(
             pixels=pixels, photometric=m["photometric"], bits_stored=int(m["bits_stored"]),
@@ -503,21 +420,21 @@ class Vault:
             raise AccessDenied(f"object {object_id} is not a masked representation")
         enc, _ = self._decode(info, as_, "get-masked")
         pixels = codec.decode(enc)
-        self._release(as_, "get-masked", info)
+        self.trail.release(as_, "get-masked", info.dataset, info.id)
         return pixels
 
     def get_encrypted(self, object_id: str, *, as_: str) -> bytes:
         """The sealed container bytes: an encrypted representation analysts may hold."""
         info = self._lookup(object_id, as_, Action.GET_ENCRYPTED)
         data = self.blobs.get(blob_key(object_id))
-        self._release(as_, "get-encrypted", info)
+        self.trail.release(as_, "get-encrypted", info.dataset, info.id)
         return data
 
     def export_dicom(self, object_id: str, path: str | os.PathLike[str], *, as_: str) -> Path:
         """Write the object as a standard DICOM file with its stored JPEG 2000 codestreams."""
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
         enc, header = self._decode(info, as_, "export-dicom")
-        self._release(as_, "export-dicom", info)  # recorded first: no file unless audited
+        self.trail.release(as_, "export-dicom", info.dataset, info.id)  # recorded first: no file unless audited
         out = codec.write_dicom(path, enc, header)
         return Path(out)
 
