@@ -63,3 +63,15 @@ def test_masking_a_16_bit_ct_keeps_the_masked_copys_bit_depth(vault):
     mref = vault.put_masked(ref.id, masked, scheme={"scheme": "test"}, as_="olivia")
     np.testing.assert_array_equal(vault.get_masked(mref.id, as_="olivia"), masked)
     assert vault.show(mref.id, as_="olivia").manifest["bits_stored"] == 8
+
+
+def test_pseudonym_reads_are_their_own_policy_action(vault):
+    from medseal.errors import AccessDenied
+    from medseal.vault import Action
+    from medseal.vault.policy import ROLE_ACTIONS
+
+    assert all(Action.READ_PSEUDONYMS not in ROLE_ACTIONS[r] for r in Role if r != Role.OWNER)
+    vault.grant("clara", Role.CLINICIAN, as_="olivia")
+    with pytest.raises(AccessDenied, match="read-pseudonyms"):
+        vault.pseudonyms(as_="clara")
+    assert vault.audit_log(as_="olivia")[-1].action == "read-pseudonyms"

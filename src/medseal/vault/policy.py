@@ -10,6 +10,10 @@ analyst     list, show, and read **masked or encrypted** representations
 auditor     read and verify the audit log only
 =========== ===============================================================
 
+Reading the sealed pseudonym map (original identifiers, PHI) is its own
+vault-wide action, ``read-pseudonyms``, which only the owner holds; it no
+longer borrows ``rotate``.
+
 The policy is a pure function of (principal, grants, action, dataset); the
 vault calls :func:`decide` before every operation and records the outcome in
 the audit log, denials included. A principal with no grant at all on a
