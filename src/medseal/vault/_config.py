@@ -18,6 +18,7 @@ from medseal.vault.catalog import SCHEMA_VERSION
 __all__ = [
     "CONFIG_NAME",
     "anchor_path",
+    "blob_options",
     "blob_url",
     "db_url",
     "new_config",
@@ -96,6 +97,15 @@ def anchor_path(root: Path, config: Mapping[str, Any]) -> Path:
     """The audit anchor file (relative paths are inside the vault directory)."""
     path = Path(str(config.get("audit_anchor") or ANCHOR_NAME)).expanduser()
     return path if path.is_absolute() else root / path
+
+
+def blob_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """fsspec options; ``MEDSEAL_S3_ENDPOINT`` sets the endpoint of an ``s3://`` store."""
+    options = dict(config.get("storage_options") or {})
+    endpoint = os.environ.get("MEDSEAL_S3_ENDPOINT")
+    if endpoint and str(config["blobs"]).startswith("s3://"):
+        options.setdefault("client_kwargs", {}).setdefault("endpoint_url", endpoint)
+    return options
 
 
 def blob_url(root: Path, config: Mapping[str, Any]) -> str:

@@ -13,10 +13,15 @@ unreferenced blob (reported by :meth:`Vault.verify`, removed by
 Nothing already stored is ever rewritten, except wrapped data keys during key
 rotation, which never touches the pixel ciphertexts.
 
-The work is split: :mod:`~medseal.vault._catalog_repo` owns the SQL,
-:mod:`~medseal.vault.manifest` the manifest and associated data,
-:mod:`~medseal.vault.pseudonyms` the sealed pseudonym map and
-:mod:`~medseal.vault.maintenance` verify, gc and key rotation.
+This class is the facade; the work is split: :mod:`~medseal.vault._catalog_repo`
+owns every SQL statement (the audit chain's own in :mod:`~medseal.vault.audit`),
+:mod:`~medseal.vault.manifest` the manifest, associated data, blob key and row MAC,
+:mod:`~medseal.vault._objects` sealing, recording and opening one object,
+:mod:`~medseal.vault.pseudonyms` the sealed pseudonym map,
+:mod:`~medseal.vault.maintenance` verify, gc and key rotation (under the vault lock),
+:mod:`~medseal.vault._trail` and :mod:`~medseal.vault.anchor` the audit trail and its
+anchor, :mod:`~medseal.vault._ingest` the re-runnable ingest loop and
+:mod:`~medseal.vault._config` ``vault.json``.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ from medseal.vault._catalog_repo import Catalog, ObjectInfo
 from medseal.vault._config import (
     CONFIG_NAME,
     anchor_path,
+    blob_options,
     blob_url,
     db_url,
     new_config,
@@ -62,16 +68,12 @@ from medseal.vault.anchor import AuditAnchor
 from medseal.vault.blobs import BlobStore
 from medseal.vault.catalog import SCHEMA_VERSION
 from medseal.vault.maintenance import GC_GRACE_S, RotationReport, VerifyReport
-from medseal.vault.manifest import (
-    blob_key,
-    check_id,
-)
+from medseal.vault.manifest import blob_key, check_id
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role, decide, validate_name
 
 __all__ = ["IngestReport", "ObjectInfo", "RotationReport", "Vault", "VerifyReport", "check_id"]
 
 log = logging.getLogger(__name__)
-
 
 
 class Vault:
@@ -102,11 +104,7 @@ class Vault:
             )
         self.catalog = Catalog(db_url(root, self.config))
         self.engine = self.catalog.engine
-        options = dict(self.config.get("storage_options") or {})
-        endpoint = os.environ.get("MEDSEAL_S3_ENDPOINT")
-        if endpoint and str(self.config["blobs"]).startswith("s3://"):
-            options.setdefault("client_kwargs", {}).setdefault("endpoint_url", endpoint)
-        self.blobs = BlobStore(blob_url(root, self.config), options)
+        self.blobs = BlobStore(blob_url(root, self.config), blob_options(self.config))
         self._audit_key = keyring.derive(f"audit/{self.id}")
         self._row_key = keyring.derive(f"object-rows/{self.id}")
         self.anchor = AuditAnchor(
