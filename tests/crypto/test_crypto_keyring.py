@@ -252,3 +252,30 @@ def test_ring_repr_shows_ids_only(ring):
     text = repr(ring)
     assert ring.id in text and ring.current_kek_id in text
     assert ring.derive("x").hex() not in text
+
+
+def test_new_rings_use_scrypt_n_2_17_and_older_costs_still_open(tmp_path):
+    strong = KeyRing.create(tmp_path / "new.json", PW)
+    assert json.loads((tmp_path / "new.json").read_text())["kdf"]["n"] == 2**17
+    assert KeyRing.open(tmp_path / "new.json", PW).id == strong.id
+    old = KeyRing.create(tmp_path / "old.json", PW, scrypt_n=2**15)
+    assert KeyRing.open(tmp_path / "old.json", PW).id == old.id
+
+
+def test_refresh_picks_up_a_rotation_made_by_another_process(ring, ring_path):
+    other = KeyRing.open(ring_path, PW)
+    _, wk = ring.new_data_key("aes-256-gcm")
+    new = other.rotate()
+    assert new not in ring.kek_ids
+    assert ring.refresh() is True and ring.current_kek_id == new
+    assert ring.refresh() is False
+    assert ring.rewrap(wk).kek_id == new
+    ring.rotate()  # the refreshed ring may save again without clobbering the other's KEK
+    assert new in KeyRing.open(ring_path, PW).kek_ids
+
+
+def test_refresh_refuses_a_store_whose_passphrase_changed(ring, ring_path):
+    other = KeyRing.open(ring_path, PW)
+    other.change_passphrase("another passphrase")
+    with pytest.raises(ConfigError, match="open it again"):
+        ring.refresh()

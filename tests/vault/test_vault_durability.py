@@ -74,8 +74,8 @@ def test_crash_during_put_leaves_vault_consistent(file_vault, point):
     else:
         assert len(objects) == 3  # no half object in the catalogue
     # leftovers (an unreferenced blob or temp file) are reported and collectable
-    vault.collect_garbage(as_="olivia")
-    clean = vault.verify(as_="olivia")
+    vault.collect_garbage(as_="olivia", grace=0)
+    clean = vault.verify(as_="olivia", grace=0)
     assert clean.ok and not clean.orphan_blobs and not clean.temporary_files
     vault.close()
 
@@ -91,7 +91,7 @@ def test_full_disk_during_put(vault, monkeypatch):
         vault.put(make_image(2), dataset="chest", as_="olivia")
     monkeypatch.undo()
     assert [o.id for o in vault.ls(as_="olivia")] == [ref.id]
-    report = vault.verify(as_="olivia", deep=True)
+    report = vault.verify(as_="olivia", deep=True, grace=0)
     assert report.ok and not report.temporary_files and not report.orphan_blobs
     assert np.array_equal(vault.get(ref.id, as_="olivia").pixels, make_image(1).pixels)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from medseal.cli._common import (
     AsOpt,
@@ -42,15 +43,24 @@ def ingest(
     allow_burned_in: Annotated[
         bool, typer.Option(help="Accept images flagged BurnedInAnnotation=YES (warns).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Store images again even if this dataset already has them."),
+    ] = False,
 ) -> None:
-    """Ingest images into a vault: de-identify -> JPEG 2000 -> AES -> store, with a progress bar."""
+    """Ingest images into a vault: de-identify -> JPEG 2000 -> AES -> store, with a progress bar.
+
+    Safe to run again after an interruption: images already stored in the
+    dataset are skipped (--force stores them again). Ends with a summary and
+    exits 1 if any file failed.
+    """
     from medseal.ingest import load_path
 
     who = principal(as_)
     for p in paths:
         if not p.exists():
             raise typer.BadParameter(f"{p} does not exist")
-    stored = 0
+    stored = skipped = 0
     failures: list[tuple[str, str]] = []
     with open_vault(vault, keyring) as v, progress_bar() as bar:
         for p in paths:
@@ -70,11 +80,17 @@ def ingest(
                 ratio=lossy_ratio,
                 algorithm=algorithm,
                 progress=advance_to(bar, task),
+                force=force,
             )
             stored += len(report.refs)
+            skipped += report.skipped
             failures.extend(report.failures)
-    console.print(f"stored {stored} objects in dataset {dataset}")
+    console.print(
+        f"stored {stored} objects in dataset {dataset}; "
+        f"skipped {skipped} already stored{' (use --force to add them again)' if skipped else ''}; "
+        f"failed {len(failures)}"
+    )
     for name, msg in failures:
-        err_console.print(f"[yellow]skipped[/] {name}: {msg}")
-    if failures and not stored:
+        err_console.print(f"[red]failed[/] {escape(name)}: {escape(msg)}")
+    if failures:
         raise typer.Exit(1)

@@ -23,6 +23,7 @@ from medseal.cli._common import (
 )
 from medseal.errors import AuditChainError
 from medseal.vault import Role, Vault
+from medseal.vault.maintenance import GC_GRACE_S
 
 app = typer.Typer(
     help="The encrypted vault: objects, grants, integrity and the audit trail.",
@@ -43,12 +44,26 @@ def init(
         str | None,
         typer.Option(help="Blob store URL, e.g. s3://bucket/prefix (default: <vault>/blobs)."),
     ] = None,
+    audit_anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to keep the audit anchor (default: <vault>/audit-anchor.json). "
+            "Somewhere a database writer cannot reach detects a restored old catalogue."
+        ),
+    ] = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
 ) -> None:
     """Create a vault; whoever runs this is its owner."""
     owner = principal(as_)
-    vault = Vault.init(path, keyring=open_keyring(keyring), owner=owner, db=db, blobs=blobs)
+    vault = Vault.init(
+        path,
+        keyring=open_keyring(keyring),
+        owner=owner,
+        db=db,
+        blobs=blobs,
+        audit_anchor=audit_anchor.resolve() if audit_anchor is not None else None,
+    )
     console.print(
         f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
         f"blobs {'local' if vault.blobs.local else vault.blobs.url})"
@@ -195,6 +210,16 @@ def verify(
         console.print(
             f"[yellow]unreferenced blob[/] {key} (left by an interrupted put; `medseal vault gc` removes it)"
         )
+    if report.fresh_blobs:
+        console.print(
+            f"{report.fresh_blobs} recent blob(s) without a row: puts in progress, or "
+            "interrupted less than the gc grace period ago (left alone)"
+        )
+    if report.retired_kek_keys:
+        console.print(
+            f"[yellow]{report.retired_kek_keys} wrapped key(s) still under a retired KEK[/]: "
+            "run `medseal keys rotate --vault ...` to re-wrap them"
+        )
     for p in report.problems:
         console.print(f"[red]problem[/] {p}")
     if not report.ok:
@@ -203,10 +228,21 @@ def verify(
 
 
 @app.command("gc")
-def gc(vault: VaultOpt = None, keyring: KeyringOpt = None, as_: AsOpt = None) -> None:
-    """Remove blobs no object references (left by interrupted writes)."""
+def gc(
+    grace_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Leave blobs younger than this alone (a put may be about to commit them).",
+        ),
+    ] = GC_GRACE_S,
+    vault: VaultOpt = None,
+    keyring: KeyringOpt = None,
+    as_: AsOpt = None,
+) -> None:
+    """Remove blobs no object references (left by interrupted writes), under the vault lock."""
     with open_vault(vault, keyring) as v:
-        n = v.collect_garbage(as_=principal(as_))
+        n = v.collect_garbage(as_=principal(as_), grace=grace_seconds)
     console.print(f"removed {n} unreferenced files")
 
 

@@ -46,7 +46,11 @@ def _is_dicomdir(path: Path) -> bool:
 
 
 def _kind(path: Path) -> str | None:
-    """``"dicom"``, ``"image"``, ``"npz"`` or ``None`` for a file ingest does not read."""
+    """``"dicom"``, ``"image"``, ``"npz"`` or ``None`` for a file ingest does not read.
+
+    Raises :class:`OSError` when a file without a known suffix cannot be opened
+    to look for the DICOM preamble (the caller reports it instead of skipping).
+    """
     name = path.name
     if name.startswith(".") or name.lower() in _SKIP_NAMES or _is_dicomdir(path):
         return None
@@ -57,7 +61,13 @@ def _kind(path: Path) -> str | None:
         return "npz"
     if suffix in DICOM_SUFFIXES:
         return "dicom"
-    return "dicom" if is_dicom_file(path) else None
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    return "dicom" if len(head) == 132 and head[128:132] == b"DICM" else None
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -68,13 +78,19 @@ def _inside(path: Path, root: Path) -> bool:
     return True
 
 
-def discover(path: str | os.PathLike[str]) -> list[Path]:
+def discover(
+    path: str | os.PathLike[str], *, errors: list[tuple[Path, str]] | None = None
+) -> list[Path]:
     """Files under ``path`` that ingest can read, sorted.
 
     Parameters
     ----------
     path
         A file or a folder (searched recursively).
+    errors
+        When given, every folder that cannot be listed and every file that
+        cannot be opened is appended as ``(path, reason)`` instead of being
+        skipped silently (:func:`load_path` turns them into failing records).
 
     Returns
     -------
@@ -83,7 +99,7 @@ def discover(path: str | os.PathLike[str]) -> list[Path]:
         the ``DICM`` preamble, ``.png``/``.jpg``/``.jpeg``/``.tif``/``.tiff``
         and ``.npz``. DICOMDIR files, hidden files and anything else are skipped.
         Symbolic links are followed only when their target lies inside ``path``;
-        linked folders are not entered.
+        linked folders are not entered; a link to nothing is an error.
 
     Raises
     ------
@@ -93,18 +109,34 @@ def discover(path: str | os.PathLike[str]) -> list[Path]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p.name or p}: no such file or folder")
-    if p.is_file():
-        return [p] if _kind(p) is not None else []
-    root = p.resolve()
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+
+    def consider(f: Path) -> None:
+        try:
+            if f.is_symlink() and not f.exists():
+                raise FileNotFoundError(2, "broken symbolic link")
+            if f.is_file() and _kind(f) is not None:
+                found.append(f)
+        except OSError as exc:
+            if errors is not None:
+                errors.append((f, _reason(exc)))
+
+    if not p.is_dir():
+        consider(p)
+        return found
+    root = p.resolve()
+
+    def walk_error(exc: OSError) -> None:
+        if errors is not None:
+            errors.append((Path(exc.filename or p), _reason(exc)))
+
+    for dirpath, dirnames, filenames in os.walk(p, onerror=walk_error, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for fname in filenames:
             f = Path(dirpath) / fname
-            if f.is_symlink() and not _inside(f, root):
+            if f.is_symlink() and f.exists() and not _inside(f, root):
                 continue
-            if f.is_file() and _kind(f) is not None:
-                found.append(f)
+            consider(f)
     return sorted(found)
 
 
@@ -142,7 +174,8 @@ def load_path(
         ``split`` ``None``; ``meta["format"]``), and one per item of each ``.npz``
         (keys ``"<relative path>/<split>/<index>"`` inside a folder). A file that
         cannot be read yields a record whose :meth:`~Record.image` raises, so the
-        caller can report it and continue.
+        caller can report it and continue; so does every file or folder that
+        cannot be read (never skipped silently).
 
     Notes
     -----
@@ -150,9 +183,17 @@ def load_path(
     do not point this at a folder *above* one named after a patient.
     """
     p = Path(path)
-    files = discover(p)
+    errors: list[tuple[Path, str]] = []
+    files = discover(p, errors=errors)
     is_dir = p.is_dir()
-    if not is_dir and not files:
+    for bad, reason in errors:
+        try:
+            rel = bad.relative_to(p).as_posix() if is_dir else bad.name
+        except ValueError:
+            rel = bad.name
+        msg = f"cannot be read: {reason}"
+        yield Record(rel, None, None, None, {"format": "unreadable"}, functools.partial(_fail, msg))
+    if not is_dir and not files and not errors:
         msg = f"{p.name}: not a file type ingest reads (DICOM, PNG/JPEG/TIFF, .npz)"
         yield Record(p.name, None, None, None, {"format": "unknown"}, functools.partial(_fail, msg))
         return

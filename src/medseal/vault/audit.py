@@ -3,8 +3,10 @@
 Each entry's ``hash`` is SHA-256 over the previous entry's hash and the
 canonical JSON of the entry's fields; ``mac`` is HMAC-SHA256 of that hash with
 a key derived from the key ring (``audit/<vault id>``). The newest (seq, hash,
-mac) is also kept in a one-row ``audit_head`` table, written in the same
-transaction. :func:`verify_chain` therefore detects an edited entry (its hash
+head MAC) is also kept in a one-row ``audit_head`` table, written in the same
+transaction; the head's MAC is domain-separated (``medseal-audit-head-v1``), so
+a stored entry's MAC cannot pass for a head's. The newest (seq, hash) is
+also anchored outside the database (:mod:`medseal.vault.anchor`). :func:`verify_chain` therefore detects an edited entry (its hash
 no longer matches), a removed or reordered entry (seq gap, or the next entry's
 ``prev_hash`` no longer matches), a truncated tail (the head points past the
 last row), and a chain recomputed by someone without the key (MACs fail).
@@ -18,16 +20,23 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from medseal.errors import AuditChainError
 from medseal.vault.catalog import audit, audit_head
 
-__all__ = ["GENESIS", "AuditEntry", "append", "entries", "verify_chain"]
+__all__ = ["GENESIS", "AuditEntry", "AuditHead", "append", "entries", "hash_at", "verify_chain"]
 
 GENESIS = "0" * 64
+
+
+class AuditHead(NamedTuple):
+    """The newest entry's sequence number and hash."""
+
+    seq: int
+    hash: str
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,12 @@ def _mac(key: bytes, digest: str) -> str:
     return hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
 
 
+def _head_mac(key: bytes, seq: int, digest: str) -> str:
+    """The head record's MAC, domain-separated from the entries' (an entry's MAC is no head's)."""
+    msg = b"medseal-audit-head-v1\x00" + f"{seq}\x00{digest}".encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
 def _fields(
     seq: int,
     ts: str,
@@ -99,8 +114,8 @@ def append(
     dataset: str | None = None,
     target: str | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> int:
-    """Append one entry inside the caller's transaction; returns its seq."""
+) -> AuditHead:
+    """Append one entry inside the caller's transaction; returns the new head."""
     head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
     last_seq, prev = (int(head.seq), head.hash) if head else (0, GENESIS)
     seq = last_seq + 1
@@ -125,13 +140,22 @@ def append(
             mac=mac,
         )
     )
+    head_mac = _head_mac(key, seq, digest)
     if head:
         conn.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=digest, mac=mac)
+            update(audit_head)
+            .where(audit_head.c.id == 1)
+            .values(seq=seq, hash=digest, mac=head_mac)
         )
     else:
-        conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=mac))
-    return seq
+        conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=head_mac))
+    return AuditHead(seq, digest)
+
+
+def hash_at(conn: Connection, seq: int) -> str | None:
+    """The stored hash of entry ``seq`` (``None`` when there is no such entry)."""
+    row = conn.execute(select(audit.c.hash).where(audit.c.seq == seq)).first()
+    return None if row is None else str(row.hash)
 
 
 def entries(conn: Connection, *, limit: int | None = None) -> list[AuditEntry]:
@@ -191,6 +215,6 @@ def verify_chain(conn: Connection, key: bytes) -> int:
         raise AuditChainError(
             f"audit log truncated or reordered: head records entry {head.seq}, log ends at {count}"
         )
-    if not hmac.compare_digest(_mac(key, head.hash), head.mac):
+    if not hmac.compare_digest(_head_mac(key, int(head.seq), head.hash), head.mac):
         raise AuditChainError("audit log head authentication code invalid")
     return count

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
 import uuid
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +123,25 @@ class BlobStore:
         assert self._fs is not None
         return bool(self._fs.exists(self._remote_path(key)))
 
+    def age(self, key: str) -> float | None:
+        """Seconds since ``key`` was written; ``None`` when missing or the store cannot tell."""
+        try:
+            if self.local:
+                mtime = self._local_path(key).stat().st_mtime
+            else:
+                assert self._fs is not None
+                info = self._fs.info(self._remote_path(key))
+                stamp = info.get("LastModified") or info.get("mtime") or info.get("created")
+                if isinstance(stamp, datetime):
+                    mtime = stamp.timestamp()
+                elif isinstance(stamp, int | float):
+                    mtime = float(stamp)
+                else:
+                    return None
+        except (FileNotFoundError, OSError):
+            return None
+        return max(0.0, time.time() - mtime)
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             if self.local:
@@ -158,9 +179,13 @@ class BlobStore:
             if p.is_file()
         ]
 
-    def remove_temporary_files(self) -> int:
+    def remove_temporary_files(self, older_than: float = 0.0) -> int:
+        """Remove leftover temporary files at least ``older_than`` seconds old."""
         n = 0
         for rel in self.temporary_files():
+            age = self.age(rel)
+            if age is None or age < older_than:
+                continue  # possibly a write in flight
             with contextlib.suppress(FileNotFoundError):
                 (self._root / rel).unlink()
                 n += 1

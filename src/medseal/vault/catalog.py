@@ -29,7 +29,7 @@ from sqlalchemy import (
 
 __all__ = ["SCHEMA_VERSION", "make_engine", "metadata", "tables"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: manifest_mac (authenticated rows), source_fp (re-runnable ingest)
 
 metadata = MetaData()
 
@@ -61,6 +61,10 @@ objects = Table(
     Column("parent_id", String(32), nullable=True, index=True),
     Column("manifest", Text, nullable=False),
     Column("manifest_sha256", String(64), nullable=False),
+    # HMAC over the manifest hash and every other column the vault relies on
+    Column("manifest_mac", String(64), nullable=False),
+    # keyed fingerprint of the source (re-running an ingest skips what is stored)
+    Column("source_fp", String(64), nullable=True, index=True),
     Column("blob_key", String(255), nullable=False, unique=True),
     Column("blob_sha256", String(64), nullable=False),
     Column("blob_size", BigInteger, nullable=False),

@@ -10,6 +10,10 @@ analyst     list, show, and read **masked or encrypted** representations
 auditor     read and verify the audit log only
 =========== ===============================================================
 
+Reading the sealed pseudonym map (original identifiers, PHI) is its own
+vault-wide action, ``read-pseudonyms``, which only the owner holds; it no
+longer borrows ``rotate``.
+
 The policy is a pure function of (principal, grants, action, dataset); the
 vault calls :func:`decide` before every operation and records the outcome in
 the audit log, denials included. A principal with no grant at all on a
@@ -59,6 +63,7 @@ class Action(StrEnum):
     AUDIT = "audit"
     GRANT = "grant"
     ROTATE = "rotate"
+    READ_PSEUDONYMS = "read-pseudonyms"
 
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
@@ -80,7 +85,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 }
 
 # Actions that are about the vault as a whole rather than one dataset.
-VAULT_WIDE = frozenset({Action.VERIFY, Action.AUDIT, Action.GRANT, Action.ROTATE})
+VAULT_WIDE = frozenset(
+    {Action.VERIFY, Action.AUDIT, Action.GRANT, Action.ROTATE, Action.READ_PSEUDONYMS}
+)
 
 
 @dataclass(frozen=True)
@@ -97,12 +104,12 @@ class Decision:
     reason: str
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
 def validate_name(value: str, what: str) -> str:
     """Principal and dataset names: 1-64 of ``[A-Za-z0-9_.@-]``, no leading punctuation."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):  # "olivia\n" is refused
         raise InvalidIdError(
             f"invalid {what} name: use 1-64 letters, digits, '_', '.', '@' or '-', "
             "starting with a letter or digit"

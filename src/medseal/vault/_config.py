@@ -1,0 +1,115 @@
+"""``vault.json``: a vault's settings (id, owner, key ring, catalogue and blob URLs)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from medseal.errors import ConfigError
+from medseal.vault.anchor import ANCHOR_NAME
+from medseal.vault.catalog import SCHEMA_VERSION
+
+__all__ = [
+    "CONFIG_NAME",
+    "anchor_path",
+    "blob_options",
+    "blob_url",
+    "db_url",
+    "new_config",
+    "read_config",
+    "write_config",
+]
+
+CONFIG_NAME = "vault.json"
+
+
+def new_config(
+    *,
+    owner: str,
+    keyring_id: str,
+    db: str | None,
+    blobs: str | None,
+    storage_options: Mapping[str, Any] | None,
+    audit_anchor: str | None = None,
+) -> dict[str, Any]:
+    for secret in ("key", "secret", "token", "password"):
+        if storage_options and secret in storage_options:
+            raise ConfigError(
+                f"storage option {secret!r} looks like a credential; pass credentials "
+                "through the environment, not the vault settings"
+            )
+    return {
+        "format": "medseal-vault",
+        "version": SCHEMA_VERSION,
+        "id": uuid.uuid4().hex,
+        "owner": owner,
+        "keyring_id": keyring_id,
+        "db": db or "sqlite:///catalog.sqlite",
+        "blobs": blobs or "blobs",
+        "storage_options": dict(storage_options or {}),
+        "audit_anchor": audit_anchor or ANCHOR_NAME,
+        "created_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def write_config(root: Path, config: Mapping[str, Any]) -> None:
+    """Write ``vault.json`` atomically, readable by its owner only (0600)."""
+    tmp = root / (CONFIG_NAME + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(dict(config), indent=2) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, root / CONFIG_NAME)
+
+
+def read_config(root: Path) -> dict[str, Any]:
+    path = root / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"no vault at {root} (run `medseal vault init {root}`)")
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"vault settings at {path} are unreadable: {exc}") from None
+    if not isinstance(config, dict) or config.get("format") != "medseal-vault":
+        raise ConfigError(f"{path} is not a medseal vault")
+    return config
+
+
+def db_url(root: Path, config: Mapping[str, Any]) -> str:
+    url = str(config["db"])
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///") :]
+        if rel and not os.path.isabs(rel):
+            return f"sqlite:///{(root / rel).resolve()}"
+    return url
+
+
+def anchor_path(root: Path, config: Mapping[str, Any]) -> Path:
+    """The audit anchor file (relative paths are inside the vault directory)."""
+    path = Path(str(config.get("audit_anchor") or ANCHOR_NAME)).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def blob_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """fsspec options; ``MEDSEAL_S3_ENDPOINT`` sets the endpoint of an ``s3://`` store."""
+    options = dict(config.get("storage_options") or {})
+    endpoint = os.environ.get("MEDSEAL_S3_ENDPOINT")
+    if endpoint and str(config["blobs"]).startswith("s3://"):
+        options.setdefault("client_kwargs", {}).setdefault("endpoint_url", endpoint)
+    return options
+
+
+def blob_url(root: Path, config: Mapping[str, Any]) -> str:
+    url = str(config["blobs"])
+    if "://" in url or os.path.isabs(url):
+        return url
+    return str((root / url).resolve())

@@ -1,0 +1,192 @@
+"""Reading and writing one object: seal and record it, find and open its payload."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from sqlalchemy import Connection
+
+from medseal import codec
+from medseal.crypto import Algorithm, WrappedKey, seal, unseal
+from medseal.errors import InputError, IntegrityError, StorageError
+from medseal.types import Image, ObjectRef
+from medseal.vault import _faults
+from medseal.vault import pseudonyms as _pseudonyms
+from medseal.vault._catalog_repo import Catalog, ObjectInfo
+from medseal.vault.manifest import (
+    blob_key,
+    build_manifest,
+    canonical,
+    check_row,
+    manifest_sha256,
+    object_aad,
+    row_mac,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.vault.vault import Vault
+
+__all__ = ["info", "open_payload", "store"]
+
+
+def store(
+    vault: Vault,
+    image: Image,
+    *,
+    dataset: str,
+    as_: str,
+    kind: str,
+    name: str | None = None,
+    label: int | None = None,
+    patient: str | None = None,
+    split: str | None = None,
+    parent_id: str | None = None,
+    lossless: bool = True,
+    ratio: float | None = None,
+    psnr: float | None = None,
+    algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+    source_fp: str | None = None,
+) -> ObjectRef:
+    enc = codec.encode(image, lossless=lossless, ratio=ratio, psnr=psnr)
+    _faults.crashpoint("put:encoded")
+    payload = codec.pack(enc, image.header)
+    object_id = uuid.uuid4().hex
+    manifest = build_manifest(
+        object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id, name=name,
+        label=None if label is None else int(label), patient=patient, split=split,
+        source=image.source, codec=enc.codec, lossless=enc.lossless,
+        codec_params=enc.params, shape=enc.shape, dtype=enc.dtype,
+        bits_stored=enc.bits_stored, photometric=enc.photometric, frames=image.frames,
+        meta=image.meta, deid=image.deid.manifest() if image.deid is not None else None,
+    )  # fmt: skip
+    manifest_bytes = canonical(manifest)
+    manifest_sha = manifest_sha256(manifest_bytes)
+    sealed = seal(
+        payload,
+        keyring=vault.keyring,
+        associated_data=object_aad(object_id, manifest_sha),
+        algorithm=algorithm,
+    )
+    _faults.crashpoint("put:sealed")
+    key = blob_key(object_id)
+    wk = sealed.wrapped_key
+    values: dict[str, Any] = {
+        "id": object_id, "dataset": dataset, "kind": kind, "name": name,
+        "label": None if label is None else int(label), "patient": patient,
+        "split": split, "parent_id": parent_id,
+        "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
+        "blob_key": key, "blob_sha256": hashlib.sha256(sealed.data).hexdigest(),
+        "blob_size": len(sealed.data), "payload_size": len(payload),
+        "algorithm": str(Algorithm(algorithm).value), "key_id": wk.key_id,
+        "created_at": datetime.now(UTC), "created_by": as_, "source_fp": source_fp,
+    }  # fmt: skip
+    values["manifest_mac"] = row_mac(vault._row_key, values)
+    # Shared vault lock from blob to commit: gc cannot take the blob for an orphan and
+    # key rotation cannot slip between this data key's wrapping check and its commit.
+    with vault.catalog.lock(vault.id, exclusive=False):
+        vault.blobs.put(key, sealed.data)
+        try:
+            with vault._tx("record the object") as conn:
+                Catalog.insert_data_key(conn, wk)
+                Catalog.insert_object(conn, values)
+                on_active_kek(vault, conn, wk)
+                if image.deid is not None and image.deid.pseudonyms:
+                    _pseudonyms.merge(conn, vault.keyring, vault.id, image.deid.pseudonyms)
+                vault._record(
+                    as_, "put", "ok", dataset=dataset, target=object_id,
+                    detail={"bytes": len(sealed.data)}, conn=conn,
+                )  # fmt: skip
+                _faults.crashpoint("put:row-inserted")
+        except StorageError as exc:
+            vault.blobs.delete(key)
+            raise StorageError(f"{exc}; nothing was stored") from exc
+        except BaseException:
+            vault.blobs.delete(key)
+            raise
+    _faults.crashpoint("put:committed")
+    return ObjectRef(object_id, dataset, kind)
+
+
+def on_active_kek(vault: Vault, conn: Connection, wk: WrappedKey) -> None:
+    """At commit: make sure ``wk`` is wrapped under the vault's current KEK.
+
+    Another process may have rotated the keys after this one wrapped its data
+    key (its ring then lacks the new KEK: reload it from the key store file).
+    Key rotation holds the vault lock exclusively, so once this check passes
+    under the writer's shared lock the key cannot end up on a retired KEK.
+    """
+    ring = vault.keyring
+    active = Catalog.setting(conn, "active_kek")
+    if active is not None and active not in ring.kek_ids:
+        ring.refresh()
+        if active not in ring.kek_ids:
+            raise StorageError(
+                "the vault's keys were rotated to a KEK this key ring does not hold; "
+                "open the key ring again"
+            )
+    if wk.kek_id != ring.current_kek_id:
+        Catalog.replace_data_key(conn, ring.rewrap(wk))
+
+
+def info(vault: Vault, row: Any) -> ObjectInfo:
+    """The row as :class:`ObjectInfo`, after checking it against its authenticated manifest."""
+    manifest = check_row(vault._row_key, row)
+    return ObjectInfo(
+        id=row.id, dataset=row.dataset, kind=row.kind, name=row.name, label=row.label,
+        patient=row.patient, split=row.split, parent_id=row.parent_id,
+        created_at=row.created_at, created_by=row.created_by, blob_size=int(row.blob_size),
+        payload_size=int(row.payload_size), algorithm=row.algorithm, manifest=manifest,
+    )  # fmt: skip
+
+
+def open_payload(vault: Vault, info: ObjectInfo, blob: bytes) -> bytes:
+    with vault.catalog.connect() as conn:
+        row = Catalog.object_row(conn, info.id)
+        wk = None if row is None else Catalog.data_key(conn, row.key_id)
+    if row is None or wk is None:
+        raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
+    check_row(vault._row_key, row)
+    if hashlib.sha256(blob).hexdigest() != row.blob_sha256:
+        raise IntegrityError(f"object {info.id}: stored bytes do not match their hash")
+    return unseal(
+        blob, wk, keyring=vault.keyring, associated_data=object_aad(info.id, row.manifest_sha256)
+    )
+
+
+def masked_image(
+    vault: Vault, parent: ObjectInfo, pixels: np.ndarray, scheme: Mapping[str, Any], as_: str
+) -> Image:
+    """The :class:`Image` of a masked copy of ``parent``, refused if it is the source itself."""
+    src = parent.manifest
+    arr = np.ascontiguousarray(pixels)
+    if arr.shape == tuple(src.get("shape") or ()) and np.array_equal(
+        arr, _parent_pixels(vault, parent, as_)
+    ):
+        raise InputError("the masked pixels equal the source's: refusing an identity masking")
+    # the masked copy's own bit depth: 8-bit masks of 12/16-bit sources are common
+    dtype_bits = 8 * arr.dtype.itemsize
+    bits = min(int(src["bits_stored"]), dtype_bits)
+    if arr.size and arr.dtype.kind == "u" and int(arr.max()) >= 2**bits:
+        bits = dtype_bits
+    return Image(
+        pixels=arr,
+        photometric="MONOCHROME2" if arr.ndim == 2 else src["photometric"],
+        bits_stored=bits,
+        frames=int(src.get("frames", 1)),
+        source="masked",
+        meta={"scheme": dict(scheme), "parent": parent.id},
+    )
+
+
+def _parent_pixels(vault: Vault, parent: ObjectInfo, as_: str) -> np.ndarray:
+    """The source's pixels, for the identity check of put_masked (one-entry cache)."""
+    cached = vault._parent_cache
+    if cached is None or cached[0] != parent.id:
+        enc, _ = vault._decode(parent, as_, "put-derived")
+        cached = vault._parent_cache = (parent.id, codec.decode(enc))
+    return cached[1]
