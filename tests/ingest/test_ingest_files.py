@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import shutil
 
 import numpy as np
@@ -208,15 +209,15 @@ def test_discover_and_load_path(tmp_path, shared_data):
 
     records = list(load_path(root))  # lazy: listing never fails on a bad file
     keys = [r.key for r in records]
-    assert keys == [
-        "a.dcm",
-        "b.png",
-        "bad.dcm",
-        "link_in.png",
-        "m.npz/train/00000",
-        "m.npz/train/00001",
-        "sub/NOEXT",
-    ]
+    # DICOM records keep their path as a key (the vault names them by the de-identified
+    # SOP Instance UID); images and npz items get a keyed name, never their path.
+    assert [keys[0], keys[2], keys[6]] == ["a.dcm", "bad.dcm", "sub/NOEXT"]
+    assert all(re.fullmatch(r"img-[a-z2-7]{12}", k) for k in (keys[1], keys[3]))
+    assert keys[1] != keys[3]
+    npz_name = keys[4].split("/")[0]
+    assert re.fullmatch(r"img-[a-z2-7]{12}", npz_name)
+    assert keys[4:6] == [f"{npz_name}/train/00000", f"{npz_name}/train/00001"]
+    assert not any("b.png" in k or "m.npz" in k for k in keys)
     ok, failed = [], []
     for r in records:
         try:

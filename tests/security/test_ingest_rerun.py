@@ -89,21 +89,26 @@ def test_cli_rerun_reports_skipped_and_force_readds(env, capsys):
     assert "stored 3 objects" in capsys.readouterr().out
 
 
-def test_non_utf8_name_fails_alone_with_a_summary_and_no_orphan_blob(env, capsys):
+def test_non_utf8_name_is_stored_under_a_neutral_name_and_a_broken_file_fails_alone(env, capsys):
+    """The name never comes from the path, so a non-UTF-8 name is just another pseudonym."""
     from medseal.cli import main
 
     folder = _pngs(env / "pngs", 3)
     bad = os.path.join(os.fsencode(folder), b"Doe_\xff\xfe.png")
     with open(bad, "wb") as fh:
         fh.write((folder / "img00.png").read_bytes())
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     rc = main(["ingest", str(folder), "--dataset", "chest"])
     out = capsys.readouterr()
     assert rc == 1
-    assert "stored 3 objects" in out.out and "failed 1" in out.out
+    assert "stored 4 objects" in out.out and "failed 1" in out.out
     failed = [ln for ln in out.err.splitlines() if "failed" in ln]
-    assert len(failed) == 1 and "UTF-8" in failed[0] and "Traceback" not in out.err
+    assert len(failed) == 1 and "Traceback" not in out.err
     with _open(env) as vault:
-        assert len(vault.ls(as_="olivia")) == 3
+        infos = vault.ls(as_="olivia")
+        assert len(infos) == 4
+        assert not any("Doe" in (i.name or "") or "img0" in (i.name or "") for i in infos)
+        assert os.fsdecode(b"Doe_\xff\xfe.png") in vault.pseudonyms(as_="olivia")
         report = vault.verify(as_="olivia", grace=0)
         assert report.ok and not report.orphan_blobs and not report.temporary_files
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from medseal.errors import InputError, MedsealError, UnsupportedImageError
 from medseal.ingest.dicom import read_dicom
-from medseal.ingest.npz import read_npz
-from medseal.ingest.png import IMAGE_SUFFIXES, read_image
+from medseal.ingest.npz import npz_records
+from medseal.ingest.png import IMAGE_SUFFIXES, image_record
 from medseal.ingest.records import Record
 from medseal.types import Image
 
@@ -202,18 +202,15 @@ def load_path(
         kind = _kind(f)
         if kind == "npz":
             try:
-                items = read_npz(f, max_pixels=max_pixels)
+                items = npz_records(f, rel, deidentifier=deidentifier, max_pixels=max_pixels)
             except MedsealError as exc:
                 yield Record(
                     rel, None, None, None, {"format": "npz"}, functools.partial(_fail, str(exc))
                 )
                 continue
-            for r in items:
-                key = f"{rel}/{r.key}" if is_dir else r.key
-                yield Record(key, r.label, r.patient_id, r.split, r.meta, r.loader)
+            yield from items
         elif kind == "image":
-            loader = functools.partial(read_image, f, max_pixels=max_pixels)
-            yield Record(rel, None, None, None, {"format": "image"}, loader)
+            yield image_record(f, rel, deidentifier=deidentifier, max_pixels=max_pixels)
         else:
             loader = functools.partial(
                 read_dicom,
