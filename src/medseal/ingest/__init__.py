@@ -1,8 +1,8 @@
 """Ingest: the first stage of the flow (files -> de-identified :class:`~medseal.types.Image`).
 
 Reads DICOM (pydicom + pylibjpeg), PNG/JPEG/TIFF (Pillow) and MedMNIST ``.npz``,
-de-identifies DICOM headers (:class:`Deidentifier`, PS3.15 Basic Profile via
-dicognito) and lists public data sets as lazily loaded :class:`Record` s
+de-identifies DICOM headers (:class:`Deidentifier`, PS3.15 Table E.1-1 with
+named retain options) and lists public data sets as lazily loaded :class:`Record` s
 (:mod:`medseal.ingest.datasets`). The next stage is :mod:`medseal.codec`.
 
 This layer imports only numpy, pydicom, dicognito, Pillow and
