@@ -3,9 +3,11 @@
 Every function here works on raw float64 arrays whose two trailing axes are the
 ``(n, n)`` MORE ciphertext matrices; the leading axes are tensor axes and
 broadcast like NumPy. ``n = 2`` (the default key size) takes closed-form paths
-that avoid LAPACK calls per element; larger ``n`` falls back to batched
-``numpy.linalg``. Nothing here knows about keys: these are the operations the
-compute host runs.
+that avoid LAPACK calls per element; ``n = 3`` has closed-form eigenvalues and
+inverses; larger ``n`` uses batched ``numpy.linalg`` calls over the whole
+stack. Matrix functions for ``n > 2`` are interpolation polynomials evaluated
+with batched ``matmul`` (no eigenvectors). Nothing here knows about keys: these
+are the operations the compute host runs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ __all__ = [
     "elem_matmul",
     "elem_power",
     "spectral",
+    "real_eigvals",
+    "spectral_interp",
     "tensor_matmul",
     "tensor_matmul_plain_left",
     "tensor_matmul_plain_right",
@@ -33,6 +37,17 @@ ScalarFn = Callable[[F64], F64]
 # 2x2 ciphertext are treated as equal and the divided difference becomes f'(mean):
 # the error of that switch is O(gap^2 * f'''), far below float64 noise here.
 _DEGENERATE_RTOL = 1e-7
+
+# n > 2: eigenvalues closer than this (relative to their size, plus an absolute part
+# relative to the matrix's largest eigenvalue) are one repeated eigenvalue split by
+# rounding. LAPACK computes a semisimple repeated eigenvalue to ~1e-16 * cond(S) * |C|;
+# the margin leaves room for cond(S) <= 10 and for drift of long computations.
+_CLUSTER_RTOL = 1e-11
+_CLUSTER_ATOL = 1e-11
+
+# n = 3 closed-form eigenvalues: |r| = 1 is a repeated root; within this of it LAPACK
+# takes over (the closed form's root error grows like rounding / (1 - |r|)).
+_CUBIC_FALLBACK = 1e-4
 
 
 def add_scalar_diag(a: F64, p: F64 | float) -> F64:
@@ -66,8 +81,19 @@ def elem_matmul(a: F64, b: F64) -> F64:
 def elem_inv(a: F64) -> F64:
     """Per-element matrix inverse (division by a ciphertext); singular -> inf/nan entries."""
     n = a.shape[-1]
+    if n == 3:
+        return _inv_3x3(a)
     if n != 2:
-        return np.asarray(np.linalg.inv(a), dtype=np.float64)
+        try:
+            return np.asarray(np.linalg.inv(a), dtype=np.float64)
+        except np.linalg.LinAlgError:
+            # Like n = 2 and 3: a singular matrix (a zero slot) gives non-finite
+            # entries instead of failing the whole tensor.
+            singular = np.linalg.det(a) == 0.0
+            safe = np.where(singular[..., None, None], np.eye(n), a)
+            out = np.asarray(np.linalg.inv(safe), dtype=np.float64)
+            out[singular] = np.nan
+            return out
     a00, a01, a10, a11 = a[..., 0, 0], a[..., 0, 1], a[..., 1, 0], a[..., 1, 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         inv_det = 1.0 / (a00 * a11 - a01 * a10)
@@ -76,6 +102,27 @@ def elem_inv(a: F64) -> F64:
     out[..., 0, 1] = -a01 * inv_det
     out[..., 1, 0] = -a10 * inv_det
     out[..., 1, 1] = a00 * inv_det
+    return out
+
+
+def _inv_3x3(a: F64) -> F64:
+    """Adjugate / determinant of every 3x3 matrix; singular -> inf/nan entries."""
+    a00, a01, a02 = a[..., 0, 0], a[..., 0, 1], a[..., 0, 2]
+    a10, a11, a12 = a[..., 1, 0], a[..., 1, 1], a[..., 1, 2]
+    a20, a21, a22 = a[..., 2, 0], a[..., 2, 1], a[..., 2, 2]
+    out = np.empty(a.shape, dtype=np.float64)
+    out[..., 0, 0] = a11 * a22 - a12 * a21
+    out[..., 1, 0] = a12 * a20 - a10 * a22
+    out[..., 2, 0] = a10 * a21 - a11 * a20
+    out[..., 0, 1] = a02 * a21 - a01 * a22
+    out[..., 1, 1] = a00 * a22 - a02 * a20
+    out[..., 2, 1] = a01 * a20 - a00 * a21
+    out[..., 0, 2] = a01 * a12 - a02 * a11
+    out[..., 1, 2] = a02 * a10 - a00 * a12
+    out[..., 2, 2] = a00 * a11 - a01 * a10
+    det = a00 * out[..., 0, 0] + a01 * out[..., 1, 0] + a02 * out[..., 2, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out *= (1.0 / det)[..., None, None]
     return out
 
 
@@ -112,26 +159,124 @@ def spectral(a: F64, f: ScalarFn, df: ScalarFn | None = None) -> F64:
     f : callable
         Vectorised real scalar function.
     df : callable, optional
-        Its derivative, used when two eigenvalues coincide (``n = 2`` only); when
-        omitted a central difference is used there instead.
+        Its derivative, used when two eigenvalues coincide (``n = 2`` only; the
+        ``n > 2`` path needs no derivative); when omitted a central difference
+        is used there instead.
 
     Notes
     -----
     ``n = 2`` uses the closed form ``f(C) = (f1 + f2)/2 I + (f1 - f2)/(l1 - l2) (C - m I)``
     with ``m`` the mean eigenvalue, which needs no eigenvectors and stays exact
-    as the eigenvalues merge. ``n > 2`` uses batched ``numpy.linalg.eig``, which
-    is accurate while the eigenvalues of each matrix are distinct.
+    as the eigenvalues merge. ``n > 2`` evaluates the interpolation polynomial
+    of ``f`` at the distinct eigenvalues (:func:`spectral_interp`), also without
+    eigenvectors, so coinciding hidden slots (saturated activations) are exact.
     """
     n = a.shape[-1]
     if n == 2:
         return _spectral_2x2(a, f, df)
-    w, v = np.linalg.eig(a)
-    # True eigenvalues/eigenvectors are real; rounding can add tiny imaginary parts.
-    w = w.real
-    v = v.real
-    vinv = np.linalg.inv(v)
-    fw = np.asarray(f(w), dtype=np.float64)
-    return np.asarray(np.matmul(v * fw[..., None, :], vinv), dtype=np.float64)
+    return spectral_interp(a, f)
+
+
+def spectral_interp(a: F64, f: ScalarFn) -> F64:
+    """``f(C)`` for every diagonalisable ``C`` with real spectrum, as ``p(C)``: any ``n``, no eigenvectors.
+
+    ``p`` is the Newton interpolation polynomial of ``f`` on the *distinct*
+    eigenvalues of ``C``. For a diagonalisable matrix the minimal polynomial has
+    only those roots, so ``p(C) = f(C)`` exactly; eigenvalues that coincide
+    (two hidden slots saturated to 1.0 by ``tanh``, gradients whose hidden slots
+    are exactly 0) need no special case and no derivative, where the
+    eigenvector route ``V f(D) V^-1`` meets a singular ``V``.
+
+    The whole stack is processed at once: eigenvalues of every matrix
+    (:func:`real_eigvals`), a divided
+    difference table over ``(..., n)`` arrays and ``n - 1`` batched ``matmul``
+    calls (Horner's scheme in Newton form).
+
+    Eigenvalues whose gap is within rounding (``_CLUSTER_RTOL`` of their size
+    plus ``_CLUSTER_ATOL`` of the largest eigenvalue of the matrix) are merged
+    into one node (the smallest of them): the spread of a repeated eigenvalue
+    computed in float64 is of that order. Genuinely distinct but close eigenvalues stay
+    separate nodes; their divided differences lose relative accuracy, but the
+    table is self-consistent, so ``p`` still interpolates ``f`` at every node to
+    rounding.
+    """
+    n = a.shape[-1]
+    lead = a.shape[:-2]
+    flat = np.ascontiguousarray(a, dtype=np.float64).reshape(-1, n, n)
+    m = flat.shape[0]
+    if m == 0:
+        return np.empty(a.shape, dtype=np.float64)
+    w = real_eigvals(flat)  # (m, n) ascending
+    scale = np.max(np.abs(w), axis=-1, keepdims=True)
+    gap = np.diff(w, axis=-1)
+    size = np.maximum(np.abs(w[:, 1:]), np.abs(w[:, :-1]))
+    merge = gap <= _CLUSTER_RTOL * size + _CLUSTER_ATOL * scale  # (m, n - 1)
+    # Keep the first eigenvalue of every run of merged ones, compacted to the left;
+    # the padding after the ``count`` real nodes repeats the last one and gets
+    # coefficient 0 below.
+    dropped = np.concatenate([np.zeros((m, 1), dtype=bool), merge], axis=-1)
+    order = np.argsort(dropped, axis=-1, kind="stable")
+    nodes = np.take_along_axis(w, order, axis=-1)
+    count = n - np.sum(dropped, axis=-1)
+    valid = np.arange(n) < count[:, None]
+    last = nodes[np.arange(m), count - 1]
+    nodes = np.where(valid, nodes, last[:, None])
+    coef = np.asarray(f(nodes), dtype=np.float64).copy()
+    # In-place divided differences: coef[:, i] becomes f[z_0, ..., z_i].
+    for k in range(1, n):
+        num = coef[:, k:] - coef[:, k - 1 : -1]
+        den = nodes[:, k:] - nodes[:, : n - k]
+        ok = valid[:, k:]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            coef[:, k:] = np.where(ok, num / np.where(ok, den, 1.0), 0.0)
+    # p(C) = c0 I + (C - z0 I)(c1 I + (C - z1 I)(c2 I + ...)), Horner from the top.
+    eye = np.eye(n)
+    out = coef[:, n - 1, None, None] * eye
+    for k in range(n - 2, -1, -1):
+        shifted = flat - nodes[:, k, None, None] * eye
+        out = np.matmul(shifted, out)
+        out += coef[:, k, None, None] * eye
+    return out.reshape(*lead, n, n)
+
+
+def real_eigvals(flat: F64) -> F64:
+    """Eigenvalues of a stack ``(m, n, n)`` of matrices with real spectra, ascending, ``(m, n)``.
+
+    ``n = 3`` uses the closed form of Smith (1961) on ``B = C - tr(C)/3 I``
+    (valid for any matrix with a real spectrum: it only needs ``tr(B^2)`` and
+    ``det(B)``), vectorised over the stack; matrices within ``1e-4`` of a
+    repeated eigenvalue, where the closed form loses accuracy (a double root
+    of the characteristic polynomial moves by ``sqrt`` of its rounding), go to
+    LAPACK. Other ``n`` use batched ``numpy.linalg.eigvals``. Rounding can give
+    a repeated eigenvalue a tiny imaginary part; only the real part is kept.
+    """
+    n = flat.shape[-1]
+    if n != 3 or flat.shape[0] == 0:
+        return np.sort(np.linalg.eigvals(flat).real, axis=-1)
+    a = flat
+    mid = (a[:, 0, 0] + a[:, 1, 1] + a[:, 2, 2]) / 3.0
+    b00, b11, b22 = a[:, 0, 0] - mid, a[:, 1, 1] - mid, a[:, 2, 2] - mid
+    b01, b02, b10 = a[:, 0, 1], a[:, 0, 2], a[:, 1, 0]
+    b12, b20, b21 = a[:, 1, 2], a[:, 2, 0], a[:, 2, 1]
+    # tr(B^2) = sum of the squared eigenvalues of B (real spectrum: >= 0).
+    tr2 = b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * (b01 * b10 + b02 * b20 + b12 * b21)
+    p = np.sqrt(np.maximum(tr2, 0.0) / 6.0)
+    det = (
+        b00 * (b11 * b22 - b12 * b21)
+        - b01 * (b10 * b22 - b12 * b20)
+        + b02 * (b10 * b21 - b11 * b20)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = det / (2.0 * p * p * p)
+    phi = np.arccos(np.clip(r, -1.0, 1.0)) / 3.0
+    w = np.empty((flat.shape[0], 3))
+    w[:, 0] = mid + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    w[:, 2] = mid + 2.0 * p * np.cos(phi)
+    w[:, 1] = 3.0 * mid - w[:, 0] - w[:, 2]
+    hard = ~(np.abs(r) <= 1.0 - _CUBIC_FALLBACK)  # near a repeated root, p = 0, or NaN
+    if np.any(hard):
+        w[hard] = np.linalg.eigvals(flat[hard]).real
+    return np.sort(w, axis=-1)
 
 
 def _spectral_2x2(a: F64, f: ScalarFn, df: ScalarFn | None) -> F64:
