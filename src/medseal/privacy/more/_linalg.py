@@ -3,8 +3,8 @@
 Every function here works on raw float64 arrays whose two trailing axes are the
 ``(n, n)`` MORE ciphertext matrices; the leading axes are tensor axes and
 broadcast like NumPy. ``n = 2`` (the default key size) takes closed-form paths
-that avoid LAPACK calls per element; ``n = 3`` has closed-form eigenvalues and
-inverses; larger ``n`` uses batched ``numpy.linalg`` calls over the whole
+that avoid LAPACK calls per element; ``n = 3`` has closed-form eigenvalues;
+other operations for ``n > 2`` uses batched ``numpy.linalg`` calls over the whole
 stack. Matrix functions for ``n > 2`` are interpolation polynomials evaluated
 with batched ``matmul`` (no eigenvectors). Nothing here knows about keys: these
 are the operations the compute host runs.
@@ -38,12 +38,15 @@ ScalarFn = Callable[[F64], F64]
 # the error of that switch is O(gap^2 * f'''), far below float64 noise here.
 _DEGENERATE_RTOL = 1e-7
 
-# n > 2: eigenvalues closer than this (relative to their size, plus an absolute part
-# relative to the matrix's largest eigenvalue) are one repeated eigenvalue split by
-# rounding. LAPACK computes a semisimple repeated eigenvalue to ~1e-16 * cond(S) * |C|;
-# the margin leaves room for cond(S) <= 10 and for drift of long computations.
+# n > 2: eigenvalues closer than _CLUSTER_RTOL of their size plus _CLUSTER_ATOL of the
+# matrix's largest eigenvalue are one repeated eigenvalue split by rounding. Rounding
+# is absolute, relative to the largest slot: a product of ciphertexts (Adam's g * g)
+# leaves slots that should be equal ~1e-11 of the largest slot apart (cond(S) <= 10),
+# and interpolating a non-smooth f (sqrt at 0) through such split nodes amplifies
+# it without bound. Merging genuinely distinct slots that close costs at most
+# ~|f'| * 1e-9 * (largest slot) in the later of them.
 _CLUSTER_RTOL = 1e-11
-_CLUSTER_ATOL = 1e-11
+_CLUSTER_ATOL = 1e-9
 
 # n = 3 closed-form eigenvalues: |r| = 1 is a repeated root; within this of it LAPACK
 # takes over (the closed form's root error grows like rounding / (1 - |r|)).
@@ -81,9 +84,10 @@ def elem_matmul(a: F64, b: F64) -> F64:
 def elem_inv(a: F64) -> F64:
     """Per-element matrix inverse (division by a ciphertext); singular -> inf/nan entries."""
     n = a.shape[-1]
-    if n == 3:
-        return _inv_3x3(a)
     if n != 2:
+        # LU with pivoting (LAPACK): Adam divides by ciphertexts whose hidden slots
+        # are ~eps next to an O(1) plaintext; an adjugate / determinant formula loses
+        # ~cond * 1e-16 of the plaintext slot there (1e-7 here), LU does not.
         try:
             return np.asarray(np.linalg.inv(a), dtype=np.float64)
         except np.linalg.LinAlgError:
@@ -102,27 +106,6 @@ def elem_inv(a: F64) -> F64:
     out[..., 0, 1] = -a01 * inv_det
     out[..., 1, 0] = -a10 * inv_det
     out[..., 1, 1] = a00 * inv_det
-    return out
-
-
-def _inv_3x3(a: F64) -> F64:
-    """Adjugate / determinant of every 3x3 matrix; singular -> inf/nan entries."""
-    a00, a01, a02 = a[..., 0, 0], a[..., 0, 1], a[..., 0, 2]
-    a10, a11, a12 = a[..., 1, 0], a[..., 1, 1], a[..., 1, 2]
-    a20, a21, a22 = a[..., 2, 0], a[..., 2, 1], a[..., 2, 2]
-    out = np.empty(a.shape, dtype=np.float64)
-    out[..., 0, 0] = a11 * a22 - a12 * a21
-    out[..., 1, 0] = a12 * a20 - a10 * a22
-    out[..., 2, 0] = a10 * a21 - a11 * a20
-    out[..., 0, 1] = a02 * a21 - a01 * a22
-    out[..., 1, 1] = a00 * a22 - a02 * a20
-    out[..., 2, 1] = a01 * a20 - a00 * a21
-    out[..., 0, 2] = a01 * a12 - a02 * a11
-    out[..., 1, 2] = a02 * a10 - a00 * a12
-    out[..., 2, 2] = a00 * a11 - a01 * a10
-    det = a00 * out[..., 0, 0] + a01 * out[..., 1, 0] + a02 * out[..., 2, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out *= (1.0 / det)[..., None, None]
     return out
 
 
@@ -194,8 +177,8 @@ def spectral_interp(a: F64, f: ScalarFn) -> F64:
 
     Eigenvalues whose gap is within rounding (``_CLUSTER_RTOL`` of their size
     plus ``_CLUSTER_ATOL`` of the largest eigenvalue of the matrix) are merged
-    into one node (the smallest of them): the spread of a repeated eigenvalue
-    computed in float64 is of that order. Genuinely distinct but close eigenvalues stay
+    into one node (the smallest of them): slots that should be equal come out
+    of ciphertext products that far apart. Genuinely distinct but close eigenvalues stay
     separate nodes; their divided differences lose relative accuracy, but the
     table is self-consistent, so ``p`` still interpolates ``f`` at every node to
     rounding.
@@ -251,6 +234,12 @@ def real_eigvals(flat: F64) -> F64:
     a repeated eigenvalue a tiny imaginary part; only the real part is kept.
     """
     n = flat.shape[-1]
+    finite = np.all(np.isfinite(flat), axis=(-2, -1))
+    if not np.all(finite):
+        # NaN/inf values (a log of a negative slot, an overflow) stay NaN, as for n = 2.
+        w_all = np.full(flat.shape[:-1], np.nan)
+        w_all[finite] = real_eigvals(flat[finite])
+        return w_all
     if n != 3 or flat.shape[0] == 0:
         return np.sort(np.linalg.eigvals(flat).real, axis=-1)
     a = flat
