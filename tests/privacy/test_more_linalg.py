@@ -99,6 +99,21 @@ def test_three_by_three_eigenvalues_closed_form_equal_lapack():
     assert np.max(np.abs(got - want) / scale) < 1e-11
 
 
+def test_four_by_four_eigenvalues_vectorised_equal_lapack():
+    s = _key_matrix(4, seed=6)
+    rng = np.random.default_rng(6)
+    d = rng.normal(scale=5.0, size=(3000, 4))
+    d[:300, 3] = d[:300, 2] + rng.normal(scale=1e-9, size=300)  # near-double: LAPACK path
+    d[300:400, 1:] = 1.0  # exact triple
+    d[400:450] = 0.3  # all equal
+    d[450:600] = rng.uniform(0.25, 1.0, size=(150, 4)) * 40.0  # network-like hidden scale
+    a = _from_slots(s, d)
+    got = real_eigvals(a)
+    want = np.sort(d, axis=-1)
+    scale = np.maximum(np.max(np.abs(want), axis=-1, keepdims=True), 1.0)
+    assert np.max(np.abs(got - want) / scale) < 1e-11
+
+
 @pytest.mark.parametrize("n", [3, 4])
 def test_inverse_of_a_singular_ciphertext_is_non_finite_not_an_exception(n):
     s = _key_matrix(n, seed=7)

@@ -51,6 +51,10 @@ _CLUSTER_ATOL = 1e-9
 # n = 3 closed-form eigenvalues: |r| = 1 is a repeated root; within this of it LAPACK
 # takes over (the closed form's root error grows like rounding / (1 - |r|)).
 _CUBIC_FALLBACK = 1e-4
+# n = 4 closed-form path: roots (of the matrix scaled to spectral spread 1) closer
+# than this go to LAPACK (the characteristic polynomial's root error grows as the
+# roots approach each other).
+_QUARTIC_GAP = 1e-2
 
 
 def add_scalar_diag(a: F64, p: F64 | float) -> F64:
@@ -240,6 +244,8 @@ def real_eigvals(flat: F64) -> F64:
         w_all = np.full(flat.shape[:-1], np.nan)
         w_all[finite] = real_eigvals(flat[finite])
         return w_all
+    if n == 4 and flat.shape[0] > 0:
+        return _eigvals_4x4(flat)
     if n != 3 or flat.shape[0] == 0:
         return np.sort(np.linalg.eigvals(flat).real, axis=-1)
     a = flat
@@ -266,6 +272,67 @@ def real_eigvals(flat: F64) -> F64:
     if np.any(hard):
         w[hard] = np.linalg.eigvals(flat[hard]).real
     return np.sort(w, axis=-1)
+
+
+def _eigvals_4x4(flat: F64) -> F64:
+    """Real eigenvalues of a stack of 4x4 matrices, ascending: vectorised, LAPACK where hard.
+
+    With ``B = C - tr(C)/4 I`` and ``s^2 = tr(B^2)`` (all eigenvalues of ``B/s``
+    lie in ``[-1, 1]``), the characteristic polynomial of ``B/s`` is
+    ``u^4 - u^2/2 + c1 u + c0`` (Newton's identities on ``tr(B^k)``). Laguerre's
+    iteration from ``u = 1`` converges monotonically and cubically to the
+    largest root of a polynomial with real roots; deflating it leaves a cubic
+    solved in closed form. Matrices where this is inaccurate (roots closer than
+    ``_QUARTIC_GAP`` of ``s``, no convergence, non-finite) go to LAPACK.
+    """
+    m = flat.shape[0]
+    mid = np.trace(flat, axis1=1, axis2=2) / 4.0
+    b = flat - mid[:, None, None] * np.eye(4)
+    b2 = np.matmul(b, b)
+    bt = np.swapaxes(b, 1, 2)
+    p2 = np.einsum("kij,kij->k", b, bt)
+    p3 = np.einsum("kij,kij->k", b2, bt)
+    p4 = np.einsum("kij,kij->k", b2, np.swapaxes(b2, 1, 2))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = np.sqrt(np.maximum(p2, 0.0))
+        c1 = -p3 / (3.0 * s**3)
+        c0 = (0.5 - p4 / (p2 * p2)) / 4.0
+        u = np.ones(m)
+        step = np.zeros(m)
+        for _ in range(12):
+            pv = ((u * u - 0.5) * u + c1) * u + c0
+            d1 = (4.0 * u * u - 1.0) * u + c1
+            g = d1 / pv
+            h = g * g - (12.0 * u * u - 1.0) / pv
+            root = np.sqrt(np.maximum(3.0 * (4.0 * h - g * g), 0.0))
+            step = np.where(pv == 0.0, 0.0, 4.0 / (g + np.where(g >= 0, root, -root)))
+            u = u - step
+        # u^4 - u^2/2 + c1 u + c0 = (u - u1)(u^3 + a2 u^2 + a1 u + a0)
+        a2 = u
+        a1 = -0.5 + u * a2
+        a0 = c1 + u * a1
+        pp = a1 - a2 * a2 / 3.0
+        qq = 2.0 * a2**3 / 27.0 - a2 * a1 / 3.0 + a0
+        arg = (3.0 * qq / (2.0 * pp)) * np.sqrt(-3.0 / pp)
+        phi = np.arccos(np.clip(arg, -1.0, 1.0)) / 3.0
+        amp = 2.0 * np.sqrt(np.maximum(-pp / 3.0, 0.0))
+        roots = np.stack(
+            [u]
+            + [amp * np.cos(phi - 2.0 * np.pi * j / 3.0) - a2 / 3.0 for j in range(3)],
+            axis=1,
+        )
+    roots = np.sort(roots, axis=1)
+    hard = ~(
+        (np.abs(step) <= 1e-12)
+        & (pp < 0.0)
+        & (np.abs(arg) <= 1.0 - _CUBIC_FALLBACK)
+        & (np.min(np.diff(roots, axis=1), axis=1) >= _QUARTIC_GAP)
+        & (s > 0.0)
+    )
+    w = roots * s[:, None] + mid[:, None]
+    if np.any(hard):
+        w[hard] = np.sort(np.linalg.eigvals(flat[hard]).real, axis=1)
+    return w
 
 
 def _spectral_2x2(a: F64, f: ScalarFn, df: ScalarFn | None) -> F64:
