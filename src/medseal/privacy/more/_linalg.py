@@ -3,9 +3,9 @@
 Every function here works on raw float64 arrays whose two trailing axes are the
 ``(n, n)`` MORE ciphertext matrices; the leading axes are tensor axes and
 broadcast like NumPy. ``n = 2`` (the default key size) takes closed-form paths
-that avoid LAPACK calls per element; ``n = 3`` has closed-form eigenvalues;
-other operations for ``n > 2`` uses batched ``numpy.linalg`` calls over the whole
-stack. Matrix functions for ``n > 2`` are interpolation polynomials evaluated
+that avoid LAPACK calls per element; ``n = 3, 4`` have vectorised eigenvalues
+(LAPACK only for near-repeated ones); other operations for ``n > 2`` use batched
+``numpy.linalg`` calls over the whole stack. Matrix functions for ``n > 2`` are interpolation polynomials evaluated
 with batched ``matmul`` (no eigenvectors). Nothing here knows about keys: these
 are the operations the compute host runs.
 """
@@ -234,7 +234,8 @@ def real_eigvals(flat: F64) -> F64:
     ``det(B)``), vectorised over the stack; matrices within ``1e-4`` of a
     repeated eigenvalue, where the closed form loses accuracy (a double root
     of the characteristic polynomial moves by ``sqrt`` of its rounding), go to
-    LAPACK. Other ``n`` use batched ``numpy.linalg.eigvals``. Rounding can give
+    LAPACK. ``n = 4``: :func:`_eigvals_4x4`, vectorised with the same kind of
+    fallback. Other ``n`` use batched ``numpy.linalg.eigvals``. Rounding can give
     a repeated eigenvalue a tiny imaginary part; only the real part is kept.
     """
     n = flat.shape[-1]
@@ -317,8 +318,7 @@ def _eigvals_4x4(flat: F64) -> F64:
         phi = np.arccos(np.clip(arg, -1.0, 1.0)) / 3.0
         amp = 2.0 * np.sqrt(np.maximum(-pp / 3.0, 0.0))
         roots = np.stack(
-            [u]
-            + [amp * np.cos(phi - 2.0 * np.pi * j / 3.0) - a2 / 3.0 for j in range(3)],
+            [u] + [amp * np.cos(phi - 2.0 * np.pi * j / 3.0) - a2 / 3.0 for j in range(3)],
             axis=1,
         )
     roots = np.sort(roots, axis=1)
