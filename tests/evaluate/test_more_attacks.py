@@ -61,6 +61,27 @@ def test_eigenvalue_attack_on_computed_ciphertexts():
     assert res.success_rate >= 0.99
 
 
+@pytest.mark.parametrize("n", [2, 3, 4])
+@pytest.mark.parametrize("side_info", ["none", "range", "hint"])
+def test_eigenvalue_attack_on_saturated_computed_ciphertexts(n, side_info):
+    # tanh(60 x - 1): every hidden slot (>= 14) saturates to exactly 1.0, so for
+    # n >= 3 the hidden slots of each value coincide, and a second layer has to
+    # compute on them; the attack still reads the data slot of every value.
+    img = phantom(seed=n)
+    key = MoreKey.generate(n=n, seed=30 + n)
+    feat = ((key.encrypt(img) * 60.0 - 1.0).tanh() * 2.0).tanh()
+    truth = np.tanh(2.0 * np.tanh(img * 60.0 - 1.0))
+    assert np.max(np.abs(key.decrypt(feat) - truth)) < 1e-9
+    kwargs = {
+        "none": {},
+        "range": {"known_range": (-1.0, 1.0)},
+        "hint": {"hint": (0, float(truth.flat[0]))},
+    }[side_info]
+    res = eigenvalue_attack(feat, truth=truth, **kwargs)
+    assert res.success_rate is not None and res.success_rate >= 0.99
+    assert res.details["residual"] < 1e-10
+
+
 def test_each_ciphertext_narrows_its_value_to_n_candidates():
     key = MoreKey.generate(n=3, seed=1)
     x = np.random.default_rng(0).normal(size=50)

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+from medseal.privacy.more.algebra import AlgebraProjector
 from medseal.privacy.more.context import MorePublicContext
 from medseal.privacy.more.errors import (
     MoreContextMismatchError,
@@ -44,6 +45,7 @@ from medseal.privacy.more.serialize import FORMAT_VERSION
 from medseal.privacy.more.tensor import MoreTensor
 
 __all__ = [
+    "AlgebraProjector",
     "DEFAULT_NOISE_RANGE",
     "FORMAT_VERSION",
     "MoreContextMismatchError",

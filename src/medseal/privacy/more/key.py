@@ -211,6 +211,27 @@ class MoreKey:
         data = np.einsum("ki,ij->kj", diag.reshape(-1, n), self._enc).reshape(arr.shape + (n, n))
         return MoreTensor._wrap(data, self._ctx)
 
+    def encrypt_reference(self, *, rng: np.random.Generator | None = None) -> MoreTensor:
+        """An encryption of 0 whose hidden slots are well separated, for :class:`AlgebraProjector`.
+
+        Hidden slot ``i`` (of ``n - 1``) is drawn uniformly from the middle half of
+        the ``i``-th of ``n - 1`` equal parts of the noise range, so any two slots
+        differ by at least half a part and the powers of the ciphertext span the
+        ciphertext algebra with a well-conditioned basis. Like every ciphertext
+        it hides nothing from an eigenvalue attacker (docs/more.md); it reveals
+        no more than a fresh encryption of 0 does.
+        """
+        gen = self._rng if rng is None else rng
+        low, high = self._noise
+        n = self.n
+        part = (high - low) / (n - 1)
+        starts = low + part * (np.arange(n - 1) + 0.25)
+        diag = np.empty(n)
+        diag[0] = 0.0
+        diag[1:] = starts + 0.5 * part * gen.random(n - 1)
+        data = (diag @ self._enc).reshape(n, n)
+        return MoreTensor._wrap(data, self._ctx)
+
     def decrypt(self, c: MoreTensor) -> F64:
         """Recover the plaintext values, an array of shape ``c.shape``."""
         if not isinstance(c, MoreTensor):
