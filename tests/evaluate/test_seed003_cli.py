@@ -100,3 +100,39 @@ def test_more_encrypt_from_vault(tmp_path: Path, monkeypatch) -> None:
                             "--keyring", str(ring_path), "--as", "mallory", "--key", str(key),
                             "-o", str(tmp_path / "enc2"), "--size", "8"])  # fmt: skip
     assert r.exit_code != 0 and not (tmp_path / "enc2").exists()
+
+
+def test_more_cli_trains_with_a_key_of_size_3(tmp_path: Path) -> None:
+    """n >= 3 through the CLI: the server's backend gets the algebra projector from its reference."""
+    app, runner = _app(), CliRunner()
+    key, enc = tmp_path / "more3.key", tmp_path / "enc3"
+    assert runner.invoke(app, ["more", "keygen", "-o", str(key), "--seed", "3", "--n", "3"]).exit_code == 0
+    r = runner.invoke(app, ["more", "encrypt", "--dataset", "synthetic", "--key", str(key),
+                            "-o", str(enc), "--size", "8"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["train", "conv-bilstm", "--encrypted", str(enc), "--folds", "1",
+                            "--epochs", "3", "--net", "cnn", "-o", str(tmp_path / "r3")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["more", "decrypt-results", str(tmp_path / "r3"), "--key", str(key),
+                            "--encrypted", str(enc), "-o", str(tmp_path / "m3.json")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "m3.json").read_text())["folds"][0]["metrics"]
+    assert np.isfinite(metrics["auc"]) and 0.0 <= metrics["accuracy"] <= 1.0
+
+
+
+def test_more_backend_refresh_projects_drift_away_for_n_3() -> None:
+    """The server's backend (CLI and library alike) removes off-algebra rounding drift at n >= 3."""
+    from medseal.models.backend import MoreBackend
+    from medseal.privacy.more import MoreKey, MoreTensor
+
+    key = MoreKey.generate(n=3, seed=5)
+    rng = np.random.default_rng(0)
+    be = MoreBackend(key.public_context(), reference=key.encrypt_reference(rng=rng))
+    c = key.encrypt(np.array([0.25, -1.5, 3.0]), rng=rng)
+    drift = 1e-6 * rng.standard_normal(c.data.shape)
+    back = be.refresh(MoreTensor(c.data + drift, c.context))
+    # only the drift's in-algebra part (3 of 9 dimensions, ~58 % of its norm) stays
+    assert np.linalg.norm(back.data - c.data) < 0.8 * np.linalg.norm(drift)
+    assert np.allclose(be.refresh(back).data, back.data, atol=1e-12)  # a projection
+    assert np.allclose(key.decrypt(back), [0.25, -1.5, 3.0], atol=1e-5)

@@ -285,7 +285,11 @@ def _reference(x: Any) -> Any:
     """A public ciphertext with well-separated slots (for ``MoreBackend.refresh``)."""
     flat = x.reshape(-1)[: min(256, x.size)]
     d = flat.data
-    spread = np.abs(d[..., 0, 0] - d[..., 1, 1]) + np.abs(d[..., 0, 1]) + np.abs(d[..., 1, 0])
+    n = d.shape[-1]
+    # The Frobenius norm of each matrix's traceless part, for any key size n: the
+    # largest is the one farthest from a multiple of I (best spread of slots).
+    traceless = d - (np.trace(d, axis1=-2, axis2=-1) / n)[..., None, None] * np.eye(n)
+    spread = np.sqrt(np.sum(traceless * traceless, axis=(-2, -1)))
     return flat[int(np.argmax(spread))]
 
 

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from medseal.errors import InputError
 from medseal.privacy.more import (
+    AlgebraProjector,
     MorePublicContext,
     MoreTensor,
     avg_pool2d,
@@ -279,6 +280,7 @@ class MoreBackend(ArrayBackend):
             raise InputError("MoreBackend needs a MorePublicContext (never the secret key)")
         self.context = context
         self._basis: F64 | None = None
+        self._projector: AlgebraProjector | None = None
         if reference is not None:
             if not isinstance(reference, MoreTensor) or reference.size != 1:
                 raise InputError("reference must be one MoreTensor value")
@@ -290,6 +292,8 @@ class MoreBackend(ArrayBackend):
                 if not norm > 0:
                     raise InputError("reference ciphertext is degenerate (all slots equal)")
                 self._basis = k / norm
+            else:
+                self._projector = AlgebraProjector(reference)
 
     def __repr__(self) -> str:
         return f"MoreBackend({self.context!r})"
@@ -379,7 +383,13 @@ class MoreBackend(ArrayBackend):
         ``tr(M)/2 I + <M, K> K`` removes them every step. It uses only public
         data (a ciphertext and the identity), no secret and no eigenvectors.
         """
-        if self._basis is None or not isinstance(x, MoreTensor) or x.n != 2:
+        if not isinstance(x, MoreTensor):
+            return x
+        if x.n != 2:
+            # n >= 3: the same public Frobenius projection onto span{I, C, C^2, ...}
+            # of the reference (see AlgebraProjector); identity without a reference.
+            return self._projector.project(x) if self._projector is not None else x
+        if self._basis is None:
             return x
         a = x.data
         kb = self._basis

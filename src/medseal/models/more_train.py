@@ -45,7 +45,7 @@ from medseal.models.backend import (
     blas_single_thread,
 )
 from medseal.models.nets.conv_bilstm import Params, SequenceNet, bce_with_logits
-from medseal.privacy.more import AlgebraProjector, MoreKey, MorePublicContext, MoreTensor
+from medseal.privacy.more import MoreKey, MorePublicContext, MoreTensor
 
 __all__ = [
     "Adam",
@@ -312,28 +312,6 @@ def fit(
     )
 
 
-class _ProjectingMoreBackend(MoreBackend):
-    """A :class:`MoreBackend` whose ``refresh`` also works for ``n > 2``.
-
-    ``MoreBackend.refresh`` projects onto the ciphertext algebra for ``n = 2``
-    only and is the identity otherwise; without the projection, ciphertext
-    training with ``n >= 3`` drifts off the algebra and diverges within ~10
-    Adam steps (errors 1e-12 after 5 steps, 1e7 after 10 in a 3-key CNN). This
-    applies the same (public, key-free) Frobenius projection for every ``n``
-    with :class:`~medseal.privacy.more.AlgebraProjector`; for ``n = 2`` the two
-    coincide.
-    """
-
-    def __init__(self, context: MorePublicContext, *, reference: MoreTensor) -> None:
-        super().__init__(context, reference=reference)
-        self._projector = AlgebraProjector(reference)
-
-    def refresh(self, x: Array) -> Array:
-        if not isinstance(x, MoreTensor) or x.n == 2:
-            return super().refresh(x)
-        return self._projector.project(x)
-
-
 class MoreClient:
     """The data owner: holds the secret :class:`MoreKey`; encrypts inputs and decrypts results.
 
@@ -364,9 +342,7 @@ class MoreClient:
         """
         if self._key.n == 2:
             return MoreBackend(self.context, reference=self.encrypt(np.zeros(())))
-        return _ProjectingMoreBackend(
-            self.context, reference=self._key.encrypt_reference(rng=self._rng)
-        )
+        return MoreBackend(self.context, reference=self._key.encrypt_reference(rng=self._rng))
 
     def encrypt(self, x: ArrayLike) -> MoreTensor:
         """Encrypt an array (fresh hidden slots)."""
