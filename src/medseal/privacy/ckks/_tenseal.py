@@ -1,0 +1,279 @@
+"""The TenSEAL backend: keys and contexts through TenSEAL, arithmetic through its SEAL bindings.
+
+TenSEAL's ``Context`` makes the keys and serializes them in memory (with
+per-key flags, so a public context provably leaves the secret key out);
+``tenseal.sealapi`` (Microsoft SEAL's own API, shipped in the TenSEAL wheel)
+does the arithmetic, because the throughput plan needs what TenSEAL's vector
+types do not expose: many plaintext-scalar products summed *before* one
+rescale, plaintexts encoded once per distinct weight, inputs encrypted at the
+lowest level the program needs, and squares left unrelinearised when no
+further square follows.
+
+SEAL only saves ciphertexts to a file path; they go through a private
+temporary directory (``/dev/shm`` when present). Secret keys never do: they are
+serialized in memory by TenSEAL.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tenseal as ts
+import tenseal.sealapi as seal
+from numpy.typing import NDArray
+
+from medseal.privacy.ckks.errors import CKKSFormatError, CKKSSecretError
+from medseal.privacy.ckks.profiles import CKKSProfile
+
+__all__ = ["TenSEALBackend"]
+
+F64 = NDArray[np.float64]
+_MAX_CACHED_PLAINTEXTS = 4096
+
+
+@dataclass
+class _State:
+    ctx: Any  # tenseal.Context
+    scale: float
+    sc: Any
+    encoder: Any
+    evaluator: Any
+    encryptor: Any | None
+    decryptor: Any | None
+    relin: Any | None
+
+
+@contextmanager
+def _scratch() -> Iterator[str]:
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="medseal-ckks-", dir=base) as d:
+        yield d
+
+
+class TenSEALBackend:
+    """:class:`~medseal.privacy.ckks.backend.CKKSBackend` over TenSEAL 0.3.x / SEAL."""
+
+    name = "tenseal"
+    version = str(getattr(ts, "__version__", "?"))
+
+    # -- keys and contexts ---------------------------------------------------
+    def keygen(self, profile: CKKSProfile) -> _State:
+        ctx = ts.context(
+            ts.SCHEME_TYPE.CKKS,
+            profile.poly_modulus_degree,
+            coeff_mod_bit_sizes=list(profile.coeff_mod_bit_sizes),
+        )
+        ctx.global_scale = float(2**profile.scale_bits)
+        return self._wrap(ctx)
+
+    def _wrap(self, ctx: Any) -> _State:
+        sc = ctx.seal_context().data
+        private = ctx.has_secret_key()
+        return _State(
+            ctx=ctx,
+            scale=float(ctx.global_scale) if _has_scale(ctx) else 0.0,
+            sc=sc,
+            encoder=seal.CKKSEncoder(sc),
+            evaluator=seal.Evaluator(sc),
+            encryptor=seal.Encryptor(sc, ctx.public_key().data) if ctx.has_public_key() else None,
+            decryptor=seal.Decryptor(sc, ctx.secret_key().data) if private else None,
+            relin=ctx.relin_keys().data if ctx.has_relin_keys() else None,
+        )
+
+    def export_secret(self, state: _State) -> bytes:
+        if not state.ctx.has_secret_key():
+            raise CKKSSecretError("this CKKS context holds no secret key")
+        return bytes(
+            state.ctx.serialize(
+                save_public_key=True,
+                save_secret_key=True,
+                save_galois_keys=False,
+                save_relin_keys=True,
+            )
+        )
+
+    def import_secret(self, blob: bytes) -> _State:
+        ctx = self._load(blob, "secret key")
+        if not ctx.has_secret_key():
+            raise CKKSFormatError("serialized CKKS secret key holds no secret key")
+        return self._wrap(ctx)
+
+    def export_public(self, state: _State, *, relin_keys: bool) -> bytes:
+        return bytes(
+            state.ctx.serialize(
+                save_public_key=False,
+                save_secret_key=False,
+                save_galois_keys=False,
+                save_relin_keys=relin_keys,
+            )
+        )
+
+    def import_public(self, blob: bytes) -> _State:
+        ctx = self._load(blob, "public context")
+        if ctx.has_secret_key():  # pragma: no cover - export_public never writes one
+            raise CKKSFormatError("a public CKKS context must not hold a secret key")
+        return self._wrap(ctx)
+
+    @staticmethod
+    def _load(blob: bytes, what: str) -> Any:
+        try:
+            return ts.context_from(bytes(blob))
+        except Exception as exc:  # TenSEAL raises bare ValueError/RuntimeError from protobuf
+            raise CKKSFormatError(f"serialized CKKS {what} does not load (corrupt)") from exc
+
+    def has_secret(self, state: _State) -> bool:
+        return bool(state.ctx.has_secret_key())
+
+    def slots(self, state: _State) -> int:
+        return int(state.encoder.slot_count())
+
+    # -- encrypt / decrypt ---------------------------------------------------
+    def _parms_id(self, state: _State, levels: int) -> Any:
+        cd = state.sc.first_context_data()
+        while cd is not None and cd.chain_index() > levels:
+            cd = cd.next_context_data()
+        if cd is None or cd.chain_index() != levels:
+            raise CKKSFormatError(f"no level with {levels} rescales left in this context")
+        return cd.parms_id()
+
+    def encrypt(self, state: _State, values: F64, *, levels: int, scale: float) -> Any:
+        if state.encryptor is None:
+            raise CKKSSecretError("this CKKS context cannot encrypt (no public key)")
+        pt = seal.Plaintext()
+        state.encoder.encode(
+            np.asarray(values, dtype=np.float64).tolist(),
+            self._parms_id(state, levels),
+            scale,
+            pt,
+        )
+        ct = seal.Ciphertext()
+        state.encryptor.encrypt(pt, ct)
+        return ct
+
+    def decrypt(self, state: _State, ct: Any) -> F64:
+        if state.decryptor is None:
+            raise CKKSSecretError(
+                "this CKKS context holds no secret key: only the data owner can decrypt"
+            )
+        pt = seal.Plaintext()
+        state.decryptor.decrypt(ct, pt)
+        return np.asarray(state.encoder.decode_double(pt), dtype=np.float64)
+
+    def levels(self, state: _State, ct: Any) -> int:
+        return int(state.sc.get_context_data(ct.parms_id()).chain_index())
+
+    # -- serialization ----------------------------------------------------
+    def to_bytes(self, cts: Sequence[Any]) -> list[bytes]:
+        out = []
+        with _scratch() as d:
+            path = os.path.join(d, "ct")
+            for ct in cts:
+                ct.save(path)
+                with open(path, "rb") as fh:
+                    out.append(fh.read())
+        return out
+
+    def from_bytes(self, state: _State, blobs: Sequence[bytes]) -> list[Any]:
+        out = []
+        with _scratch() as d:
+            path = os.path.join(d, "ct")
+            for blob in blobs:
+                with open(path, "wb") as fh:
+                    fh.write(blob)
+                ct = seal.Ciphertext()
+                try:
+                    ct.load(state.sc, path)
+                except Exception as exc:  # SEAL: invalid_argument / logic_error
+                    raise CKKSFormatError(
+                        "a ciphertext does not load under this context "
+                        "(other parameters, or corrupt)"
+                    ) from exc
+                out.append(ct)
+        return out
+
+    # -- evaluation -------------------------------------------------------
+    def mod_switch(self, state: _State, cts: Sequence[Any], *, levels: int) -> list[Any]:
+        target = self._parms_id(state, levels)
+        out = []
+        for ct in cts:
+            if self.levels(state, ct) < levels:
+                raise CKKSFormatError("a ciphertext has fewer levels than the program needs")
+            c = seal.Ciphertext()
+            state.evaluator.mod_switch_to(ct, target, c)
+            out.append(c)
+        return out
+
+    def affine(
+        self,
+        state: _State,
+        cts: Sequence[Any],
+        indptr: NDArray[np.int64],
+        indices: NDArray[np.int64],
+        data: F64,
+        bias: F64,
+    ) -> list[Any]:
+        ev, enc = state.evaluator, state.encoder
+        pid = cts[0].parms_id()
+        # Encode weights at the value of the prime the next rescale drops, so the
+        # scale after rescaling is exactly the input scale.
+        q = float(state.sc.get_context_data(pid).parms().coeff_modulus()[-1].value())
+        uniq, inverse = np.unique(data, return_inverse=True)
+        cache: list[Any] | None = None
+        if uniq.size <= _MAX_CACHED_PLAINTEXTS:
+            cache = []
+            for w in uniq:
+                pt = seal.Plaintext()
+                enc.encode(float(w), pid, q, pt)
+                cache.append(pt)
+        tmp = seal.Ciphertext()
+        spare = seal.Plaintext()
+        out = []
+        for j in range(len(indptr) - 1):
+            acc = seal.Ciphertext()
+            for k in range(int(indptr[j]), int(indptr[j + 1])):
+                if cache is not None:
+                    pt = cache[int(inverse[k])]
+                else:
+                    enc.encode(float(data[k]), pid, q, spare)
+                    pt = spare
+                if k == indptr[j]:
+                    ev.multiply_plain(cts[int(indices[k])], pt, acc)
+                else:
+                    ev.multiply_plain(cts[int(indices[k])], pt, tmp)
+                    ev.add_inplace(acc, tmp)
+            ev.rescale_to_next_inplace(acc)
+            acc.scale = cts[0].scale  # equal up to rounding of q / q; pin it exactly
+            if bias[j] != 0.0:
+                pb = seal.Plaintext()
+                enc.encode(float(bias[j]), acc.parms_id(), acc.scale, pb)
+                ev.add_plain_inplace(acc, pb)
+            out.append(acc)
+        return out
+
+    def square(self, state: _State, cts: Sequence[Any], *, relinearize: bool) -> list[Any]:
+        ev = state.evaluator
+        if relinearize and state.relin is None:
+            raise CKKSFormatError("the program needs relinearization keys this context lacks")
+        out = []
+        for ct in cts:
+            c = seal.Ciphertext()
+            ev.square(ct, c)
+            if relinearize:
+                ev.relinearize_inplace(c, state.relin)
+            ev.rescale_to_next_inplace(c)
+            out.append(c)
+        return out
+
+
+def _has_scale(ctx: Any) -> bool:
+    try:
+        ctx.global_scale  # noqa: B018 - raises when never set
+    except ValueError:
+        return False
+    return True
