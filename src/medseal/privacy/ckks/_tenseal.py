@@ -81,7 +81,9 @@ class TenSEALBackend:
             sc=sc,
             encoder=seal.CKKSEncoder(sc),
             evaluator=seal.Evaluator(sc),
-            encryptor=seal.Encryptor(sc, ctx.public_key().data) if ctx.has_public_key() else None,
+            # The owner encrypts with the secret key (symmetric RLWE: same security,
+            # about half the cost of public-key encryption).
+            encryptor=seal.Encryptor(sc, ctx.secret_key().data) if private else None,
             decryptor=seal.Decryptor(sc, ctx.secret_key().data) if private else None,
             relin=ctx.relin_keys().data if ctx.has_relin_keys() else None,
         )
@@ -144,7 +146,7 @@ class TenSEALBackend:
 
     def encrypt(self, state: _State, values: F64, *, levels: int, scale: float) -> Any:
         if state.encryptor is None:
-            raise CKKSSecretError("this CKKS context cannot encrypt (no public key)")
+            raise CKKSSecretError("only the data owner (secret key holder) encrypts")
         pt = seal.Plaintext()
         state.encoder.encode(
             np.asarray(values, dtype=np.float64).tolist(),
@@ -153,7 +155,7 @@ class TenSEALBackend:
             pt,
         )
         ct = seal.Ciphertext()
-        state.encryptor.encrypt(pt, ct)
+        state.encryptor.encrypt_symmetric(pt, ct)
         return ct
 
     def decrypt(self, state: _State, ct: Any) -> F64:
