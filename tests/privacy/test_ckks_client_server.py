@@ -222,3 +222,23 @@ def test_too_many_images_or_the_wrong_width_are_refused_before_encryption(key, p
         key.encrypt(np.zeros((4097, 12)))
     with pytest.raises(CKKSPlanError, match="the program takes 12"):
         key.encrypt(np.zeros((2, 10)), program=prog)
+
+
+def test_the_secret_key_is_sealed_under_the_key_ring_and_survives_rotation(key, x):
+    from medseal.crypto import KeyRing
+    from medseal.errors import DecryptionError
+
+    ring = KeyRing.in_memory()
+    sealed = key.seal(ring)
+    assert not any(p in sealed for p in [_secret_key_bytes(key)[100:132]])
+    opened = CKKSKey.unseal(sealed, ring)
+    np.testing.assert_allclose(opened.decrypt(key.encrypt(x)), x.reshape(9, -1), atol=1e-6)
+    old_kek = ring.current_kek_id
+    ring.rotate()
+    moved = CKKSKey.rewrap_sealed(sealed, ring)
+    assert old_kek not in moved.decode() and ring.current_kek_id in moved.decode()
+    assert CKKSKey.unseal(moved, ring).key_id == key.key_id
+    with pytest.raises(DecryptionError):
+        CKKSKey.unseal(sealed, KeyRing.in_memory())
+    with pytest.raises(CKKSFormatError, match="not a sealed CKKS secret key"):
+        CKKSKey.unseal(b"{}", ring)

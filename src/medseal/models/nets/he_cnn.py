@@ -26,7 +26,10 @@ Multiplicative depth = number of affine layers + number of activations:
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,7 +49,7 @@ from medseal.privacy.ckks import (
     get_profile,
 )
 
-__all__ = ["HECNN", "HEClassifier", "PolyAct", "compile_he"]
+__all__ = ["HECNN", "HEClassifier", "PolyAct", "compile_he", "load_he_cnn", "save_he_cnn"]
 
 F64 = NDArray[np.float64]
 _MIN_QUADRATIC = 1e-6
@@ -297,3 +300,28 @@ class HEClassifier:
     ) -> F64:
         """Probabilities of class 1 (sigmoid of :meth:`logits`)."""
         return _sigmoid(self.logits(x, mode=mode, key=key, server=server))
+
+
+def save_he_cnn(net: HECNN, directory: str | os.PathLike[str], info: dict[str, Any]) -> Path:
+    """Write ``model.pt`` (weights) and ``model.json`` (architecture + ``info``, no keys or pixels)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), out / "model.pt")
+    doc = {"format": "medseal-model", "version": 1, "network": net.config, **info}
+    (out / "model.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    return out
+
+
+def load_he_cnn(directory: str | os.PathLike[str]) -> tuple[HECNN, dict[str, Any]]:
+    """Rebuild an :class:`HECNN` saved by :func:`save_he_cnn` (eval mode) and its JSON."""
+    src = Path(directory)
+    try:
+        doc = json.loads((src / "model.json").read_text())
+        cfg = dict(doc["network"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"no readable HE-CNN at {src}: {type(exc).__name__}") from None
+    if cfg.pop("arch", None) != "he_cnn":
+        raise InputError(f"{src} does not hold an HE-CNN (arch he_cnn)")
+    net = HECNN(**cfg)
+    net.load_state_dict(torch.load(src / "model.pt", map_location="cpu", weights_only=True))
+    return net.eval(), doc

@@ -14,12 +14,16 @@ Decrypted CKKS results leak a little about the key to whoever sees them
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from medseal.crypto import KeyRing, WrappedKey, seal, unseal
+from medseal.errors import DecryptionError
 from medseal.privacy.ckks import _format
 from medseal.privacy.ckks.backend import CKKSBackend, get_backend
 from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
@@ -192,3 +196,67 @@ class CKKSKey:
                 raise
             raise CKKSFormatError("serialized CKKS secret key has a malformed header") from exc
         return cls(be, be.import_secret(payload), prof, key_id)
+
+    # -- sealed under the key ring ------------------------------------------
+    def seal(self, keyring: KeyRing) -> bytes:
+        """The secret key sealed under ``keyring`` (AES-256-GCM, data key wrapped by its KEK).
+
+        JSON bytes safe to store anywhere; only :meth:`unseal` with the same
+        key ring opens them. After ``keyring.rotate()``, :meth:`rewrap_sealed`
+        moves the data key to the new KEK without touching the sealed bytes.
+        """
+        blob = seal(self.to_bytes(), keyring=keyring, associated_data=_sealed_aad(self._key_id))
+        doc = {
+            "format": _SEALED_FORMAT,
+            "version": 1,
+            "key_id": self._key_id,
+            "profile": self._profile.name,
+            "wrapped_key": blob.wrapped_key.to_json(),
+            "data": base64.b64encode(bytes(blob.data)).decode("ascii"),
+        }
+        return json.dumps(doc, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def unseal(cls, sealed: bytes, keyring: KeyRing) -> CKKSKey:
+        """Open :meth:`seal` output; :class:`~medseal.errors.DecryptionError` on any failure."""
+        doc = _sealed_doc(sealed)
+        try:
+            data = base64.b64decode(doc["data"].encode("ascii"), validate=True)
+        except ValueError:
+            raise CKKSFormatError("the sealed CKKS secret key is damaged") from None
+        raw = unseal(
+            data,
+            WrappedKey.from_json(doc["wrapped_key"]),
+            keyring=keyring,
+            associated_data=_sealed_aad(str(doc["key_id"])),
+        )
+        key = cls.from_bytes(raw)
+        if key.key_id != doc["key_id"]:  # pragma: no cover - bound by the associated data
+            raise DecryptionError("the sealed CKKS key does not match its label")
+        return key
+
+    @staticmethod
+    def rewrap_sealed(sealed: bytes, keyring: KeyRing) -> bytes:
+        """The same sealed key with its data key re-wrapped under the ring's current KEK."""
+        doc = _sealed_doc(sealed)
+        doc["wrapped_key"] = keyring.rewrap(WrappedKey.from_json(doc["wrapped_key"])).to_json()
+        return json.dumps(doc, sort_keys=True).encode("utf-8")
+
+
+_SEALED_FORMAT = "medseal-ckks-sealed-key"
+
+
+def _sealed_aad(key_id: str) -> bytes:
+    return b"medseal/ckks-secret-key/" + key_id.encode("ascii", "replace")
+
+
+def _sealed_doc(sealed: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(bytes(sealed).decode("utf-8"))
+        if not isinstance(doc, dict) or doc.get("format") != _SEALED_FORMAT:
+            raise ValueError
+        if doc.get("version") != 1 or not isinstance(doc.get("data"), str):
+            raise ValueError
+    except (UnicodeDecodeError, ValueError):
+        raise CKKSFormatError("not a sealed CKKS secret key (or an unknown version)") from None
+    return doc
