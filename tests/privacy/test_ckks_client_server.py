@@ -242,3 +242,21 @@ def test_the_secret_key_is_sealed_under_the_key_ring_and_survives_rotation(key, 
         CKKSKey.unseal(sealed, KeyRing.in_memory())
     with pytest.raises(CKKSFormatError, match="not a sealed CKKS secret key"):
         CKKSKey.unseal(b"{}", ring)
+
+
+@pytest.mark.parametrize("squares", [1, 2])
+def test_two_worker_evaluation_equals_the_single_process_one(squares):
+    profile = "128" if squares == 1 else "128-deep"
+    k = CKKSKey.generate(profile)
+    prog = _program(3, squares=squares, profile=profile)
+    xs = np.random.default_rng(3).random((6, 3, 4))
+    ctx = k.public_context(prog).to_bytes()
+    batch = k.encrypt(xs, program=prog)
+    one = k.decrypt(CKKSServer(ctx).predict(prog, batch))
+    server = CKKSServer(ctx, workers=2)
+    two = k.decrypt(server.predict(prog, batch))
+    np.testing.assert_allclose(two, one, atol=1e-4)
+    np.testing.assert_allclose(two, prog.simulate(xs), atol=1e-3)
+    assert len(server.last_stats.per_layer_s) == prog.depth - 2  # three layers fused
+    with pytest.raises(CKKSPlanError, match="workers"):
+        CKKSServer(ctx, workers=0)

@@ -186,11 +186,12 @@ def predict(
     batch: Annotated[Path, typer.Argument(help="Encrypted batch (batch.ct).")],
     context: Annotated[Path, typer.Option("--context", help="Public context.")] = Path("he.ctx"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Encrypted outputs.")] = Path("out.ct"),
+    workers: Annotated[int, typer.Option(help="Server processes for the first layers.")] = 2,
 ) -> None:
     """Compute host: evaluate on ciphertexts with the public context only."""
     from medseal.privacy.ckks import CKKSServer, EncryptedBatch, HEProgram
 
-    server = CKKSServer(_read(context))
+    server = CKKSServer(_read(context), workers=workers)
     result = server.predict(
         HEProgram.from_bytes(_read(model)), EncryptedBatch.from_bytes(_read(batch))
     )

@@ -68,6 +68,7 @@ class HEStudyConfig:
     batch_size: int = 64
     seed: int = 0
     threads: int = 2
+    workers: int = 2
     n_boot: int = 2000
     limit: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -132,7 +133,7 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
 
     key, t_keygen = _timed(lambda: CKKSKey.generate(prog.profile))
     ctx_bytes = key.public_context(prog).to_bytes()
-    server = CKKSServer(ctx_bytes)
+    server = CKKSServer(ctx_bytes, workers=cfg.workers)
     xf = test.x.astype(np.float64) / 255.0
     slots = prog.profile.slots
     logits, t_enc, t_srv, t_dec, in_bytes, out_bytes = [], 0.0, 0.0, 0.0, 0, 0

@@ -16,6 +16,7 @@ serialized in memory by TenSEAL.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -211,15 +212,18 @@ class TenSEALBackend:
             out.append(c)
         return out
 
-    def affine(
+    def _accumulate(
         self,
         state: _State,
         cts: Sequence[Any],
         indptr: NDArray[np.int64],
         indices: NDArray[np.int64],
         data: F64,
-        bias: F64,
     ) -> list[Any]:
+        """Per CSR row ``sum_k data[k] * cts[indices[k]]`` at scale ``input * q``, no rescale.
+
+        Rows without entries give ``None``.
+        """
         ev, enc = state.evaluator, state.encoder
         pid = cts[0].parms_id()
         # Encode weights at the value of the prime the next rescale drops, so the
@@ -235,27 +239,93 @@ class TenSEALBackend:
                 cache.append(pt)
         tmp = seal.Ciphertext()
         spare = seal.Plaintext()
-        out = []
+        out: list[Any] = []
         for j in range(len(indptr) - 1):
-            acc = seal.Ciphertext()
+            acc = None
             for k in range(int(indptr[j]), int(indptr[j + 1])):
                 if cache is not None:
                     pt = cache[int(inverse[k])]
                 else:
                     enc.encode(float(data[k]), pid, q, spare)
                     pt = spare
-                if k == indptr[j]:
+                if acc is None:
+                    acc = seal.Ciphertext()
                     ev.multiply_plain(cts[int(indices[k])], pt, acc)
                 else:
                     ev.multiply_plain(cts[int(indices[k])], pt, tmp)
                     ev.add_inplace(acc, tmp)
-            ev.rescale_to_next_inplace(acc)
-            acc.scale = cts[0].scale  # equal up to rounding of q / q; pin it exactly
-            if bias[j] != 0.0:
-                pb = seal.Plaintext()
-                enc.encode(float(bias[j]), acc.parms_id(), acc.scale, pb)
-                ev.add_plain_inplace(acc, pb)
             out.append(acc)
+        return out
+
+    def _finish(self, state: _State, acc: Any, scale: float, bias: float) -> Any:
+        state.evaluator.rescale_to_next_inplace(acc)
+        acc.scale = scale  # equal up to the rounding of (scale * q) / q; pin it exactly
+        if bias != 0.0:
+            pb = seal.Plaintext()
+            state.encoder.encode(float(bias), acc.parms_id(), acc.scale, pb)
+            state.evaluator.add_plain_inplace(acc, pb)
+        return acc
+
+    def affine(
+        self,
+        state: _State,
+        cts: Sequence[Any],
+        indptr: NDArray[np.int64],
+        indices: NDArray[np.int64],
+        data: F64,
+        bias: F64,
+    ) -> list[Any]:
+        accs = self._accumulate(state, cts, indptr, indices, data)
+        if any(a is None for a in accs):
+            raise CKKSFormatError("an affine layer has an output without weights")
+        return [
+            self._finish(state, a, cts[0].scale, float(b)) for a, b in zip(accs, bias, strict=True)
+        ]
+
+    def affine_square_affine(
+        self,
+        state: _State,
+        cts: Sequence[Any],
+        first: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        relinearize: bool,
+        second: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        *,
+        workers: int,
+    ) -> list[Any]:
+        """``affine -> square -> affine`` with the middle units split over ``workers`` processes.
+
+        Each forked worker computes its share of the first layer, squares it and
+        returns its *partial sums* of the second layer (one ciphertext per
+        output), so only a few ciphertexts cross processes; the parent adds
+        them, rescales once and adds the bias. Same result as the sequential
+        path up to CKKS rounding.
+        """
+        global _FORK_JOB
+        n_mid = len(first[0]) - 1
+        chunks = [c for c in np.array_split(np.arange(n_mid), max(1, workers)) if c.size]
+        if len(chunks) < 2:
+            mid = self.affine(state, cts, *first)
+            return self.affine(state, self.square(state, mid, relinearize=relinearize), *second)
+        _FORK_JOB = (self, state, cts, first, relinearize, second)
+        try:
+            mp = multiprocessing.get_context("fork")
+            with mp.Pool(len(chunks)) as pool:
+                parts = pool.map(_fused_part, [(int(c[0]), int(c[-1]) + 1) for c in chunks])
+        finally:
+            _FORK_JOB = None
+        out = []
+        n_out = len(second[0]) - 1
+        scale = None
+        for j in range(n_out):
+            blobs = [blob for p in parts if (blob := p[0][j]) is not None]
+            if not blobs:
+                raise CKKSFormatError("an affine layer has an output without weights")
+            loaded = self.from_bytes(state, blobs)
+            acc = loaded[0]
+            for extra in loaded[1:]:
+                state.evaluator.add_inplace(acc, extra)
+            scale = parts[0][1]
+            out.append(self._finish(state, acc, scale, float(second[3][j])))
         return out
 
     def square(self, state: _State, cts: Sequence[Any], *, relinearize: bool) -> list[Any]:
@@ -271,6 +341,29 @@ class TenSEALBackend:
             ev.rescale_to_next_inplace(c)
             out.append(c)
         return out
+
+
+_FORK_JOB: Any = None
+
+
+def _fused_part(rows: tuple[int, int]) -> tuple[list[bytes | None], float]:
+    """Worker of :meth:`TenSEALBackend.affine_square_affine` (runs in a forked child)."""
+    be, state, cts, first, relin, second = _FORK_JOB
+    lo, hi = rows
+    ip, ix, d, b = first
+    sub_ip = ip[lo : hi + 1] - ip[lo]
+    sl = slice(int(ip[lo]), int(ip[hi]))
+    mid = be.affine(state, cts, sub_ip, ix[sl], d[sl], b[lo:hi])
+    sq = be.square(state, mid, relinearize=relin)
+    ip2, ix2, d2, _ = second
+    keep = (ix2 >= lo) & (ix2 < hi)
+    counts = [int(keep[ip2[j] : ip2[j + 1]].sum()) for j in range(len(ip2) - 1)]
+    sub_ip2 = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    accs = be._accumulate(state, sq, sub_ip2, (ix2[keep] - lo).astype(np.int64), d2[keep])
+    blobs: list[bytes | None] = []
+    for acc in accs:
+        blobs.append(None if acc is None else be.to_bytes([acc])[0])
+    return blobs, float(sq[0].scale)
 
 
 def _has_scale(ctx: Any) -> bool:

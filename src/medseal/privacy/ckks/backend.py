@@ -84,6 +84,18 @@ class CKKSBackend(Protocol):
     def square(self, state: Any, cts: Sequence[Any], *, relinearize: bool) -> list[Any]:
         """Square every ciphertext, optionally relinearise, then rescale."""
 
+    def affine_square_affine(
+        self,
+        state: Any,
+        cts: Sequence[Any],
+        first: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        relinearize: bool,
+        second: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        *,
+        workers: int,
+    ) -> list[Any]:
+        """The three layers fused, the middle units split over ``workers`` processes."""
+
 
 _BACKENDS = {"tenseal": ("medseal.privacy.ckks._tenseal", "TenSEALBackend", "tenseal==0.3.18")}
 

@@ -19,7 +19,7 @@ from medseal.privacy.ckks.errors import (
     CKKSFormatError,
     CKKSPlanError,
 )
-from medseal.privacy.ckks.program import AffineLayer, HEProgram
+from medseal.privacy.ckks.program import AffineLayer, HEProgram, SquareLayer
 
 __all__ = ["CKKSServer", "EvalStats"]
 
@@ -45,9 +45,18 @@ class CKKSServer:
     ----------
     context : CKKSPublicContext or bytes
         What the data owner sent (``CKKSKey.public_context(program).to_bytes()``).
+    workers : int
+        Processes for a leading ``affine -> square -> affine`` (the convolution,
+        its activation and the next layer): its middle units are split over
+        them. 1 evaluates everything in this process.
     """
 
-    def __init__(self, context: CKKSPublicContext | bytes | bytearray | memoryview) -> None:
+    def __init__(
+        self, context: CKKSPublicContext | bytes | bytearray | memoryview, *, workers: int = 1
+    ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise CKKSPlanError("workers must be an integer >= 1")
+        self.workers = workers
         ctx = (
             context
             if isinstance(context, CKKSPublicContext)
@@ -93,7 +102,28 @@ class CKKSServer:
             cts = self._backend.mod_switch(self._state, cts, levels=program.depth)
         stats.load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        for layer, rl in zip(program.layers, relin, strict=True):
+        layers = list(zip(program.layers, relin, strict=True))
+        head = program.layers[:3]
+        if (
+            self.workers > 1
+            and len(head) == 3
+            and isinstance(head[0], AffineLayer)
+            and isinstance(head[1], SquareLayer)
+            and isinstance(head[2], AffineLayer)
+        ):
+            t1 = time.perf_counter()
+            a0, a2 = head[0], head[2]
+            cts = self._backend.affine_square_affine(
+                self._state,
+                cts,
+                (a0.indptr, a0.indices, a0.data, a0.bias),
+                relin[1],
+                (a2.indptr, a2.indices, a2.data, a2.bias),
+                workers=self.workers,
+            )
+            stats.per_layer_s.append(time.perf_counter() - t1)
+            layers = layers[3:]
+        for layer, rl in layers:
             t1 = time.perf_counter()
             if isinstance(layer, AffineLayer):
                 cts = self._backend.affine(
