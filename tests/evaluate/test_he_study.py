@@ -58,7 +58,7 @@ def test_goals_are_judged_from_the_numbers(result):
     better["agreement"]["simulate_vs_encrypted"] = 1.0
     better["latency"]["per_image_full_batch_s"] = 0.005
     met = [g["met"] for g in judge_goals(better)]
-    # plaintext AUC, encrypted gap, agreement, single latency, amortized latency, study time
+    # plaintext AUC, encrypted gap, agreement, single, amortized, attack, study time
     assert met[0] and met[1] and met[2] and met[4]
     worse = copy.deepcopy(better)
     worse["auc"]["plain"]["auc"] = 0.94

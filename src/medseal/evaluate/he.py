@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medseal.evaluate.attacks.ckks_learned_inverse import ckks_learned_inverse_attack
 from medseal.evaluate.metrics import auc_with_ci, paired_auc_difference
 from medseal.models.data import load_dataset
 from medseal.models.nets.he_cnn import HECNN, HEClassifier
@@ -188,6 +189,11 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
         "output_bytes": out_bytes,
         "program_bytes": len(prog.to_bytes()),
     }
+    attack = ckks_learned_inverse_attack(test.x, profile=cfg.profile, seed=cfg.seed, key=key)
+    say(
+        f"learned inverse on ciphertexts: R^2 {attack['ciphertext_r2']:.3f} "
+        f"(control on unencrypted encodings: {attack['encoding_r2']:.3f})"
+    )
     resnet = ResNet18(image_size=int(test.x.shape[1]))
     cost = {
         "he_cnn_params": sum(p.numel() for p in net.parameters()),
@@ -220,6 +226,7 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
         "latency": latency,
         "sizes": sizes,
         "plaintext_cost": cost,
+        "attacks": [attack],
         "machine": {"python": platform.python_version(), "threads": cfg.threads},
         "seconds": seconds,
     }
@@ -260,6 +267,12 @@ def judge_goals(r: dict[str, Any]) -> list[dict[str, Any]]:
             f"(client + server), {1e3 * lat['per_image_at_this_fill_s']:.1f} ms at "
             f"{r['dataset']['test']} images",
             lat["per_image_full_batch_s"] < GOALS["amortized_s"],
+        ),
+        (
+            "the learned-inverse attack on ciphertexts fails (its control succeeds)",
+            f"R^2 {r['attacks'][0]['ciphertext_r2']:.3f} on ciphertexts, "
+            f"{r['attacks'][0]['encoding_r2']:.3f} on unencrypted encodings",
+            r["attacks"][0]["attack_fails"] and r["attacks"][0]["control_succeeds"],
         ),
         (
             "whole study under 20 minutes",

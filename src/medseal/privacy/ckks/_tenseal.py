@@ -171,6 +171,36 @@ class TenSEALBackend:
     def levels(self, state: _State, ct: Any) -> int:
         return int(state.sc.get_context_data(ct.parms_id()).chain_index())
 
+    # -- raw views for the leakage measurements ------------------------------
+    def residues(self, state: _State, ct: Any) -> tuple[NDArray[np.uint64], int]:
+        """The first RNS limb of every polynomial of ``ct`` (NTT form), and that prime.
+
+        What a compute host sees of a ciphertext, as numbers: used by
+        :mod:`medseal.evaluate.attacks.ckks_learned_inverse`.
+        """
+        n = int(ct.poly_modulus_degree())
+        limbs = int(ct.coeff_modulus_size())
+        arr = ct.dyn_array()
+        out = np.empty((int(ct.size()), n), dtype=np.uint64)
+        for p in range(out.shape[0]):
+            base = p * limbs * n
+            out[p] = np.fromiter((arr.at(base + i) for i in range(n)), dtype=np.uint64, count=n)
+        q = int(state.sc.get_context_data(ct.parms_id()).parms().coeff_modulus()[0].value())
+        return out, q
+
+    def encoding_residues(
+        self, state: _State, values: F64, *, levels: int, scale: float
+    ) -> tuple[NDArray[np.uint64], int]:
+        """The same view of the *unencrypted* CKKS encoding of ``values`` (the leaky control)."""
+        pt = seal.Plaintext()
+        pid = self._parms_id(state, levels)
+        state.encoder.encode(np.asarray(values, dtype=np.float64).tolist(), pid, scale, pt)
+        n = int(state.encoder.slot_count()) * 2
+        arr = pt.dyn_array()
+        out = np.fromiter((arr.at(i) for i in range(n)), dtype=np.uint64, count=n)[None, :]
+        q = int(state.sc.get_context_data(pid).parms().coeff_modulus()[0].value())
+        return out, q
+
     # -- serialization ----------------------------------------------------
     def to_bytes(self, cts: Sequence[Any]) -> list[bytes]:
         out = []

@@ -61,6 +61,14 @@ class CKKSBackend(Protocol):
     def levels(self, state: Any, ct: Any) -> int:
         """Rescales left in ``ct``."""
 
+    def residues(self, state: Any, ct: Any) -> tuple[NDArray[np.uint64], int]:
+        """First RNS limb of each polynomial of ``ct`` (NTT form) and its prime."""
+
+    def encoding_residues(
+        self, state: Any, values: F64, *, levels: int, scale: float
+    ) -> tuple[NDArray[np.uint64], int]:
+        """The same view of an unencrypted encoding (control for leakage measurements)."""
+
     def to_bytes(self, cts: Sequence[Any]) -> list[bytes]:
         """Serialize ciphertexts."""
 

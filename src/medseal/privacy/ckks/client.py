@@ -168,6 +168,16 @@ class CKKSKey:
         cols = [self._backend.decrypt(self._state, ct)[: batch.n_images] for ct in cts]
         return np.stack(cols, axis=1)
 
+    def encoding_view(self, values: ArrayLike) -> tuple[Any, int]:
+        """The *unencrypted* CKKS encoding of ``values`` as :meth:`CKKSServer.residues` shows
+        a ciphertext: the leaky control of the leakage measurements (never sent anywhere)."""
+        return self._backend.encoding_residues(
+            self._state,
+            np.asarray(values, dtype=np.float64),
+            levels=self._profile.depth,
+            scale=float(2**self._profile.scale_bits),
+        )
+
     # -- explicit export -------------------------------------------------------
     def to_bytes(self) -> bytes:
         """The secret key as versioned bytes: seal them (key ring / vault) before storing."""

@@ -147,5 +147,14 @@ class CKKSServer:
             ciphertexts=tuple(blobs),
         )
 
+    def residues(self, batch: EncryptedBatch) -> list[tuple[Any, int]]:
+        """The host's numeric view of each ciphertext: first RNS limb per polynomial, prime.
+
+        For leakage measurements (:mod:`medseal.evaluate.attacks.ckks_learned_inverse`).
+        """
+        self.context.check_batch(batch)
+        cts = self._backend.from_bytes(self._state, batch.ciphertexts)
+        return [self._backend.residues(self._state, ct) for ct in cts]
+
     def __repr__(self) -> str:
         return f"CKKSServer({self.context!r})"
