@@ -13,7 +13,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from medseal.cli import keys, masked_cmd, more_cmd, vault_cmd
+from medseal.cli import he_cmd, keys, masked_cmd, more_cmd, vault_cmd
 from medseal.cli._common import err_console
 from medseal.cli.demo import demo
 from medseal.cli.ingest_cmd import ingest
@@ -35,6 +35,7 @@ masked_cmd.register(app)
 more_cmd.register(app)
 masked_cmd.train_app.command("conv-bilstm")(more_cmd.train_conv_bilstm)
 masked_cmd.evaluate_app.command("seed003")(more_cmd.evaluate_seed003)
+he_cmd.register(app)  # Issue 13: he keygen/compile/encrypt/predict/decrypt/train, evaluate he.
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:

@@ -1,0 +1,276 @@
+"""``medseal he ...`` (CKKS inference, owner and compute host apart) and ``medseal evaluate he``.
+
+Where it sits: cli. Thin shells over :mod:`medseal.privacy.ckks`,
+:mod:`medseal.models.nets.he_cnn` and :mod:`medseal.evaluate.he`.
+
+Files between the data owner and the compute host::
+
+    he-key.sealed   owner only: the CKKS secret key sealed under the key ring (AES-256-GCM)
+    he.ctx          public context: parameters (+ evaluation keys), no secret
+    model.he        compiled program (affine layers and squares), no key material
+    batch.ct        encrypted inputs (one ciphertext per pixel, one slot per image)
+    out.ct          encrypted logits, written by the compute host
+
+Typical flow::
+
+    medseal he train -o runs/he-cnn                           # owner, plaintext training
+    medseal he keygen --profile 128                           # owner
+    medseal he compile runs/he-cnn -o model.he                # depth/scale checked here
+    medseal he encrypt --model model.he -o batch.ct --context-out he.ctx
+    medseal he predict model.he batch.ct --context he.ctx -o out.ct   # compute host
+    medseal he decrypt out.ct --model model.he                # owner
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from medseal.cli._common import KeyringOpt, console, open_keyring
+from medseal.errors import InputError
+
+__all__ = ["app", "evaluate_he", "register"]
+
+app = typer.Typer(help="CKKS homomorphic inference (128-bit): owner and compute host apart.")
+
+KeyOpt = Annotated[Path, typer.Option("--key", help="Sealed CKKS secret key (owner only).")]
+DataOpt = Annotated[
+    str, typer.Option("--data", help="pneumoniamnist, nih-chestxray14 or embedded.")
+]
+
+
+def _write(path: Path, blob: bytes, *, secret: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(blob)
+    if secret:
+        os.chmod(path, 0o600)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or type(exc).__name__}") from None
+
+
+@app.command("train")
+def train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory.")] = Path(
+        "runs/he-cnn"
+    ),
+    data: DataOpt = "pneumoniamnist",
+    channels: Annotated[int, typer.Option(help="Convolution filters.")] = 8,
+    pool: Annotated[int, typer.Option(help="Average-pooling window.")] = 6,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of weights and batch order.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+) -> None:
+    """Train the HE-friendly CNN in plaintext (owner side) and save it."""
+    import torch
+
+    from medseal.models.data import load_dataset
+    from medseal.models.nets.he_cnn import HECNN, save_he_cnn
+    from medseal.models.train import TrainConfig, fit
+
+    d = load_dataset(data, seed=seed)
+    torch.manual_seed(seed)
+    net = HECNN(channels=channels, pool=pool, image_size=int(d.train.x.shape[1]))
+    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, patience=8, seed=seed, threads=threads)
+    res = fit(net, d.train, d.val, cfg, description="HE-CNN")
+    save_he_cnn(net, out, {"data": d.name, "training": res.to_json()})
+    console.print(f"saved {out} ({res.epochs_run} epochs, best val loss {res.best_val_loss:.3f})")
+
+
+@app.command("keygen")
+def keygen(
+    profile: Annotated[str, typer.Option(help="CKKS profile (128, 128-deep).")] = "128",
+    key: Annotated[
+        Path, typer.Option("--key", help="Where to write the sealed secret key.")
+    ] = Path("he-key.sealed"),
+    context: Annotated[
+        Path, typer.Option("--context", help="Where to write the public context.")
+    ] = Path("he.ctx"),
+    keyring: KeyringOpt = None,
+) -> None:
+    """Make a CKKS key; seal the secret under the key ring; export the public context."""
+    from medseal.privacy.ckks import CKKSKey
+
+    ring = open_keyring(keyring)
+    k = CKKSKey.generate(profile)
+    _write(key, k.seal(ring), secret=True)
+    _write(context, k.public_context().to_bytes())
+    p = k.profile
+    console.print(
+        f"CKKS key {k.key_id[:8]}…: N={p.poly_modulus_degree}, {p.total_bits}/{p.max_bits} "
+        f"modulus bits (128-bit security), depth {p.depth}; sealed key {key}, context {context}"
+    )
+
+
+@app.command("compile")
+def compile_(
+    model_dir: Annotated[Path, typer.Argument(help="Directory written by `medseal he train`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Compiled program file.")] = Path(
+        "model.he"
+    ),
+    profile: Annotated[str, typer.Option(help="CKKS profile the program must fit.")] = "128",
+    data: Annotated[
+        str | None, typer.Option("--data", help="Calibrate the scale budget on this training set.")
+    ] = "pneumoniamnist",
+) -> None:
+    """Compile an HE-CNN: packing plan, depth and scale check (refused if it does not fit)."""
+    from medseal.models.nets.he_cnn import compile_he, load_he_cnn
+
+    net, _ = load_he_cnn(model_dir)
+    calib = None
+    if data:
+        from medseal.models.data import load_dataset
+
+        calib = load_dataset(data).train.x
+    prog = compile_he(net, profile=profile, calibration=calib)
+    _write(out, prog.to_bytes())
+    plan = prog.plan()
+    console.print(
+        f"compiled {prog!r}: depth {plan['depth']}/{plan['depth_available']}, "
+        f"{plan['plain_mults']} plaintext products, {plan['squares']} squares, "
+        f"{plan['rotations']} rotations per batch of {plan['images_per_batch']} images -> {out}"
+    )
+
+
+@app.command("encrypt")
+def encrypt(
+    model: Annotated[Path, typer.Option("--model", help="Compiled program (model.he).")] = Path(
+        "model.he"
+    ),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Encrypted batch file.")] = Path(
+        "batch.ct"
+    ),
+    data: DataOpt = "pneumoniamnist",
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    limit: Annotated[int | None, typer.Option(help="At most N images.")] = None,
+    key: KeyOpt = Path("he-key.sealed"),
+    context_out: Annotated[
+        Path | None,
+        typer.Option("--context-out", help="Also write the public context this model needs."),
+    ] = None,
+    keyring: KeyringOpt = None,
+) -> None:
+    """Owner: encrypt a data set split for a compiled model (labels stay with the owner)."""
+    from medseal.models.data import load_dataset
+    from medseal.privacy.ckks import CKKSKey, HEProgram
+
+    prog = HEProgram.from_bytes(_read(model))
+    k = CKKSKey.unseal(_read(key), open_keyring(keyring))
+    part = load_dataset(data).splits().get(split)
+    if part is None:
+        raise InputError(f"unknown split {split!r} (train, val, test)")
+    x = part.x[:limit] if limit else part.x
+    slots = prog.profile.slots
+    if len(x) > slots:
+        raise InputError(f"{len(x)} images exceed one batch of {slots}; pass --limit {slots}")
+    batch = k.encrypt(x.astype(np.float64) / 255.0, program=prog)
+    _write(out, batch.to_bytes())
+    if context_out is not None:
+        _write(context_out, k.public_context(prog).to_bytes())
+    console.print(f"encrypted {batch!r} -> {out}")
+
+
+@app.command("predict")
+def predict(
+    model: Annotated[Path, typer.Argument(help="Compiled program (model.he).")],
+    batch: Annotated[Path, typer.Argument(help="Encrypted batch (batch.ct).")],
+    context: Annotated[Path, typer.Option("--context", help="Public context.")] = Path("he.ctx"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Encrypted outputs.")] = Path("out.ct"),
+    workers: Annotated[int, typer.Option(help="Server processes for the first layers.")] = 2,
+) -> None:
+    """Compute host: evaluate on ciphertexts with the public context only."""
+    from medseal.privacy.ckks import CKKSServer, EncryptedBatch, HEProgram
+
+    server = CKKSServer(_read(context), workers=workers)
+    result = server.predict(
+        HEProgram.from_bytes(_read(model)), EncryptedBatch.from_bytes(_read(batch))
+    )
+    _write(out, result.to_bytes())
+    console.print(f"evaluated in {server.last_stats.total_s:.1f} s -> {out}")
+
+
+@app.command("decrypt")
+def decrypt(
+    outputs: Annotated[Path, typer.Argument(help="Encrypted outputs (out.ct).")],
+    model: Annotated[Path, typer.Option("--model", help="Compiled program (model.he).")] = Path(
+        "model.he"
+    ),
+    key: KeyOpt = Path("he-key.sealed"),
+    threshold: Annotated[float, typer.Option(help="Label 1 at or above this probability.")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    keyring: KeyringOpt = None,
+) -> None:
+    """Owner: decrypt the diagnoses (probabilities and labels)."""
+    from medseal.privacy.ckks import CKKSKey, EncryptedBatch, HEProgram
+
+    prog = HEProgram.from_bytes(_read(model))
+    k = CKKSKey.unseal(_read(key), open_keyring(keyring))
+    z = k.decrypt(EncryptedBatch.from_bytes(_read(outputs)), program=prog)[:, 0]
+    prob = 0.5 * (1.0 + np.tanh(0.5 * z))
+    labels = (prob >= threshold).astype(int)
+    if as_json:
+        typer.echo(json.dumps({"probability": prob.tolist(), "label": labels.tolist()}))
+        return
+    table = Table("image", "probability", "label")
+    for i, (p, lab) in enumerate(zip(prob, labels, strict=True)):
+        table.add_row(str(i), f"{p:.4f}", str(lab))
+    console.print(table)
+
+
+def evaluate_he(
+    data: DataOpt = "pneumoniamnist",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+    channels: Annotated[int, typer.Option(help="Convolution filters of the HE-CNN.")] = 8,
+    pool: Annotated[int, typer.Option(help="Average-pooling window.")] = 6,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of splits and weights.")] = 0,
+    limit: Annotated[
+        int | None, typer.Option(help="At most N images per split (quick run).")
+    ] = None,
+    threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
+) -> None:
+    """CKKS study: plaintext vs simulated vs encrypted AUC, agreement, latency, bytes, goals."""
+    from medseal.evaluate.he import HEStudyConfig, run_he_study
+
+    cfg = HEStudyConfig(
+        data=data,
+        channels=channels,
+        pool=pool,
+        epochs=epochs,
+        seed=seed,
+        limit=limit,
+        threads=threads,
+        n_boot=n_boot,
+    )
+    r = run_he_study(cfg, say=console.print)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"he-{r['dataset']['name']}.json"
+    path.write_text(json.dumps(r, indent=2, default=str) + "\n")
+    table = Table("mode", "AUC [95% CI]", title=f"CKKS study on {r['dataset']['name']}")
+    for mode, a in r["auc"].items():
+        table.add_row(mode, f"{a['auc']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}]")
+    console.print(table)
+    goals = Table("goal", "measured", "met")
+    for g in r["goals"]:
+        goals.add_row(g["goal"], g["measured"], "yes" if g["met"] else "NO")
+    console.print(goals)
+    console.print(f"json: {path} ({r['seconds']:.0f} s)")
+
+
+def register(root: typer.Typer) -> None:
+    """Add the ``he`` group and ``evaluate he`` to the ``medseal`` app."""
+    from medseal.cli.masked_cmd import evaluate_app
+
+    root.add_typer(app, name="he")
+    evaluate_app.command("he")(evaluate_he)

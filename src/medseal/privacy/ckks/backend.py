@@ -1,0 +1,142 @@
+"""The small interface every CKKS library hides behind, and how one is chosen.
+
+medseal's client/server code calls only these methods; the one implementation
+today is TenSEAL 0.3.18 (Microsoft SEAL 4.x underneath), chosen by measurement
+(``docs/he.md``). A backend deals in opaque handles: a *state* (a key or
+public context loaded into the library) and *ciphertexts*. Backends are
+imported only when used; a missing one raises
+:class:`~medseal.privacy.ckks.errors.CKKSBackendUnavailableError` naming the
+package to install.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from medseal.privacy.ckks.errors import CKKSBackendUnavailableError
+from medseal.privacy.ckks.profiles import CKKSProfile
+
+__all__ = ["CKKSBackend", "available_backends", "get_backend"]
+
+F64 = NDArray[np.float64]
+
+
+class CKKSBackend(Protocol):
+    """What a CKKS library must provide (throughput packing: no rotations needed)."""
+
+    name: str
+    version: str
+
+    def keygen(self, profile: CKKSProfile) -> Any:
+        """A fresh secret state (secret, public and relinearisation keys) from OS entropy."""
+
+    def export_secret(self, state: Any) -> bytes:
+        """The whole secret state as bytes (handle like a key)."""
+
+    def import_secret(self, blob: bytes) -> Any:
+        """Inverse of :meth:`export_secret`."""
+
+    def export_public(self, state: Any, *, relin_keys: bool) -> bytes:
+        """Parameters plus only the evaluation keys asked for: never the secret key."""
+
+    def import_public(self, blob: bytes) -> Any:
+        """Load a public context; the state can evaluate but not decrypt."""
+
+    def has_secret(self, state: Any) -> bool:
+        """Whether ``state`` holds a secret key."""
+
+    def slots(self, state: Any) -> int:
+        """Values per ciphertext."""
+
+    def encrypt(self, state: Any, values: F64, *, levels: int, scale: float) -> Any:
+        """One ciphertext of up to ``slots`` values, ``levels`` rescales left, at ``scale``."""
+
+    def decrypt(self, state: Any, ct: Any) -> F64:
+        """All slots of ``ct`` (needs the secret)."""
+
+    def levels(self, state: Any, ct: Any) -> int:
+        """Rescales left in ``ct``."""
+
+    def residues(self, state: Any, ct: Any) -> tuple[NDArray[np.uint64], int]:
+        """First RNS limb of each polynomial of ``ct`` (NTT form) and its prime."""
+
+    def encoding_residues(
+        self, state: Any, values: F64, *, levels: int, scale: float
+    ) -> tuple[NDArray[np.uint64], int]:
+        """The same view of an unencrypted encoding (control for leakage measurements)."""
+
+    def to_bytes(self, cts: Sequence[Any]) -> list[bytes]:
+        """Serialize ciphertexts."""
+
+    def from_bytes(self, state: Any, blobs: Sequence[bytes]) -> list[Any]:
+        """Load ciphertexts, checking them against ``state``'s parameters."""
+
+    def mod_switch(self, state: Any, cts: Sequence[Any], *, levels: int) -> list[Any]:
+        """Drop primes (no rescale) until ``levels`` rescales are left."""
+
+    def affine(
+        self,
+        state: Any,
+        cts: Sequence[Any],
+        indptr: NDArray[np.int64],
+        indices: NDArray[np.int64],
+        data: F64,
+        bias: F64,
+    ) -> list[Any]:
+        """``out[j] = sum_k data[k] * cts[indices[k]] + bias[j]`` (CSR rows), then rescale."""
+
+    def square(self, state: Any, cts: Sequence[Any], *, relinearize: bool) -> list[Any]:
+        """Square every ciphertext, optionally relinearise, then rescale."""
+
+    def affine_square_affine(
+        self,
+        state: Any,
+        cts: Sequence[Any],
+        first: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        relinearize: bool,
+        second: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        *,
+        workers: int,
+    ) -> list[Any]:
+        """The three layers fused, the middle units split over ``workers`` processes."""
+
+
+_BACKENDS = {"tenseal": ("medseal.privacy.ckks._tenseal", "TenSEALBackend", "tenseal==0.3.18")}
+
+
+def available_backends() -> dict[str, str | None]:
+    """Every known backend and why it is unavailable (``None`` when it imports)."""
+    out: dict[str, str | None] = {}
+    for name in _BACKENDS:
+        try:
+            get_backend(name)
+        except CKKSBackendUnavailableError as exc:
+            out[name] = str(exc)
+        else:
+            out[name] = None
+    return out
+
+
+def get_backend(name: str = "tenseal") -> CKKSBackend:
+    """The named backend, imported now; :class:`CKKSBackendUnavailableError` if missing."""
+    try:
+        module, cls, pip_name = _BACKENDS[name]
+    except KeyError:
+        raise CKKSBackendUnavailableError(
+            f"unknown CKKS backend {name!r} (known: {', '.join(_BACKENDS)})"
+        ) from None
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise CKKSBackendUnavailableError(
+            f"CKKS backend {name!r} needs {pip_name.split('==')[0]}: "
+            f"pip install 'medseal[he]' (or {pip_name})"
+        ) from exc
+    backend: CKKSBackend = getattr(mod, cls)()
+    return backend

@@ -1,0 +1,183 @@
+"""What crosses from the data owner to the compute host: public context and encrypted batches.
+
+A :class:`CKKSPublicContext` carries the profile, a random key id and the
+backend's public serialization (parameters plus only the evaluation keys the
+plan needs: relinearisation keys when a square feeds another square, never
+Galois keys in the throughput packing, never the secret key). An
+:class:`EncryptedBatch` is the CryptoNets layout: one ciphertext per feature,
+one slot per image, tagged with the key id and, when it was encrypted for a
+compiled program, that program's id.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from medseal.privacy.ckks import _format
+from medseal.privacy.ckks.errors import (
+    CKKSContextMismatchError,
+    CKKSFormatError,
+    CKKSModelMismatchError,
+)
+from medseal.privacy.ckks.profiles import CKKSProfile
+
+__all__ = ["CKKSPublicContext", "EncryptedBatch"]
+
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _profile_header(p: CKKSProfile) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "n": p.poly_modulus_degree,
+        "primes": list(p.coeff_mod_bit_sizes),
+        "scale_bits": p.scale_bits,
+    }
+
+
+def _profile_from(h: dict[str, Any]) -> CKKSProfile:
+    return CKKSProfile(str(h["name"]), int(h["n"]), tuple(h["primes"]), int(h["scale_bits"]))
+
+
+def _check_id(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _HEX32.match(value):
+        raise CKKSFormatError(f"serialized CKKS {what} has an invalid id")
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class CKKSPublicContext:
+    """Public CKKS parameters and evaluation keys of one key; no secret.
+
+    Build with :meth:`CKKSKey.public_context <medseal.privacy.ckks.client.CKKSKey.public_context>`;
+    ship :meth:`to_bytes`.
+    """
+
+    key_id: str
+    profile: CKKSProfile
+    backend: str
+    relin_keys: bool
+    blob: bytes = field(repr=False)
+
+    def check_batch(self, batch: EncryptedBatch) -> None:
+        """Raise :class:`CKKSContextMismatchError` unless ``batch`` was made under this key."""
+        if batch.key_id != self.key_id or batch.profile != self.profile:
+            raise CKKSContextMismatchError(
+                f"the batch was encrypted under CKKS key {batch.key_id[:8]}… "
+                f"(profile {batch.profile.name}), not under this context's key "
+                f"{self.key_id[:8]}… (profile {self.profile.name})"
+            )
+
+    def to_bytes(self) -> bytes:
+        header = {
+            "key_id": self.key_id,
+            "profile": _profile_header(self.profile),
+            "backend": self.backend,
+            "relin_keys": self.relin_keys,
+        }
+        return _format.pack(_format.KIND_CONTEXT, header, self.blob)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes | bytearray | memoryview) -> CKKSPublicContext:
+        header, payload = _format.unpack(blob, _format.KIND_CONTEXT)
+        try:
+            return cls(
+                key_id=_check_id(header["key_id"], "public context"),
+                profile=_profile_from(header["profile"]),
+                backend=str(header["backend"]),
+                relin_keys=bool(header["relin_keys"]),
+                blob=payload,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, CKKSFormatError):
+                raise
+            raise CKKSFormatError("serialized CKKS public context has a malformed header") from exc
+
+    def __repr__(self) -> str:
+        return (
+            f"CKKSPublicContext(key_id='{self.key_id[:8]}…', profile={self.profile.name!r}, "
+            f"relin_keys={self.relin_keys}, bytes={len(self.blob)})"
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class EncryptedBatch:
+    """``n_features`` serialized ciphertexts, each holding ``n_images`` slots.
+
+    ``stage`` is ``"input"`` (made by the owner) or ``"output"`` (made by the
+    compute host); ``program_id`` names the compiled program the input was
+    encrypted for, or that produced the output (``None``: any program).
+    """
+
+    key_id: str
+    profile: CKKSProfile
+    n_images: int
+    levels: int
+    stage: str
+    program_id: str | None
+    ciphertexts: tuple[bytes, ...] = field(repr=False)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.ciphertexts)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(c) for c in self.ciphertexts)
+
+    def check_program(self, program_id: str, *, stage: str) -> None:
+        """Raise unless this batch belongs to ``program_id`` at ``stage``."""
+        if self.stage != stage:
+            raise CKKSFormatError(f"expected an encrypted {stage} batch, got an {self.stage} batch")
+        if self.program_id is not None and self.program_id != program_id:
+            raise CKKSModelMismatchError(
+                f"the batch belongs to compiled model {self.program_id[:8]}…, "
+                f"not to model {program_id[:8]}…; encrypt it for this model"
+            )
+
+    def to_bytes(self) -> bytes:
+        header = {
+            "key_id": self.key_id,
+            "profile": _profile_header(self.profile),
+            "n_images": self.n_images,
+            "levels": self.levels,
+            "stage": self.stage,
+            "program_id": self.program_id,
+            "lengths": [len(c) for c in self.ciphertexts],
+        }
+        return _format.pack(_format.KIND_BATCH, header, b"".join(self.ciphertexts))
+
+    @classmethod
+    def from_bytes(cls, blob: bytes | bytearray | memoryview) -> EncryptedBatch:
+        header, payload = _format.unpack(blob, _format.KIND_BATCH)
+        try:
+            stage = header["stage"]
+            if stage not in ("input", "output"):
+                raise CKKSFormatError("serialized CKKS encrypted batch has an unknown stage")
+            pid = header["program_id"]
+            batch = cls(
+                key_id=_check_id(header["key_id"], "encrypted batch"),
+                profile=_profile_from(header["profile"]),
+                n_images=int(header["n_images"]),
+                levels=int(header["levels"]),
+                stage=stage,
+                program_id=None if pid is None else _check_id(pid, "encrypted batch"),
+                ciphertexts=tuple(
+                    _format.split_blobs(payload, list(header["lengths"]), "encrypted batch")
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, CKKSFormatError):
+                raise
+            raise CKKSFormatError("serialized CKKS encrypted batch has a malformed header") from exc
+        if not 0 < batch.n_images <= batch.profile.slots or not batch.ciphertexts:
+            raise CKKSFormatError("serialized CKKS encrypted batch has invalid sizes")
+        return batch
+
+    def __repr__(self) -> str:
+        return (
+            f"EncryptedBatch({self.stage}, images={self.n_images}, features={self.n_features}, "
+            f"levels={self.levels}, bytes={self.nbytes})"
+        )

@@ -1,0 +1,384 @@
+"""The compiled HE program: affine layers and squares, its plan, its exact plaintext simulation.
+
+Where it sits: privacy stage. ``medseal.models.nets.he_cnn`` lowers a trained
+network to an :class:`HEProgram` (batch norm, pooling and the polynomial
+activations' linear parts folded into the affine layers, so every activation
+becomes a bare square); the compute host evaluates it on ciphertexts
+(:class:`~medseal.privacy.ckks.server.CKKSServer`); :meth:`HEProgram.simulate`
+runs the *same* program in float64 with weights rounded to the CKKS encoding
+grid, which is what ``predict(mode="simulate")`` means.
+
+Throughput packing (CryptoNets layout): one ciphertext per input feature, one
+slot per image. An affine layer is a sum of plaintext-scalar x ciphertext
+products followed by one rescale per output; a square is a ciphertext square
+followed by one rescale (relinearised only when another square follows). No
+rotations, so no Galois keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from medseal.privacy.ckks import _format
+from medseal.privacy.ckks.errors import CKKSFormatError, CKKSPlanError
+from medseal.privacy.ckks.profiles import CKKSProfile, get_profile
+
+__all__ = ["AffineLayer", "HEProgram", "Layer", "SquareLayer"]
+
+F64 = NDArray[np.float64]
+I64 = NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class AffineLayer:
+    """``y = W x + b`` with ``W`` kept sparse (CSR rows: one per output ciphertext)."""
+
+    n_in: int
+    n_out: int
+    indptr: I64 = field(repr=False)
+    indices: I64 = field(repr=False)
+    data: F64 = field(repr=False)
+    bias: F64 = field(repr=False)
+
+    @classmethod
+    def from_dense(cls, weight: ArrayLike, bias: ArrayLike, *, scale_bits: int) -> AffineLayer:
+        """Build from a dense ``(n_out, n_in)`` matrix, rounding weights to the encoding grid.
+
+        Weights that round to zero at ``2**scale_bits`` are dropped (SEAL refuses
+        products with an all-zero plaintext, and they contribute nothing).
+        """
+        w = np.asarray(weight, dtype=np.float64)
+        b = np.asarray(bias, dtype=np.float64).reshape(-1)
+        if w.ndim != 2 or b.shape != (w.shape[0],):
+            raise CKKSPlanError(f"affine layer: weight {w.shape} and bias {b.shape} do not match")
+        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise CKKSPlanError("affine layer: weights must be finite")
+        wq = _quantize(w, scale_bits)
+        indptr = [0]
+        indices: list[NDArray[np.intp]] = []
+        for j in range(w.shape[0]):
+            nz = np.flatnonzero(wq[j])
+            if nz.size == 0:
+                raise CKKSPlanError(
+                    f"affine layer: output {j} has no non-zero weight at 2^{scale_bits} "
+                    "(a constant output cannot be computed on ciphertexts); prune it first"
+                )
+            indices.append(nz)
+            indptr.append(indptr[-1] + nz.size)
+        idx = np.concatenate(indices).astype(np.int64)
+        rows = np.repeat(np.arange(w.shape[0]), np.diff(indptr))
+        return cls(
+            n_in=int(w.shape[1]),
+            n_out=int(w.shape[0]),
+            indptr=np.asarray(indptr, dtype=np.int64),
+            indices=idx,
+            data=wq[rows, idx],
+            bias=_quantize(b, scale_bits),
+        )
+
+    @property
+    def nnz(self) -> int:
+        """Plaintext x ciphertext products per batch."""
+        return int(self.data.size)
+
+    def dense(self) -> F64:
+        """The weight matrix as a dense array."""
+        w = np.zeros((self.n_out, self.n_in))
+        rows = np.repeat(np.arange(self.n_out), np.diff(self.indptr))
+        w[rows, self.indices] = self.data
+        return w
+
+    def apply(self, x: F64) -> F64:
+        """Plaintext evaluation on ``(B, n_in)``."""
+        return np.asarray(x @ self.dense().T + self.bias, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class SquareLayer:
+    """Elementwise square of ``n`` units."""
+
+    n: int
+
+    def apply(self, x: F64) -> F64:
+        return np.asarray(x * x, dtype=np.float64)
+
+
+Layer = AffineLayer | SquareLayer
+
+
+def _quantize(a: F64, scale_bits: int) -> F64:
+    s = float(2**scale_bits)
+    return np.asarray(np.rint(a * s) / s, dtype=np.float64)
+
+
+class HEProgram:
+    """A sequence of affine and square layers compiled for one CKKS profile.
+
+    Parameters
+    ----------
+    layers : sequence of AffineLayer | SquareLayer
+        Must start and end with an affine layer; sizes must chain.
+    profile : str or CKKSProfile
+        The profile the weights were rounded for and the plan is checked against.
+    input_shape : tuple of int
+        Shape of one plaintext input (e.g. ``(28, 28)``); flattened row-major.
+    max_abs : sequence of float, optional
+        Largest magnitude seen after each layer on calibration data (for the
+        scale budget); checked when given.
+    meta : dict, optional
+        JSON-able description (architecture, what the outputs mean).
+
+    Raises
+    ------
+    CKKSPlanError
+        When the program does not fit the profile (see :meth:`plan`).
+    """
+
+    def __init__(
+        self,
+        layers: list[Layer] | tuple[Layer, ...],
+        *,
+        profile: str | CKKSProfile,
+        input_shape: tuple[int, ...],
+        max_abs: list[float] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self.layers: tuple[Layer, ...] = tuple(layers)
+        self.profile = get_profile(profile)
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.max_abs = None if max_abs is None else [float(v) for v in max_abs]
+        self.meta: dict[str, Any] = dict(meta or {})
+        self._check_structure()
+        self._plan = self._make_plan()
+        self._bytes: bytes | None = None
+
+    # -- structure and plan --------------------------------------------------
+    def _check_structure(self) -> None:
+        if not self.layers or not isinstance(self.layers[0], AffineLayer):
+            raise CKKSPlanError("an HE program starts with an affine layer")
+        if not isinstance(self.layers[-1], AffineLayer):
+            raise CKKSPlanError("an HE program ends with an affine layer")
+        width = math.prod(self.input_shape)
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, AffineLayer):
+                if layer.n_in != width:
+                    raise CKKSPlanError(f"layer {i}: expects {layer.n_in} inputs, gets {width}")
+                width = layer.n_out
+            else:
+                if layer.n != width:
+                    raise CKKSPlanError(f"layer {i}: squares {layer.n} units, gets {width}")
+        if self.max_abs is not None and len(self.max_abs) != len(self.layers):
+            raise CKKSPlanError("max_abs needs one value per layer")
+
+    @property
+    def n_inputs(self) -> int:
+        return math.prod(self.input_shape)
+
+    @property
+    def n_outputs(self) -> int:
+        last = self.layers[-1]
+        assert isinstance(last, AffineLayer)
+        return last.n_out
+
+    @property
+    def depth(self) -> int:
+        """Rescales needed: one per affine layer and one per square."""
+        return len(self.layers)
+
+    def relinearize_after(self) -> list[bool]:
+        """For each layer: relinearise its output (only squares followed by another square)."""
+        squares = [isinstance(layer, SquareLayer) for layer in self.layers]
+        return [sq and any(squares[i + 1 :]) for i, sq in enumerate(squares)]
+
+    @property
+    def needs_relin_keys(self) -> bool:
+        return any(self.relinearize_after())
+
+    def _make_plan(self) -> dict[str, Any]:
+        p = self.profile
+        if self.depth > p.depth:
+            raise CKKSPlanError(
+                f"program needs multiplicative depth {self.depth} (one per affine layer and per "
+                f"square) but profile {p.name!r} allows {p.depth}; use a deeper profile "
+                "or a shallower network"
+            )
+        # Scale budget: at each level, values times the scale must stay below the
+        # modulus left at that level. Levels count down from `depth` to 0.
+        budget: list[dict[str, Any]] = []
+        primes = p.coeff_mod_bit_sizes[:-1]
+        for i, layer in enumerate(self.layers):
+            level_after = self.depth - i - 1
+            modulus_bits = sum(primes[: level_after + 1])
+            limit_bits = modulus_bits - p.scale_bits - 1
+            row: dict[str, Any] = {
+                "layer": i,
+                "op": "affine" if isinstance(layer, AffineLayer) else "square",
+                "level_after": level_after,
+                "value_bits_allowed": limit_bits,
+            }
+            if self.max_abs is not None:
+                need = math.log2(max(self.max_abs[i], 1e-300)) + 1.0  # x2 margin
+                row["value_bits_seen"] = round(need, 2)
+                if need > limit_bits:
+                    raise CKKSPlanError(
+                        f"layer {i} ({row['op']}): values up to 2^{need:.1f} (with margin) "
+                        f"overflow the 2^{limit_bits} that profile {p.name!r} leaves at that "
+                        "level; rescale the network or use a profile with a larger first prime"
+                    )
+            budget.append(row)
+        mults = sum(layer.nnz for layer in self.layers if isinstance(layer, AffineLayer))
+        squares = sum(layer.n for layer in self.layers if isinstance(layer, SquareLayer))
+        rescales = sum(
+            layer.n_out if isinstance(layer, AffineLayer) else layer.n for layer in self.layers
+        )
+        return {
+            "packing": "throughput (one slot per image, one ciphertext per feature)",
+            "profile": p.name,
+            "depth": self.depth,
+            "depth_available": p.depth,
+            "scale_bits": p.scale_bits,
+            "images_per_batch": p.slots,
+            "input_ciphertexts": self.n_inputs,
+            "output_ciphertexts": self.n_outputs,
+            "plain_mults": mults,
+            "squares": squares,
+            "relinearizations": sum(
+                layer.n
+                for layer, r in zip(self.layers, self.relinearize_after(), strict=True)
+                if r and isinstance(layer, SquareLayer)
+            ),
+            "rescales": rescales,
+            "rotations": 0,
+            "galois_keys": [],
+            "relin_keys": self.needs_relin_keys,
+            "scale_budget": budget,
+        }
+
+    def plan(self) -> dict[str, Any]:
+        """The packing plan, operation counts and the per-level scale budget (JSON-able)."""
+        return dict(self._plan)
+
+    # -- plaintext evaluation ------------------------------------------------
+    def simulate(self, x: ArrayLike) -> F64:
+        """Run the exact polynomial program in float64 on ``(B, *input_shape)`` inputs.
+
+        Inputs are rounded to the encoding grid like the encrypted path; weights
+        already are. Returns ``(B, n_outputs)``.
+        """
+        a = np.asarray(x, dtype=np.float64)
+        if a.shape[1:] != self.input_shape and a.shape[1:] != (self.n_inputs,):
+            raise CKKSPlanError(
+                f"inputs of shape {a.shape[1:]} do not match the program's {self.input_shape}"
+            )
+        h = _quantize(a.reshape(a.shape[0], -1), self.profile.scale_bits)
+        for layer in self.layers:
+            h = layer.apply(h)
+        return h
+
+    def layer_max_abs(self, x: ArrayLike) -> list[float]:
+        """Largest magnitude after each layer on ``x`` (for the scale budget)."""
+        h = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[0], -1)
+        out = []
+        for layer in self.layers:
+            h = layer.apply(h)
+            out.append(float(np.max(np.abs(h))) if h.size else 0.0)
+        return out
+
+    # -- identity and serialization -------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Versioned bytes (JSON header + ``.npz`` of the layers); no key material."""
+        if self._bytes is None:
+            arrays: dict[str, np.ndarray] = {}
+            kinds = []
+            for i, layer in enumerate(self.layers):
+                if isinstance(layer, AffineLayer):
+                    kinds.append(["affine", layer.n_in, layer.n_out])
+                    arrays[f"{i}_indptr"] = layer.indptr
+                    arrays[f"{i}_indices"] = layer.indices
+                    arrays[f"{i}_data"] = layer.data
+                    arrays[f"{i}_bias"] = layer.bias
+                else:
+                    kinds.append(["square", layer.n])
+            buf = io.BytesIO()
+            np.savez(buf, **arrays)  # type: ignore[arg-type]
+            header = {
+                "layers": kinds,
+                "profile": self.profile.describe(),
+                "input_shape": list(self.input_shape),
+                "max_abs": self.max_abs,
+                "meta": self.meta,
+            }
+            self._bytes = _format.pack(_format.KIND_PROGRAM, header, buf.getvalue())
+        return self._bytes
+
+    @property
+    def program_id(self) -> str:
+        """SHA-256 of :meth:`to_bytes` (first 32 hex digits): names this exact model."""
+        return hashlib.sha256(self.to_bytes()).hexdigest()[:32]
+
+    @classmethod
+    def from_bytes(cls, blob: bytes | bytearray | memoryview) -> HEProgram:
+        """Inverse of :meth:`to_bytes`; :class:`CKKSFormatError` on bad bytes."""
+        header, payload = _format.unpack(blob, _format.KIND_PROGRAM)
+        try:
+            prof = header["profile"]
+            profile = CKKSProfile(
+                prof["name"],
+                int(prof["poly_modulus_degree"]),
+                tuple(prof["coeff_mod_bit_sizes"]),
+                int(prof["scale_bits"]),
+            )
+            with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+            layers: list[Layer] = []
+            for i, kind in enumerate(header["layers"]):
+                if kind[0] == "affine":
+                    layers.append(
+                        AffineLayer(
+                            n_in=int(kind[1]),
+                            n_out=int(kind[2]),
+                            indptr=arrays[f"{i}_indptr"].astype(np.int64),
+                            indices=arrays[f"{i}_indices"].astype(np.int64),
+                            data=arrays[f"{i}_data"].astype(np.float64),
+                            bias=arrays[f"{i}_bias"].astype(np.float64),
+                        )
+                    )
+                elif kind[0] == "square":
+                    layers.append(SquareLayer(int(kind[1])))
+                else:
+                    raise CKKSFormatError(f"compiled program: unknown layer kind {kind[0]!r}")
+            prog = cls(
+                layers,
+                profile=profile,
+                input_shape=tuple(header["input_shape"]),
+                max_abs=header.get("max_abs"),
+                meta=header.get("meta") or {},
+            )
+        except CKKSFormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, OSError) as exc:
+            raise CKKSFormatError(f"compiled program is malformed ({type(exc).__name__})") from exc
+        for layer in prog.layers:
+            if isinstance(layer, AffineLayer) and not (
+                layer.indptr.shape == (layer.n_out + 1,)
+                and layer.indptr[-1] == layer.indices.size == layer.data.size
+                and layer.bias.shape == (layer.n_out,)
+                and (
+                    layer.indices.size == 0
+                    or 0 <= layer.indices.min() <= layer.indices.max() < layer.n_in
+                )
+            ):
+                raise CKKSFormatError("compiled program has inconsistent affine arrays")
+        prog._bytes = bytes(blob)
+        return prog
+
+    def __repr__(self) -> str:
+        ops = "-".join("A" if isinstance(x, AffineLayer) else "S" for x in self.layers)
+        return f"HEProgram({ops}, inputs={self.n_inputs}, profile={self.profile.name!r})"

@@ -1,0 +1,160 @@
+"""``CKKSServer``: the compute host's side. Public context and ciphertexts in, ciphertexts out.
+
+The server is built from :class:`~medseal.privacy.ckks.context.CKKSPublicContext`
+bytes only; it has no decrypt method and its backend state holds no secret key
+(``tests/privacy/test_ckks_client_server.py`` checks both, and searches the
+secret key's serialized bytes in everything the server receives).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from medseal.privacy.ckks.backend import get_backend
+from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
+from medseal.privacy.ckks.errors import (
+    CKKSContextMismatchError,
+    CKKSFormatError,
+    CKKSPlanError,
+)
+from medseal.privacy.ckks.program import AffineLayer, HEProgram, SquareLayer
+
+__all__ = ["CKKSServer", "EvalStats"]
+
+
+@dataclass
+class EvalStats:
+    """Wall-clock seconds of the last :meth:`CKKSServer.predict`, by phase."""
+
+    load_s: float = 0.0
+    compute_s: float = 0.0
+    serialize_s: float = 0.0
+    per_layer_s: list[float] = field(default_factory=list)
+
+    @property
+    def total_s(self) -> float:
+        return self.load_s + self.compute_s + self.serialize_s
+
+
+class CKKSServer:
+    """Evaluates compiled programs on encrypted batches with public keys only.
+
+    Parameters
+    ----------
+    context : CKKSPublicContext or bytes
+        What the data owner sent (``CKKSKey.public_context(program).to_bytes()``).
+    workers : int
+        Processes for a leading ``affine -> square -> affine`` (the convolution,
+        its activation and the next layer): its middle units are split over
+        them. 1 evaluates everything in this process.
+    """
+
+    def __init__(
+        self, context: CKKSPublicContext | bytes | bytearray | memoryview, *, workers: int = 1
+    ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise CKKSPlanError("workers must be an integer >= 1")
+        self.workers = workers
+        ctx = (
+            context
+            if isinstance(context, CKKSPublicContext)
+            else CKKSPublicContext.from_bytes(context)
+        )
+        self.context = ctx
+        self._backend = get_backend(ctx.backend)
+        self._state: Any = self._backend.import_public(ctx.blob)
+        self.last_stats = EvalStats()
+
+    @property
+    def can_decrypt(self) -> bool:
+        """Always ``False`` for a context built by :meth:`CKKSKey.public_context`."""
+        return bool(self._backend.has_secret(self._state))
+
+    def predict(self, program: HEProgram, batch: EncryptedBatch) -> EncryptedBatch:
+        """Run ``program`` on ``batch``; return the encrypted outputs (one ciphertext each)."""
+        self.context.check_batch(batch)
+        if program.profile != self.context.profile:
+            raise CKKSContextMismatchError(
+                f"the program was compiled for profile {program.profile.name!r}, the context is "
+                f"{self.context.profile.name!r}"
+            )
+        batch.check_program(program.program_id, stage="input")
+        if batch.n_features != program.n_inputs:
+            raise CKKSPlanError(
+                f"the batch has {batch.n_features} input ciphertexts, the program takes "
+                f"{program.n_inputs}"
+            )
+        if batch.levels < program.depth:
+            raise CKKSPlanError(
+                f"the batch has {batch.levels} levels, the program needs {program.depth}"
+            )
+        relin = program.relinearize_after()
+        if any(relin) and not self.context.relin_keys:
+            raise CKKSPlanError("the program needs relinearization keys the context does not carry")
+        stats = EvalStats()
+        t0 = time.perf_counter()
+        cts = self._backend.from_bytes(self._state, batch.ciphertexts)
+        if any(self._backend.levels(self._state, ct) != batch.levels for ct in cts):
+            raise CKKSFormatError("the batch's ciphertexts do not match its declared level")
+        if batch.levels > program.depth:
+            cts = self._backend.mod_switch(self._state, cts, levels=program.depth)
+        stats.load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        layers = list(zip(program.layers, relin, strict=True))
+        head = program.layers[:3]
+        if (
+            self.workers > 1
+            and len(head) == 3
+            and isinstance(head[0], AffineLayer)
+            and isinstance(head[1], SquareLayer)
+            and isinstance(head[2], AffineLayer)
+        ):
+            t1 = time.perf_counter()
+            a0, a2 = head[0], head[2]
+            cts = self._backend.affine_square_affine(
+                self._state,
+                cts,
+                (a0.indptr, a0.indices, a0.data, a0.bias),
+                relin[1],
+                (a2.indptr, a2.indices, a2.data, a2.bias),
+                workers=self.workers,
+            )
+            stats.per_layer_s.append(time.perf_counter() - t1)
+            layers = layers[3:]
+        for layer, rl in layers:
+            t1 = time.perf_counter()
+            if isinstance(layer, AffineLayer):
+                cts = self._backend.affine(
+                    self._state, cts, layer.indptr, layer.indices, layer.data, layer.bias
+                )
+            else:
+                cts = self._backend.square(self._state, cts, relinearize=rl)
+            stats.per_layer_s.append(time.perf_counter() - t1)
+        stats.compute_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        blobs = self._backend.to_bytes(cts)
+        stats.serialize_s = time.perf_counter() - t0
+        self.last_stats = stats
+        return EncryptedBatch(
+            key_id=batch.key_id,
+            profile=batch.profile,
+            n_images=batch.n_images,
+            levels=0,
+            stage="output",
+            program_id=program.program_id,
+            ciphertexts=tuple(blobs),
+        )
+
+    def residues(self, batch: EncryptedBatch) -> list[tuple[Any, int]]:
+        """The host's numeric view of each ciphertext: first RNS limb per polynomial, prime.
+
+        For leakage measurements (:mod:`medseal.evaluate.attacks.ckks_learned_inverse`).
+        """
+        self.context.check_batch(batch)
+        cts = self._backend.from_bytes(self._state, batch.ciphertexts)
+        return [self._backend.residues(self._state, ct) for ct in cts]
+
+    def __repr__(self) -> str:
+        return f"CKKSServer({self.context!r})"

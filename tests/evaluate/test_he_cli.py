@@ -1,0 +1,56 @@
+"""`medseal he ...` end to end: owner and compute host apart, through files only."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from medseal.cli import main
+
+pytest.importorskip("torch", reason="the HE-CNN is a torch network")
+
+
+@pytest.fixture
+def owner_env(tmp_path, monkeypatch):
+    try:
+        import tenseal  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
+        pytest.skip("tenseal not installed (pip install 'medseal[he]')")
+    monkeypatch.setenv("MEDSEAL_PASSPHRASE", "he cli test passphrase")
+    monkeypatch.setenv("MEDSEAL_KEYRING", str(tmp_path / "ring.json"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["keys", "init"]) == 0
+    return tmp_path
+
+
+def test_the_he_commands_run_the_whole_flow_and_refuse_bad_input(owner_env, capsys):
+    d = owner_env
+    args = ["--data", "embedded"]
+    assert main(["he", "train", "-o", "runs/he", "--epochs", "1", "--channels", "1", *args]) == 0
+    assert main(["he", "keygen"]) == 0
+    assert (d / "he-key.sealed").stat().st_mode & 0o077 == 0
+    assert main(["he", "compile", "runs/he", "-o", "model.he", *args]) == 0
+    assert (
+        main(["he", "encrypt", "--limit", "3", "-o", "batch.ct", "--context-out", "c.ctx", *args])
+        == 0
+    )
+    assert (
+        main(["he", "predict", "model.he", "batch.ct", "--context", "c.ctx", "-o", "out.ct"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["he", "decrypt", "out.ct", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert len(shown["probability"]) == 3 and set(shown["label"]) <= {0, 1}
+    # The compute host cannot use a context of another key; a truncated batch is refused.
+    assert main(["he", "keygen", "--key", "other.sealed", "--context", "other.ctx"]) == 0
+    assert main(["he", "predict", "model.he", "batch.ct", "--context", "other.ctx"]) == 2
+    (d / "cut.ct").write_bytes((d / "batch.ct").read_bytes()[:-10])
+    assert main(["he", "predict", "model.he", "cut.ct", "--context", "c.ctx"]) == 2
+    assert main(["he", "compile", "runs/he", "--profile", "64", *args]) == 2
+    err = capsys.readouterr().err
+    assert "not under this context's key" in err and "truncated or corrupt" in err
+    assert "unknown CKKS profile" in err

@@ -1,0 +1,69 @@
+"""The CKKS study (`medseal evaluate he`) on the embedded PneumoniaMNIST subset, and its goal judge."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+
+pytest.importorskip("torch", reason="the study trains a torch network")
+
+
+def _need_tenseal() -> None:
+    try:
+        import tenseal  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
+        pytest.skip("tenseal not installed (pip install 'medseal[he]')")
+
+
+from medseal.evaluate.he import HEStudyConfig, judge_goals, run_he_study  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def result():
+    _need_tenseal()
+    cfg = HEStudyConfig(data="embedded", channels=1, epochs=2, n_boot=50, limit=40, threads=1)
+    return run_he_study(cfg, say=lambda _: None)
+
+
+def test_the_study_scores_plain_simulate_and_encrypted_on_the_same_test_images(result):
+    n = result["dataset"]["test"]
+    for mode in ("plain", "simulate", "encrypted"):
+        assert result["auc"][mode]["n"] == n
+    assert result["agreement"]["simulate_vs_encrypted"] == 1.0
+    assert result["agreement"]["max_abs_logit_diff_sim_enc"] < 1e-2
+    assert abs(result["auc"]["encrypted"]["auc"] - result["auc"]["simulate"]["auc"]) < 0.02
+
+
+def test_the_study_reports_cost_and_sizes_measured_in_the_run(result):
+    lat, sizes = result["latency"], result["sizes"]
+    assert lat["server_s"] > 0 and lat["client_encrypt_s"] > 0
+    assert sizes["input_bytes"] > 784 * 100_000  # one ciphertext (hundreds of KB) per pixel
+    assert sizes["galois_keys_bytes"] == 0 and sizes["public_context_bytes"] < 10_000
+    assert (
+        result["plaintext_cost"]["resnet18_params"]
+        > 100 * result["plaintext_cost"]["he_cnn_params"]
+    )
+    assert result["profile"]["security_bits"] == 128
+
+
+def test_goals_are_judged_from_the_numbers(result):
+    assert [g["met"] for g in result["goals"]] == [g["met"] for g in judge_goals(result)]
+    better = copy.deepcopy(result)
+    better["auc"]["plain"]["auc"] = 0.96
+    better["auc"]["encrypted"]["auc"] = 0.958
+    better["agreement"]["simulate_vs_encrypted"] = 1.0
+    better["latency"]["per_image_full_batch_s"] = 0.005
+    met = [g["met"] for g in judge_goals(better)]
+    # plaintext AUC, encrypted gap, agreement, single, amortized, attack, study time
+    assert met[0] and met[1] and met[2] and met[4]
+    worse = copy.deepcopy(better)
+    worse["auc"]["plain"]["auc"] = 0.94
+    worse["auc"]["encrypted"]["auc"] = 0.93
+    worse["agreement"]["simulate_vs_encrypted"] = 0.99
+    worse["latency"]["per_image_full_batch_s"] = 0.02
+    met = [g["met"] for g in judge_goals(worse)]
+    assert not (met[0] or met[1] or met[2] or met[4])

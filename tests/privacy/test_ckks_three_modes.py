@@ -1,0 +1,102 @@
+"""HE-CNN: compile, and predict(mode="plain" | "simulate" | "encrypted") agreeing on small inputs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the HE-CNN is a torch network")
+
+from medseal.errors import InputError  # noqa: E402
+from medseal.models.nets.he_cnn import HECNN, HEClassifier, compile_he  # noqa: E402
+from medseal.privacy.ckks import CKKSPlanError, HEProgram  # noqa: E402
+
+
+def _has_tenseal() -> bool:
+    try:
+        import tenseal  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI"):
+            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
+        return False
+    return True
+
+
+needs_tenseal = pytest.mark.skipif(not _has_tenseal(), reason="tenseal not installed (he extra)")
+
+
+def _net(seed: int = 0, **kw) -> HECNN:
+    torch.manual_seed(seed)
+    net = HECNN(**{"channels": 2, "kernel": 4, "stride": 2, "pool": 1, "image_size": 10, **kw})
+    # Non-trivial batch-norm statistics and activations, as after training.
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+        for i, act in enumerate(net.acts):
+            act.a.fill_(0.3 if i % 2 == 0 else -0.2)
+            act.b.fill_(0.8)
+    return net.eval()
+
+
+def _images(n: int = 6, side: int = 10, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, side, side), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("hidden", [(), (3,)])
+def test_the_compiled_program_is_the_network_with_activations_folded(hidden):
+    net = _net(hidden=hidden)
+    clf = HEClassifier(net)
+    clf.compile(profile="128" if not hidden else "128-deep")
+    x = _images()
+    np.testing.assert_allclose(
+        clf.logits(x, mode="simulate"), clf.logits(x, mode="plain"), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_the_compiler_counts_depth_and_refuses_a_network_deeper_than_the_profile():
+    assert _net().depth == 3 and _net(hidden=(3,)).depth == 5
+    with pytest.raises(CKKSPlanError, match="depth 5"):
+        compile_he(_net(hidden=(3,)), profile="128")
+
+
+def test_the_scale_budget_uses_calibration_images():
+    prog = compile_he(_net(), profile="128", calibration=_images(20))
+    assert prog.max_abs is not None and len(prog.max_abs) == 3
+    budget = prog.plan()["scale_budget"]
+    assert all(row["value_bits_seen"] <= row["value_bits_allowed"] for row in budget)
+
+
+def test_using_the_model_before_compiling_or_without_a_key_is_a_clear_error():
+    clf = HEClassifier(_net())
+    with pytest.raises(InputError, match="compile the model first"):
+        clf.predict(_images(), mode="simulate")
+    clf.compile()
+    with pytest.raises(InputError, match="needs the data owner's CKKSKey"):
+        clf.predict(_images(), mode="encrypted")
+    with pytest.raises(InputError, match="unknown mode"):
+        clf.predict(_images(), mode="fhe")
+
+
+@needs_tenseal
+def test_plain_simulate_and_encrypted_agree_on_small_inputs():
+    from medseal.privacy.ckks import CKKSKey
+
+    clf = HEClassifier(_net())
+    prog = clf.compile(profile="128", calibration=_images(20))
+    key = CKKSKey.generate("128")
+    x = _images(7)
+    plain = clf.logits(x, mode="plain")
+    sim = clf.logits(x, mode="simulate")
+    enc = clf.logits(x, mode="encrypted", key=key)
+    np.testing.assert_allclose(sim, plain, atol=1e-4)
+    np.testing.assert_allclose(enc, sim, atol=1e-3)
+    assert np.array_equal(enc > 0, sim > 0)
+    # The compiled model survives its byte form (what `medseal he compile` writes).
+    again = HEClassifier(clf.net, HEProgram.from_bytes(prog.to_bytes()))
+    np.testing.assert_allclose(again.logits(x, mode="encrypted", key=key), sim, atol=1e-3)
