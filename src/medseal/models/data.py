@@ -424,12 +424,21 @@ def load_masked_views(
 ) -> np.ndarray | None:
     """The owner-made shifted masked copies of the masked objects ``ids``, as ``(V, N, H, W)``.
 
-    ``medseal mask --shifts S`` stores, besides each masked image, masked copies
-    of its plaintext cyclically shifted by up to ``S`` pixels: augmentation only
-    the key holder can make. View ``k`` of image ``n`` is the masking of image
-    ``n`` shifted by the ``k``-th offset that *every* image in ``ids`` has.
-    Returns ``None`` when there are no such copies (or none shared by all).
+    ``medseal mask --shifts S --allow-key-leaking-shifts`` stores, besides each
+    masked image, masked copies of its plaintext cyclically shifted by up to
+    ``S`` pixels. View ``k`` of image ``n`` is the masking of image ``n`` shifted
+    by the ``k``-th offset that *every* image in ``ids`` has. Returns ``None``
+    when there are no such copies (or none shared by all). Whoever reads them
+    can recover the key (:mod:`medseal.evaluate.attacks.views`).
     """
+    got = load_masked_views_with_offsets(vault, as_=as_, dataset=dataset, ids=ids)
+    return None if got is None else got[0]
+
+
+def load_masked_views_with_offsets(
+    vault: Vault, *, as_: str, dataset: str, ids: Sequence[str]
+) -> tuple[np.ndarray, list[tuple[int, int]]] | None:
+    """:func:`load_masked_views` and the shift ``(dy, dx)`` of each view (from the manifests)."""
     infos = [i for i in vault.ls(as_=as_, dataset=dataset) if i.kind == "masked"]
     by_id = {i.id: i for i in infos}
     parents = [by_id[i].parent_id for i in ids if i in by_id]
@@ -444,12 +453,13 @@ def load_masked_views(
     if len(shared) < 2:
         return None
     offsets = sorted(shared)
-    return np.stack(
+    views = np.stack(
         [
             np.stack([to_grey_uint8(vault.get_masked(copies[p][o], as_=as_)) for p in parents])
             for o in offsets
         ]
     )
+    return views, offsets
 
 
 def _scheme_of(manifest: Any) -> dict[str, Any]:
