@@ -90,3 +90,18 @@ def test_owner_views_are_masked_shifted_copies_within_the_memory_cap() -> None:
     np.testing.assert_array_equal(views[0], sch.mask(np.roll(x, (-2, -2), axis=(1, 2))))
     small, offsets, note = _owner_views(x, sch, Seed000Config(max_view_bytes=3 * x.nbytes))
     assert small.shape[0] == 3 and len(offsets) == 3 and "3 cyclically" in note
+
+
+def test_the_cli_refuses_bad_seeds_and_owner_views_without_the_flag(tmp_path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from medseal.cli import masked_cmd
+
+    app = typer.Typer()
+    masked_cmd.register(app)
+    base = ["evaluate", "seed000", "--data", "embedded", "--out", str(tmp_path)]
+    r = CliRunner().invoke(app, [*base, "--seeds", "0,x"])
+    assert r.exit_code != 0 and "--seeds" in str(r.exception)
+    r = CliRunner().invoke(app, [*base, "--masked-augment", "owner", "--limit", "4"])
+    assert r.exit_code != 0 and "allow_key_leak" in str(r.exception)
