@@ -331,7 +331,7 @@ def seed000(
     ] = None,
     epochs: Annotated[
         int, typer.Option(help="Epochs per model (the schedule is sized to them).")
-    ] = 12,
+    ] = 10,
     width: Annotated[int, typer.Option(help="ResNet-18 width of both models.")] = 16,
     budget: Annotated[
         float,

@@ -107,7 +107,7 @@ class Seed000Config:
     seeds: tuple[int, ...] = ()
     split_seed: int = 0  # patient-disjoint split of sets without official splits
     limit: int | None = None  # images per split (quick runs)
-    epochs: int = 12
+    epochs: int = 10
     patience: int = 100  # epochs without validation improvement before stopping (100: never)
     augment: bool = True
     # how the masked model is augmented: "keyfree" = maps that commute with the
