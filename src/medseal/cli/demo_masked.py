@@ -45,8 +45,8 @@ def run_masked_stage(
     dataset: str,
     object_ids: list[str],
     seed: int = 0,
-    epochs: int = 10,
-    threads: int = 2,
+    epochs: int = 8,
+    threads: int = 1,
     seconds_per_model: float | None = None,
 ) -> dict[str, Any]:
     """Mask ``object_ids``, train as the analyst, predict, compare with plain and AES control.
@@ -55,7 +55,8 @@ def run_masked_stage(
     weights kept) with the same key-free augmentation (whole-block shifts and
     mid-grey-symmetric intensity maps, which commute with the masking, so the
     analyst needs no key and holds one masked copy per image). The defaults
-    keep the stage near a minute on 2 idle cores for ~300 images;
+    keep the stage near a minute for ~300 images (one torch thread: batches of
+    16 small images gain nothing from a second one, and lose a lot on a busy host);
     ``seconds_per_model``, if set, is a guard: a model training longer fails
     the stage (it never cuts a run short).
 
