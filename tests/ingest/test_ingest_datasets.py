@@ -29,6 +29,7 @@ def test_registry(tmp_path, shared_data):
         "embedded",
         "medmnist",
         "nih",
+        "nih-chestxray14-more",
     ]
     assert datasets.get("NIH") is nih.load and datasets.get("pneumoniamnist") is medmnist.load
     with pytest.raises(ConfigError, match="unknown data set"):
@@ -38,7 +39,8 @@ def test_registry(tmp_path, shared_data):
     msg = str(info.value)
     assert "MEDSEAL_DATA_DIR" in msg and "--data-dir" in msg and "Data_Entry_2017.csv" in msg
     assert datasets.find("nih", data_dir=shared_data) == shared_data / NIH
-    assert len(datasets.load("breakhis", data_dir=shared_data)) == 12
+    # shared/data/breakhis (the 798-image npz) comes before breakhis-sample
+    assert len(datasets.load("breakhis", data_dir=shared_data)) == 798
     assert datasets.find("embedded").is_file()
 
 
@@ -254,3 +256,42 @@ def test_embedded_build_is_reproducible(shared_data, tmp_path):
         assert sorted(a.files) == sorted(b.files)
         for k in a.files:
             assert np.array_equal(a[k], b[k]), k
+
+
+def test_every_medmnist_2d_set_is_found_by_its_real_name(shared_data, tmp_path):
+    assert datasets.find("retinamnist", shared_data) == shared_data / "retinamnist/retinamnist.npz"
+    # a named (non-official) copy is found when the official file is absent
+    assert datasets.find("pneumoniamnist", shared_data) == (
+        shared_data / "pneumoniamnist/pneumoniamnist__varun19424.npz"
+    )
+    recs = datasets.load("retinamnist", shared_data)
+    assert len(recs) == 1600 and recs[0].meta["dataset"] == "retinamnist"
+    assert {r.label for r in recs} == {0, 1, 2, 3, 4}
+    assert datasets.get("bloodmnist") is medmnist.load
+    with pytest.raises(ConfigError, match="bloodmnist.*not found"):
+        datasets.find("bloodmnist", tmp_path)
+    with pytest.raises(ConfigError, match="unknown MedMNIST"):
+        medmnist.locate("fakemnist", tmp_path)
+
+
+def test_nih_more_is_pneumonia_vs_no_finding_with_patients(shared_data):
+    recs = datasets.load("nih-chestxray14-more", shared_data)
+    assert Counter(r.label for r in recs) == {0: 537, 1: 493}  # 14 other-finding images left out
+    assert all(("Pneumonia" in r.meta["finding_labels"]) == (r.label == 1) for r in recs) and all(
+        r.meta["finding_labels"] == "No Finding" for r in recs if r.label == 0
+    )
+    assert len({r.patient_id for r in recs}) <= 699
+    assert recs[0].image().pixels.shape == (128, 128)
+    anyf = nih.load_more(shared_data / "nih-chestxray14-more", task="any")
+    assert len(anyf) == 1044 and sum(r.label for r in anyf) == 1044 - 537
+    assert nih.pneumonia_label("Infiltration|Pneumonia") == 1
+    assert nih.pneumonia_label("No Finding") == 0 and nih.pneumonia_label("Edema") is None
+
+
+def test_breakhis_npz_subset(shared_data):
+    recs = breakhis.load(shared_data / "breakhis")
+    assert len(recs) == 798 and Counter(r.label for r in recs) == {0: 366, 1: 432}
+    assert len({r.patient_id for r in recs}) == 46
+    img = recs[0].image()
+    assert img.pixels.shape == (96, 96, 3) and img.photometric == "RGB"
+    assert Counter(r.meta["magnification"] for r in recs)[100] == 623

@@ -125,8 +125,9 @@ def test_cli_mask_train_predict_as_analyst(cli_vault) -> None:
     _no_plaintext_reads_by(vault, ANALYST)
 
 
-def test_owner_shifted_copies_feed_training(cli_vault) -> None:
-    """`mask --shifts 1` stores 8 shifted masked copies per image; training and loading use them."""
+def test_owner_shifted_copies_are_fenced_and_training_reports_they_give_the_key(cli_vault) -> None:
+    """`mask --shifts 1` needs the flag naming the risk; training on the copies prints the
+    views attack's result (the copies pin the whole in-block key)."""
     from medseal.models.data import load_masked_views
     from medseal.privacy.masking import make_scheme
 
@@ -138,9 +139,13 @@ def test_owner_shifted_copies_feed_training(cli_vault) -> None:
     base = ["mask", *common, "--dataset", "chest", "--block", "4", "--as", OWNER]
     r = runner.invoke(app, base)
     assert r.exit_code == 0 and "masked 48 image(s)" in r.output, r.output
-    r = runner.invoke(app, [*base, "--shifts", "1"])  # adds only the missing copies
-    assert r.exit_code == 0 and "384 copies stored" in r.output, r.output
     r = runner.invoke(app, [*base, "--shifts", "1"])
+    assert r.exit_code != 0 and "allow-key-leaking-shifts" in str(r.exception), r.output
+    leaky = [*base, "--shifts", "1", "--allow-key-leaking-shifts"]
+    r = runner.invoke(app, leaky)  # adds only the missing copies
+    assert r.exit_code == 0 and "384 copies stored" in r.output, r.output
+    assert "give whoever reads them the masking key" in r.output
+    r = runner.invoke(app, leaky)
     assert "masked 0 image(s)" in r.output
     data, _ = load_masked_from_vault(vault, as_=ANALYST, dataset="chest")
     assert len(data.train) + len(data.val) + len(data.test) == 48  # copies are not extra images
@@ -160,6 +165,7 @@ def test_owner_shifted_copies_feed_training(cli_vault) -> None:
          "--epochs", "1", "--width", "8", "--threads", "1", "--as", ANALYST],
     )  # fmt: skip
     assert r.exit_code == 0 and "9 owner-made shifted masked copies" in r.output, r.output
+    assert "pin 100% of the" in r.output, r.output
     r = runner.invoke(
         app, ["predict", *common, "--model", str(tmp / "m"), "--dataset", "chest", "--json",
               "--as", ANALYST],

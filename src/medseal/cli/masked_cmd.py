@@ -51,10 +51,18 @@ def mask(
         int,
         typer.Option(
             help="Also store masked copies of each image cyclically shifted by up to this "
-            "many pixels ((2S+1)^2 - 1 extra copies): augmentation only the key holder "
-            "can make; `train masked-cnn` uses them."
+            "many pixels ((2S+1)^2 - 1 extra copies). THESE GIVE THE ANALYST THE KEY (the "
+            "views attack recovers it from the copies alone): needs --allow-key-leaking-shifts."
         ),
     ] = 0,
+    allow_key_leaking_shifts: Annotated[
+        bool,
+        typer.Option(
+            "--allow-key-leaking-shifts",
+            help="Store the --shifts copies although anyone who reads them can recover the "
+            "masking key (evaluate/attacks/views.py; docs/seed000.md).",
+        ),
+    ] = False,
     vault: VaultOpt = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
@@ -67,6 +75,11 @@ def mask(
 
     if shifts < 0:
         raise InputError("--shifts must be >= 0")
+    if shifts and not allow_key_leaking_shifts:
+        raise InputError(
+            "--shifts stores masked copies under known pixel shifts, from which the masking key "
+            "follows (views attack); pass --allow-key-leaking-shifts to store them anyway"
+        )
     who = principal(as_)
     offsets = [(dy, dx) for dy in range(-shifts, shifts + 1) for dx in range(-shifts, shifts + 1)]
     with open_vault(vault_dir or vault, keyring) as v:
@@ -101,6 +114,11 @@ def mask(
         f"{desc['key_id']}); {len(images) - len(todo)} already had their masked copies"
         + (f"; {n_copies} copies stored, shifts up to {shifts} px" if shifts else "")
     )
+    if shifts:
+        console.print(
+            "[red]warning:[/] the shifted copies give whoever reads them the masking key "
+            "(up to one global bit): treat this dataset's masked images as plaintext"
+        )
 
 
 def masked_cnn(
@@ -121,8 +139,8 @@ def masked_cnn(
     augment: Annotated[
         bool,
         typer.Option(
-            help="Random whole-block cyclic shifts (key-free; only for schemes "
-            "without block scrambling)."
+            help="Key-free augmentation that commutes with the masking: whole-block cyclic "
+            "shifts (not with block scrambling) and mid-grey-symmetric intensity maps."
         ),
     ] = True,
     vault: VaultOpt = None,
@@ -130,10 +148,16 @@ def masked_cnn(
     as_: AsOpt = None,
 ) -> None:
     """Train a Masked-CNN on the dataset's masked images only (analysts included)."""
+    from medseal.evaluate.attacks.views import views_attack
     from medseal.evaluate.metrics import summarize
     from medseal.models import MaskedCNN, TrainConfig, fit, predict_proba
-    from medseal.models.data import load_masked_from_vault, load_masked_views, split_validation
+    from medseal.models.data import (
+        load_masked_from_vault,
+        load_masked_views_with_offsets,
+        split_validation,
+    )
     from medseal.models.train import save_model
+    from medseal.privacy.masking.augment import KeyFreeAugment
 
     who = principal(as_)
     with open_vault(vault, keyring) as v:
@@ -141,20 +165,34 @@ def masked_cnn(
         train, val = data.train, data.val
         if len(val) == 0:
             train, val = split_validation(train, seed=seed)
-        views = load_masked_views(v, as_=who, dataset=dataset, ids=train.ids) if augment else None
+        got = (
+            load_masked_views_with_offsets(v, as_=who, dataset=dataset, ids=train.ids)
+            if augment
+            else None
+        )
+        views, offsets = got if got is not None else (None, None)
     if scheme.get("learnable_blockwise") is False:
         console.print(
             "[yellow]warning:[/] per-image keys: a block-wise layer cannot learn one transform"
         )
     block = int(scheme.get("block") or 8)
     model = MaskedCNN(block, width=width, body=body, image_size=int(train.x.shape[-1]))
-    # A whole-block shift commutes with an in-block transform shared by every
-    # block, so it is the masking of a shifted plaintext: augmentation without the key.
-    # Owner-made shifted copies (`medseal mask --shifts`) take precedence.
-    shift = block if augment and "block" not in str(scheme.get("scheme", "")).split("+") else 0
-    if views is not None:
-        shift = 0
-        console.print(f"augmentation: {views.shape[0]} owner-made shifted masked copies per image")
+    # Key-free maps that commute with an in-block transform shared by every block
+    # (whole-block shifts, mid-grey-symmetric intensity maps): augmentation without the key.
+    steps = tuple(str(scheme.get("scheme", "")).split("+"))
+    aug = (
+        KeyFreeAugment(shift=2 * block, shift_step=block, contrast=0.2, gamma=0.2).for_steps(steps)
+        if augment
+        else None
+    )
+    if views is not None and offsets is not None:
+        aug = None
+        va = views_attack(views[:, :200], offsets, block=block, steps=steps)
+        console.print(
+            f"augmentation: {views.shape[0]} owner-made shifted masked copies per image. "
+            f"[red]Views attack:[/] these copies pin {va.get('determined', 0):.0%} of the "
+            "in-block key (no plaintext needed); whoever reads them can unmask every image"
+        )
     res = fit(
         model,
         train,
@@ -164,8 +202,7 @@ def masked_cnn(
             patience=patience,
             seed=seed,
             threads=threads,
-            shift=shift,
-            shift_step=block,
+            augment=aug,
         ),
         progress=True,
         description="masked-cnn",
@@ -266,7 +303,12 @@ def predict(
 
 def seed000(
     data: Annotated[
-        str, typer.Option("--data", help="nih-chestxray14, pneumoniamnist or embedded.")
+        str,
+        typer.Option(
+            "--data",
+            help="Any MedMNIST 2D set by name (pneumoniamnist, retinamnist, bloodmnist, ...), "
+            "nih-chestxray14, nih-chestxray14-more, nih-chestxray14-pneumonia, breakhis, embedded.",
+        ),
     ] = "pneumoniamnist",
     data_dir: Annotated[
         Path | None, typer.Option("--data-dir", help="Folder holding the data set folder.")
@@ -276,50 +318,87 @@ def seed000(
         str, typer.Option(help="Masking scheme of the Masked-CNN.")
     ] = "shuffle+negpos",
     block: Annotated[
-        int | None, typer.Option(help="Block side (default 4 for 28 px, 8 for 64 px).")
+        int | None, typer.Option(help="Block side (default 4 for 28 px, 8 for 64-128 px).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of keys, splits, weights.")] = 0,
+    seeds: Annotated[
+        str, typer.Option(help="Seeds of keys, weights and batch order, comma-separated.")
+    ] = "0,1,2",
+    split_seed: Annotated[
+        int, typer.Option(help="Seed of the patient-disjoint split (sets without official splits).")
+    ] = 0,
     limit: Annotated[
         int | None, typer.Option(help="At most N images per split (quick run).")
     ] = None,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs per model.")] = 30,
+    epochs: Annotated[
+        int, typer.Option(help="Epochs per model (the schedule is sized to them).")
+    ] = 10,
+    width: Annotated[int, typer.Option(help="ResNet-18 width of both models.")] = 16,
     budget: Annotated[
-        float, typer.Option(help="Training seconds for the three models together.")
-    ] = 900.0,
+        float,
+        typer.Option(help="Guard: a model training longer than this many seconds FAILS the run."),
+    ] = 3600.0,
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
     masked_augment: Annotated[
         str,
         typer.Option(
-            help="owner: the key holder masks 2 px shifted copies (the plaintext "
-            "model's augmentation); block: key-free whole-block shifts; none."
+            help="keyfree: maps that commute with the masking, same for plaintext (default); "
+            "block: whole-block shifts only; none; owner: the key holder masks 1-2 px shifted "
+            "copies, which GIVE THE ANALYST THE KEY (needs --allow-key-leak)."
         ),
-    ] = "owner",
+    ] = "keyfree",
+    allow_key_leak: Annotated[
+        bool,
+        typer.Option(
+            "--allow-key-leak",
+            help="Allow --masked-augment owner (the report then shows the views attack's result).",
+        ),
+    ] = False,
 ) -> None:
-    """Train plain / masked / AES-control models, attack, measure; write HTML + JSON."""
+    """Train plain / masked / AES-control models over seeds, attack, measure; write HTML + JSON."""
     from medseal.evaluate.report import write_report
     from medseal.evaluate.seed000 import Seed000Config, run_seed000
 
+    try:
+        seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())
+    except ValueError:
+        raise InputError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+    if not seed_list:
+        raise InputError("--seeds needs at least one seed")
     cfg = Seed000Config(
         data=data,
         data_dir=str(data_dir) if data_dir else None,
         scheme=scheme,
         block=block,
-        seed=seed,
+        seeds=seed_list,
+        split_seed=split_seed,
         limit=limit,
         epochs=epochs,
+        baseline_width=width,
+        masked_width=width,
         budget_s=budget,
         threads=threads,
         n_boot=n_boot,
         masked_augment=masked_augment,
+        allow_key_leak=allow_key_leak,
     )
     result = run_seed000(cfg, progress=os.environ.get("MEDSEAL_PROGRESS") != "0", say=console.print)
     stem = f"seed000-{result['dataset']['name']}"
     html_path, json_path = write_report(result, out, stem=stem)
-    table = Table("seed 000 claim", "measured", title=f"seed 000 on {result['dataset']['name']}")
-    for c in result["claims"]:
-        table.add_row(c["claim"], c["measured"])
+    table = Table(
+        "goal", "estimate [95% CI]", "verdict", title=f"seed 000 on {result['dataset']['name']}"
+    )
+    for g in result["goals"]:
+        table.add_row(
+            g.get("statement") or g["name"],
+            f"{g['estimate']:+.3f} [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]",
+            g["verdict"],
+        )
     console.print(table)
+    claims = Table("seed 000 claim", "measured")
+    for c in result["claims"]:
+        claims.add_row(c["claim"], c["measured"])
+    console.print(claims)
     console.print(f"report: {html_path}  json: {json_path}  ({result['seconds']:.0f} s)")
 
 

@@ -6,6 +6,13 @@ Where it sits: evaluate stage; consumes the probabilities of
 Confidence intervals are percentile bootstraps over test images, resampled
 with an explicit seed; a paired bootstrap gives the CI of an AUC difference
 between two models scored on the same images.
+
+Multi-class scores ``(N, K)`` (softmax) get the macro one-vs-rest AUC: the
+mean over classes of the AUC of class ``k`` against the rest, as MedMNIST's
+evaluator computes it. Over several seeds scored on the same test images,
+:func:`seeds_summary` gives the mean AUC of each model and the paired
+bootstrap CI of the mean gap: each bootstrap draw resamples the test images
+once and applies the same draw to every seed and both models.
 """
 
 from __future__ import annotations
@@ -22,16 +29,25 @@ __all__ = [
     "AUCResult",
     "accuracy",
     "auc_with_ci",
+    "majority_rate",
     "paired_auc_difference",
     "roc_auc",
     "roc_curve",
+    "seeds_summary",
     "summarize",
 ]
 
 
 def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y).astype(np.int64).ravel()
-    p = np.asarray(p, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 2 and p.shape[1] > 1:
+        if p.shape[0] != y.shape[0]:
+            raise InputError(f"labels {y.shape} and scores {p.shape} differ in length")
+        if y.size and (y.min() < 0 or y.max() >= p.shape[1]):
+            raise InputError(f"labels must lie in 0..{p.shape[1] - 1}")
+        return y, p
+    p = p.ravel()
     if y.shape != p.shape:
         raise InputError(f"labels {y.shape} and scores {p.shape} differ in shape")
     if not np.isin(y, (0, 1)).all():
@@ -40,8 +56,15 @@ def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """Area under the ROC curve; ``nan`` when only one class is present."""
+    """Area under the ROC curve; ``nan`` when only one class is present.
+
+    ``p`` of shape ``(N, K)``: macro one-vs-rest AUC (mean over the classes present).
+    """
     y, p = _check(y, p)
+    if p.ndim == 2:
+        per = [roc_auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])]
+        per = [a for a in per if not np.isnan(a)]
+        return float(np.mean(per)) if per else float("nan")
     n1 = int(y.sum())
     n0 = len(y) - n1
     if n1 == 0 or n0 == 0:
@@ -51,7 +74,13 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _auc_many(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """AUC for each row of resampling indices ``idx`` (B, n)."""
+    """AUC for each row of resampling indices ``idx`` (B, n); macro one-vs-rest for ``(N, K)``."""
+    if p.ndim == 2:
+        per = np.stack(
+            [_auc_many((y == k).astype(np.int64), p[:, k], idx) for k in range(p.shape[1])]
+        )
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
     ys = y[idx]
     ranks = rankdata(p[idx], axis=1)
     n1 = ys.sum(axis=1).astype(np.float64)
@@ -74,9 +103,20 @@ def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return fpr, tpr, np.r_[np.inf, ps[distinct]]
 
 
+def _predict(p: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    return p.argmax(axis=1) if p.ndim == 2 else (p >= threshold).astype(np.int64)
+
+
 def accuracy(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of right predictions (threshold for one score, arg-max for ``(N, K)``)."""
     y, p = _check(y, p)
-    return float(((p >= threshold).astype(np.int64) == y).mean()) if len(y) else float("nan")
+    return float((_predict(p, threshold) == y).mean()) if len(y) else float("nan")
+
+
+def majority_rate(y: np.ndarray) -> float:
+    """Accuracy of always predicting the most frequent class: what ACC must beat."""
+    y = np.asarray(y).astype(np.int64).ravel()
+    return float(np.bincount(y).max() / len(y)) if len(y) else float("nan")
 
 
 @dataclass(frozen=True)
@@ -127,18 +167,95 @@ def paired_auc_difference(
     return {"diff": roc_auc(y, p_a) - roc_auc(y, p_b), "lo": float(lo), "hi": float(hi)}
 
 
+def seeds_summary(
+    y: np.ndarray,
+    probs_a: list[np.ndarray],
+    probs_b: list[np.ndarray],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
+    """Mean AUC over seeds of models ``a`` and ``b`` and the CI of the mean gap ``a - b``.
+
+    ``probs_a[s]`` and ``probs_b[s]`` are the scores of seed ``s`` on the same test
+    images ``y``. Each bootstrap draw resamples the test images once and uses that
+    draw for every seed and both models (paired, combined over seeds), so the CI
+    covers the test-set sampling of the mean gap. The t-interval over seeds (from
+    the per-seed gaps, ``n_seeds - 1`` degrees of freedom) is given beside it.
+
+    Returns
+    -------
+    dict
+        ``a``/``b``: ``{"mean", "ci", "per_seed"}``; ``gap``: ``{"mean", "ci",
+        "per_seed", "t_ci", "method"}``; ``n_seeds``.
+    """
+    from scipy import stats
+
+    if not probs_a or len(probs_a) != len(probs_b):
+        raise InputError("need the same number (>= 1) of score sets for both models")
+    y, _ = _check(y, probs_a[0])
+    pa = [_check(y, p)[1] for p in probs_a]
+    pb = [_check(y, p)[1] for p in probs_b]
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
+    boot_a = np.mean([_auc_many(y, p, idx) for p in pa], axis=0)
+    boot_b = np.mean([_auc_many(y, p, idx) for p in pb], axis=0)
+    gap = boot_a - boot_b
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+
+    def ci(v: np.ndarray) -> list[float]:
+        v = v[~np.isnan(v)]
+        return [float(x) for x in np.quantile(v, q)] if len(v) else [float("nan")] * 2
+
+    per_a = [roc_auc(y, p) for p in pa]
+    per_b = [roc_auc(y, p) for p in pb]
+    per_gap = [a - b for a, b in zip(per_a, per_b, strict=True)]
+    n = len(per_gap)
+    if n >= 2:
+        half = float(stats.t.ppf(q[1], n - 1) * np.std(per_gap, ddof=1) / np.sqrt(n))
+        t_ci = [float(np.mean(per_gap)) - half, float(np.mean(per_gap)) + half]
+    else:
+        t_ci = [float("nan"), float("nan")]
+    return {
+        "n_seeds": n,
+        "a": {"mean": float(np.mean(per_a)), "ci": ci(boot_a), "per_seed": per_a},
+        "b": {"mean": float(np.mean(per_b)), "ci": ci(boot_b), "per_seed": per_b},
+        "gap": {
+            "mean": float(np.mean(per_gap)),
+            "ci": ci(gap),
+            "per_seed": per_gap,
+            "t_ci": t_ci,
+            "method": "paired bootstrap over test images, one draw shared by all seeds and "
+            f"both models ({n_boot} draws); t-interval over the {n} per-seed gaps beside it",
+        },
+    }
+
+
 def summarize(y: np.ndarray, p: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
-    """AUC with CI, accuracy at 0.5, sensitivity and specificity, and the ROC curve."""
+    """AUC with CI, accuracy (beside the majority-class rate), sensitivity, specificity, ROC.
+
+    For ``(N, K)`` scores: macro one-vs-rest AUC, arg-max accuracy, no
+    sensitivity/specificity (``nan``) and no ROC curve.
+    """
     y, p = _check(y, p)
     res = auc_with_ci(y, p, n_boot=n_boot, seed=seed)
-    pred = p >= 0.5
-    fpr, tpr, _ = roc_curve(y, p)
-    return {
+    out: dict[str, Any] = {
         "auc": res.auc,
         "auc_ci": [res.lo, res.hi],
         "acc": accuracy(y, p),
-        "sensitivity": float(pred[y == 1].mean()) if (y == 1).any() else float("nan"),
-        "specificity": float((~pred[y == 0]).mean()) if (y == 0).any() else float("nan"),
+        "majority_rate": majority_rate(y),
         "n": int(len(y)),
-        "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+        "n_classes": int(p.shape[1]) if p.ndim == 2 else 2,
     }
+    if p.ndim == 2:
+        out.update(sensitivity=float("nan"), specificity=float("nan"), roc=None)
+        return out
+    pred = p >= 0.5
+    fpr, tpr, _ = roc_curve(y, p)
+    out.update(
+        sensitivity=float(pred[y == 1].mean()) if (y == 1).any() else float("nan"),
+        specificity=float((~pred[y == 0]).mean()) if (y == 0).any() else float("nan"),
+        roc={"fpr": fpr.tolist(), "tpr": tpr.tolist()},
+    )
+    return out

@@ -5,25 +5,34 @@ Masked-CNN on masked images, the same on AES ciphertext bytes) is trained by
 :func:`fit` with the same settings, so differences come from the data
 representation, not the loop.
 
-- AdamW with a one-cycle learning-rate schedule (warm-up, then cosine decay) over ``epochs``;
+- AdamW with a one-cycle learning-rate schedule (warm-up, then cosine decay)
+  sized to ``epochs``: the schedule depends on the epoch count only, never on
+  the clock, so the same command gives the same model on a loaded or an idle
+  host;
 - binary cross-entropy on one logit, with ``pos_weight = n_neg / n_pos`` when
   ``balance`` is set (the PneumoniaMNIST copy here has 9x more pneumonia than
-  normal training images);
-- early stopping on the validation loss with ``patience`` epochs; the weights
-  of the best epoch are restored;
+  normal training images); for networks with ``K > 1`` outputs, cross-entropy
+  with class weights ``n / (K n_k)``;
+- model selection on the validation split only: the weights of the epoch with
+  the lowest validation loss are restored (``patience`` epochs without
+  improvement end the run early, deterministically); the validation AUC of
+  each epoch is recorded beside it. The test split is never seen here;
 - ``seed`` seeds torch (weights, dropout) and the batch order; the number of
   torch threads is set for the call and restored after;
-- optional random cyclic shifts of each training image (``shift`` pixels at
-  most, in steps of ``shift_step``). With ``shift_step`` equal to the masking
-  block size, a shift commutes with block-wise masking whose in-block
-  transform is the same for every block (``shuffle``, ``negpos``), so an
-  analyst can augment masked images without the key, and the plaintext
-  baseline gets the same kind of augmentation.
+- ``max_seconds`` is a guard, not a stop: a run that exceeds it raises
+  :class:`TrainingBudgetExceeded`, so no figure ever comes from a run cut by
+  the clock;
+- optional key-free augmentation (``augment``,
+  :class:`~medseal.privacy.masking.augment.KeyFreeAugment`): whole-block
+  shifts, mid-grey-symmetric intensity maps, symmetric noise and mixup, all of
+  which commute with ``shuffle``/``negpos`` masking, so an analyst applies them
+  to masked images without the key and the plaintext baseline gets the same.
+  (``shift``/``shift_step`` are the older spelling of the shifts alone.)
 - optional precomputed *views* of each training image (``train_views``,
   ``(V, N, H, W)``): each epoch, every image is replaced by one of its views
-  drawn at random. This is how a data owner gives an analyst augmentation
-  that does not commute with the masking: the owner, who holds the key,
-  masks shifted copies of each image, and the analyst only ever sees those.
+  drawn at random. Views made by the key holder from shifted plaintext (not
+  whole blocks) hand the analyst the key: see
+  :mod:`medseal.evaluate.attacks.views`; callers fence them.
 """
 
 from __future__ import annotations
@@ -45,12 +54,14 @@ import torch
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
-from medseal.errors import InputError
+from medseal.errors import InputError, MedsealError
 from medseal.models.data import Split, to_tensor
+from medseal.privacy.masking.augment import KeyFreeAugment, mixup_pairs
 
 __all__ = [
     "TrainConfig",
     "TrainResult",
+    "TrainingBudgetExceeded",
     "fit",
     "load_model",
     "predict_proba",
@@ -78,6 +89,7 @@ class TrainConfig:
     device: str = "cpu"
     shift: int = 0
     shift_step: int = 1
+    augment: KeyFreeAugment | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
@@ -86,6 +98,10 @@ class TrainConfig:
             raise InputError("shift must be >= 0 and shift_step >= 1")
         if not (self.lr > 0 and self.weight_decay >= 0):
             raise InputError("lr must be > 0 and weight_decay >= 0")
+
+
+class TrainingBudgetExceeded(MedsealError):
+    """A training run took longer than its ``max_seconds`` guard (the run is void)."""
 
 
 @dataclass
@@ -118,11 +134,45 @@ def torch_threads(n: int | None) -> Any:
         torch.set_num_threads(old)
 
 
-def _loss_fn(y: np.ndarray, balance: bool) -> nn.Module:
+def _loss_fn(y: np.ndarray, balance: bool, n_out: int = 1) -> nn.Module:
+    if n_out > 1:
+        counts = np.bincount(y.astype(np.int64), minlength=n_out).astype(np.float64)
+        w = len(y) / (n_out * np.maximum(counts, 1.0))
+        return nn.CrossEntropyLoss(weight=torch.tensor(w, dtype=torch.float32) if balance else None)
     pos = float(y.sum())
     neg = float(len(y) - pos)
     weight = torch.tensor([neg / pos]) if balance and pos > 0 and neg > 0 else None
     return nn.BCEWithLogitsLoss(pos_weight=weight)
+
+
+def _targets(y: np.ndarray, n_out: int) -> torch.Tensor:
+    """Float targets: ``(N,)`` 0/1 for one logit, one-hot ``(N, K)`` for ``K`` outputs."""
+    if n_out > 1:
+        return torch.nn.functional.one_hot(torch.from_numpy(y.astype(np.int64)), n_out).float()
+    return torch.from_numpy(y.astype(np.float32))
+
+
+def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    out = model(x)
+    return out.squeeze(1) if out.shape[1] == 1 else out
+
+
+def rank_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC (Mann-Whitney); macro one-vs-rest when ``p`` is ``(N, K)``. ``nan`` if undefined."""
+    from scipy.stats import rankdata
+
+    y = np.asarray(y).astype(np.int64)
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim == 2:
+        vals = [rank_auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])]
+        vals = [v for v in vals if not math.isnan(v)]
+        return float(np.mean(vals)) if vals else float("nan")
+    n1 = int(y.sum())
+    n0 = len(y) - n1
+    if n1 == 0 or n0 == 0:
+        return float("nan")
+    r = rankdata(p)
+    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def random_shift(x: torch.Tensor, shift: int, step: int, gen: np.random.Generator) -> torch.Tensor:
@@ -145,13 +195,17 @@ def random_shift(x: torch.Tensor, shift: int, step: int, gen: np.random.Generato
 @torch.no_grad()
 def _eval_loss(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: nn.Module, bs: int
-) -> float:
+) -> tuple[float, np.ndarray]:
+    """Mean loss and the scores (probabilities) on ``x``."""
     model.eval()
     total = 0.0
+    scores = []
     for i in range(0, len(x), bs):
-        out = model(x[i : i + bs])
-        total += float(loss(out.squeeze(1), y[i : i + bs])) * len(out)
-    return total / max(len(x), 1)
+        out = _logits(model, x[i : i + bs])
+        total += float(loss(out, y[i : i + bs])) * len(out)
+        scores.append(torch.softmax(out, 1) if out.ndim == 2 else torch.sigmoid(out))
+    p = torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
+    return total / max(len(x), 1), p
 
 
 def fit(
@@ -181,8 +235,14 @@ def fit(
         Label of the progress bar.
     train_views
         Optional ``uint8 (V, N, H, W)``: ``V`` alternative versions of each
-        training image (e.g. masked copies of shifted plaintext, made by the
-        key holder); every batch draws one version per image at random.
+        training image; every batch draws one version per image at random.
+        Masked copies of shifted plaintext made by the key holder leak the key
+        (:mod:`medseal.evaluate.attacks.views`): callers must fence them.
+
+    Raises
+    ------
+    TrainingBudgetExceeded
+        The run took longer than ``config.max_seconds``.
 
     Returns
     -------
@@ -199,15 +259,22 @@ def fit(
                 f"train_views must be uint8 (V, N, H, W) with (N, H, W) = {np.asarray(train.x).shape}, "
                 f"got {tv.dtype} {tv.shape}"
             )
+    aug = cfg.augment
+    if aug is None and cfg.shift:
+        aug = KeyFreeAugment(shift=cfg.shift, shift_step=cfg.shift_step)
     with torch_threads(cfg.threads):
         torch.manual_seed(cfg.seed)
         rng = np.random.default_rng(cfg.seed)
         dev = torch.device(cfg.device)
         model.to(dev)
-        xt, yt = to_tensor(train.x).to(dev), torch.from_numpy(train.y.astype(np.float32)).to(dev)
-        xv, yv = to_tensor(val.x).to(dev), torch.from_numpy(val.y.astype(np.float32)).to(dev)
-        loss_fn = _loss_fn(train.y, cfg.balance).to(dev)
-        val_loss_fn = _loss_fn(train.y, cfg.balance).to(dev)
+        with torch.no_grad():
+            model.eval()
+            n_out = int(model(to_tensor(np.asarray(train.x)[:2]).to(dev)).shape[1])
+        x_train = np.asarray(train.x)
+        yt = _targets(train.y, n_out).to(dev)
+        xv, yv = to_tensor(val.x).to(dev), _targets(val.y, n_out).to(dev)
+        loss_fn = _loss_fn(train.y, cfg.balance, n_out).to(dev)
+        val_loss_fn = _loss_fn(train.y, cfg.balance, n_out).to(dev)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
         sched = torch.optim.lr_scheduler.OneCycleLR(
@@ -241,26 +308,40 @@ def fit(
                 order = rng.permutation(len(train))
                 total = 0.0
                 for i in range(0, len(order), cfg.batch_size):
-                    idx = torch.from_numpy(order[i : i + cfg.batch_size]).to(dev)
-                    if len(idx) < 2:  # batch norm needs two samples
+                    sel = order[i : i + cfg.batch_size]
+                    if len(sel) < 2:  # batch norm needs two samples
                         continue
+                    idx = torch.from_numpy(sel).to(dev)
                     if train_views is not None:
-                        sel = order[i : i + cfg.batch_size]
                         pick = rng.integers(0, train_views.shape[0], size=len(sel))
-                        xb = to_tensor(train_views[pick, sel]).to(dev)
+                        xb_u8 = np.asarray(train_views[pick, sel])
                     else:
-                        xb = xt[idx]
-                    if cfg.shift:
-                        xb = random_shift(xb, cfg.shift, cfg.shift_step, rng)
-                    out = model(xb).squeeze(1)
-                    loss = loss_fn(out, yt[idx])
+                        xb_u8 = x_train[sel]
+                    if aug is not None:
+                        xb_u8 = aug(xb_u8, rng)
+                    xb = to_tensor(xb_u8).to(dev)
+                    tb = yt[idx]
+                    if aug is not None and aug.mixup > 0:
+                        partner, lam = mixup_pairs(len(sel), aug.mixup, rng)
+                        lam_t = torch.from_numpy(lam.astype(np.float32)).to(dev)
+                        pt = torch.from_numpy(partner).to(dev)
+                        xb = lam_t.view(-1, 1, 1, 1) * xb + (1 - lam_t.view(-1, 1, 1, 1)) * xb[pt]
+                        lam_y = lam_t.view(-1, 1) if tb.ndim == 2 else lam_t
+                        tb = lam_y * tb + (1 - lam_y) * tb[pt]
+                    out = _logits(model, xb)
+                    loss = loss_fn(out, tb)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
                     sched.step()
-                    total += float(loss.detach()) * len(idx)
-                vloss = _eval_loss(model, xv, yv, val_loss_fn, 256)
-                row = {"epoch": float(epoch), "train_loss": total / len(train), "val_loss": vloss}
+                    total += float(loss.detach()) * len(sel)
+                vloss, vscores = _eval_loss(model, xv, yv, val_loss_fn, 256)
+                row = {
+                    "epoch": float(epoch),
+                    "train_loss": total / len(train),
+                    "val_loss": vloss,
+                    "val_auc": rank_auc(val.y, vscores),
+                }
                 history.append(row)
                 if on_epoch is not None:
                     on_epoch(row)
@@ -275,16 +356,14 @@ def fit(
                         advance=1,
                         info=f"val loss {vloss:.3f} (best {best_loss:.3f} @ {best_epoch})",
                     )
-                if bad >= cfg.patience:
-                    stopped = True
-                    break
-                if cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds:
-                    log.info(
-                        "%s: stopping at the %.0f s budget after epoch %d",
-                        description,
-                        cfg.max_seconds,
-                        epoch,
+                elapsed = time.perf_counter() - start
+                if cfg.max_seconds is not None and elapsed > cfg.max_seconds:
+                    raise TrainingBudgetExceeded(
+                        f"{description}: {elapsed:.0f} s after epoch {epoch} of {cfg.epochs}, "
+                        f"over the {cfg.max_seconds:.0f} s guard; the run is void (no figure "
+                        "may come from a run cut by the clock): raise the guard or lower --epochs"
                     )
+                if bad >= cfg.patience:
                     stopped = True
                     break
         finally:
@@ -307,15 +386,15 @@ def fit(
 def predict_proba(
     model: nn.Module, x: np.ndarray, *, batch_size: int = 256, threads: int | None = None
 ) -> np.ndarray:
-    """Probability of class 1 for ``uint8`` images ``(N, H, W)``."""
+    """Probability of class 1 for ``uint8`` images ``(N, H, W)``; ``(N, K)`` softmax for ``K`` outputs."""
     with torch_threads(threads):
         model.eval()
         dev = next(model.parameters()).device
         xt = to_tensor(x)
-        out = [
-            torch.sigmoid(model(xt[i : i + batch_size].to(dev)).squeeze(1)).cpu()
-            for i in range(0, len(xt), batch_size)
-        ]
+        out = []
+        for i in range(0, len(xt), batch_size):
+            z = _logits(model, xt[i : i + batch_size].to(dev))
+            out.append((torch.softmax(z, 1) if z.ndim == 2 else torch.sigmoid(z)).cpu())
         return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
 
 

@@ -9,7 +9,10 @@ pick a loader by name here. Each module has ``load(root, **opts) -> list[Record]
 
 >>> from medseal.ingest import datasets
 >>> sorted(datasets.names())
-['breakhis', 'chexpert', 'covid19-ny-sbu', 'embedded', 'medmnist', 'nih']
+['breakhis', 'chexpert', 'covid19-ny-sbu', 'embedded', 'medmnist', 'nih', 'nih-chestxray14-more']
+
+Every MedMNIST 2D set is known by its own name (``retinamnist``, ``bloodmnist``, ...):
+:func:`find` locates its ``.npz`` with :func:`medmnist.locate`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 from medseal import config
 from medseal.errors import ConfigError
-from medseal.ingest.datasets import breakhis, chexpert, embedded, medmnist, nih, tcia
+from medseal.ingest.datasets import breakhis, chexpert, embedded, medmnist, nih, nih_more, tcia
 from medseal.ingest.datasets.breakhis import magnification_series
 from medseal.ingest.datasets.nih import patient_disjoint_split
 from medseal.ingest.records import Record
@@ -37,7 +40,7 @@ __all__ = [
 ]
 
 _MODULES: dict[str, ModuleType] = {
-    m.NAME: m for m in (nih, medmnist, breakhis, chexpert, tcia, embedded)
+    m.NAME: m for m in (nih, nih_more, medmnist, breakhis, chexpert, tcia, embedded)
 }
 _ALIASES = {
     "nih-chestxray14": "nih",
@@ -45,6 +48,7 @@ _ALIASES = {
     "pneumoniamnist": "medmnist",
     "tcia": "covid19-ny-sbu",
     "lidc-idri": "covid19-ny-sbu",
+    **{flag: "medmnist" for flag in medmnist.FLAGS_2D},
 }
 
 
@@ -77,6 +81,9 @@ def find(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
         at the data (``MEDSEAL_DATA_DIR`` or ``--data-dir``).
     """
     module = _MODULES[_canonical(name)]
+    flag = name.strip().lower()
+    if flag in medmnist.FLAGS_2D:
+        return medmnist.locate(flag, config.data_dir(data_dir))
     if module is embedded:
         return embedded.data_path()
     base = config.data_dir(data_dir)

@@ -8,6 +8,12 @@ and on any (flat) folder of BreaKHis-named files such as the project's 12-image
 sample: the label and all facts come from the file name
 ``SOB_<B|M>_<type>-<slide id>-<magnification>-<sequence>.png``. The slide id is used
 as ``patient_id`` (BreaKHis work groups by it for patient-level splits).
+
+The project's ``shared/data/breakhis`` holds ``breakhis_96.npz`` (798 real images,
+centre-cropped and resized to 96x96 RGB, 46 slide ids): when a folder holds that
+file, :func:`load` reads it instead of PNGs (labels, slide ids, magnifications
+and file names from the npz). Slide 14-13412 is filed under both DC and LC; its
+slide id makes it one patient in any grouped split.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "FOLDERS",
     "LAYOUT",
     "NAME",
+    "NPZ_FILE",
     "TUMOR_TYPES",
     "load",
     "magnification_series",
@@ -36,7 +43,8 @@ NAME = "breakhis"
 FOLDERS = ("BreaKHis_v1", "breakhis", "BreaKHis", "breakhis-sample")
 LAYOUT = """\
   <data dir>/BreaKHis_v1/histology_slides/breast/<benign|malignant>/SOB/<type>/<slide>/<40|100|200|400>X/*.png
-  (or any folder of files named SOB_<B|M>_<type>-<slide id>-<magnification>-<seq>.png)"""
+  (or any folder of files named SOB_<B|M>_<type>-<slide id>-<magnification>-<seq>.png)
+  or <data dir>/breakhis/breakhis_96.npz (the project's 798-image 96 px subset)"""
 TUMOR_TYPES = {
     "A": "adenosis",
     "F": "fibroadenoma",
@@ -78,8 +86,61 @@ def parse_name(name: str) -> dict[str, Any] | None:
     }
 
 
+NPZ_FILE = "breakhis_96.npz"
+
+
+@functools.lru_cache(maxsize=2)
+def _npz_images(path: str) -> Any:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        return np.asarray(data["images"])
+
+
+def _npz_item(path: str, index: int) -> Any:
+    import numpy as np
+
+    from medseal.types import Image
+
+    return Image(np.ascontiguousarray(_npz_images(path)[index]), "RGB", 8)
+
+
+def _load_npz(path: Path) -> list[Record]:
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        cols = {
+            k: data[k].tolist()
+            for k in ("label", "subtype", "patient", "magnification", "filename", "seq")
+        }
+    records = []
+    for i, name in enumerate(cols["filename"]):
+        facts = parse_name(str(name)) or {}
+        records.append(
+            Record(
+                key=str(name),
+                label=int(cols["label"][i]),
+                patient_id=str(cols["patient"][i]),
+                split=None,
+                meta={
+                    "dataset": "breakhis",
+                    "class": "malignant" if int(cols["label"][i]) else "benign",
+                    "tumor_type": str(cols["subtype"][i]),
+                    "tumor_code": facts.get("tumor_code"),
+                    "slide_id": str(cols["patient"][i]),
+                    "magnification": int(cols["magnification"][i]),
+                    "seq": int(cols["seq"][i]),
+                },
+                loader=functools.partial(_npz_item, str(path), i),
+            )
+        )
+    return sorted(records, key=lambda r: r.key)
+
+
 def load(root: str | Path, *, max_pixels: int | None = None) -> list[Record]:
     """List the BreaKHis images under ``root`` (recursively); others are ignored.
+
+    A folder holding ``breakhis_96.npz`` is read from that file (96 px RGB).
 
     Returns
     -------
@@ -90,6 +151,10 @@ def load(root: str | Path, *, max_pixels: int | None = None) -> list[Record]:
         (40/100/200/400) and ``seq``.
     """
     root = Path(root)
+    if root.is_file() and root.suffix == ".npz":
+        return _load_npz(root)
+    if (root / NPZ_FILE).is_file():
+        return _load_npz(root / NPZ_FILE)
     records = []
     for path in sorted(root.rglob("*.png"), key=lambda p: p.name):
         facts = parse_name(path.name)

@@ -12,8 +12,13 @@ Two layouts are recognised:
   **not patient-disjoint** (patients shared between train/valid/test), so use
   :func:`patient_disjoint_split` when leakage matters.
 
+A third layout, ``shared/data/nih-chestxray14-more`` (``nih_128.npz``: 1,044 more
+NIH images at 128 px with their v2020 finding labels and patient ids), is read
+by :func:`load_more`; none of its images is in the subset, one patient (218) is
+in both.
+
 Labels are binary and always come from the NIH finding labels: ``0`` for
-"No Finding", else ``1``. In the subset this overrides one folder label:
+"No Finding", else ``1`` (:func:`load_more` offers pneumonia vs no finding too). In the subset this overrides one folder label:
 ``valid/0_normal/00000193_019.png`` is "Pneumonia" in NIH's CSV, so its label is 1
 (``meta["folder_label"]`` keeps 0 and ``meta["label_disagrees"]`` is ``True``).
 """
@@ -34,7 +39,16 @@ from medseal.errors import ConfigError
 from medseal.ingest.png import read_image
 from medseal.ingest.records import Record
 
-__all__ = ["FOLDERS", "LAYOUT", "NAME", "load", "patient_disjoint_split"]
+__all__ = [
+    "FOLDERS",
+    "LAYOUT",
+    "MORE_FOLDERS",
+    "NAME",
+    "load",
+    "load_more",
+    "patient_disjoint_split",
+    "pneumonia_label",
+]
 
 NAME = "nih"
 FOLDERS = ("ChestX-ray14", "nih-chestxray14", "NIH", "nih-chestxray14-subset")
@@ -44,6 +58,87 @@ LAYOUT = """\
   <data dir>/ChestX-ray14/train_val_list.txt, test_list.txt (optional: official split)
   or the 1000-image subset: <data dir>/nih-chestxray14-subset/manifest.csv + NIH1000_64px/..."""
 _SPLIT_NAMES = {"valid": "val", "validation": "val"}
+MORE_FOLDERS = ("nih-chestxray14-more",)
+
+
+def pneumonia_label(findings: str) -> int | None:
+    """Pneumonia vs no finding: 1 if "Pneumonia" is among the findings, 0 for "No
+    Finding", ``None`` (left out) for any other finding."""
+    parts = {f.strip() for f in findings.split("|")}
+    if "Pneumonia" in parts:
+        return 1
+    if parts == {"No Finding"}:
+        return 0
+    return None
+
+
+@functools.lru_cache(maxsize=2)
+def _npz_images(path: str) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as data:
+        return np.asarray(data["images"])
+
+
+def _npz_item(path: str, index: int) -> Any:
+    from medseal.types import Image
+
+    return Image(np.ascontiguousarray(_npz_images(path)[index]), bits_stored=8)
+
+
+def load_more(root: str | Path, *, task: str = "pneumonia") -> list[Record]:
+    """The 1,044 NIH images at 128 px of ``nih-chestxray14-more`` (``nih_128.npz``).
+
+    Parameters
+    ----------
+    root
+        The folder holding ``nih_128.npz`` (or the file itself).
+    task
+        ``"pneumonia"`` (default): label 1 when the findings include Pneumonia,
+        0 for "No Finding"; images with only other findings are left out (14).
+        ``"any"``: 0 for "No Finding", else 1 (as :func:`load`).
+
+    Returns
+    -------
+    list[Record]
+        ``key`` the NIH Image Index, ``patient_id`` NIH's patient id, ``split`` ``None``
+        (split by patient with :func:`patient_disjoint_split`); ``meta`` has
+        ``finding_labels``, ``follow_up``, ``source`` and ``patient_in_existing_subset``.
+    """
+    root = Path(root)
+    path = root if root.is_file() else root / "nih_128.npz"
+    if not path.is_file():
+        raise ConfigError(f"{root.name}: no nih_128.npz. Expected:\n{LAYOUT}")
+    if task not in ("pneumonia", "any"):
+        raise ConfigError(f"task must be 'pneumonia' or 'any', got {task!r}")
+    with np.load(path, allow_pickle=False) as data:
+        names = [str(v) for v in data["filename"]]
+        patients = [int(v) for v in data["patient"]]
+        follow = [int(v) for v in data["follow_up"]]
+        findings = [str(v) for v in data["labels"]]
+        source = [str(v) for v in data["source"]]
+        shared = [bool(v) for v in data["patient_in_existing_subset"]]
+    records = []
+    for i, name in enumerate(names):
+        label = pneumonia_label(findings[i]) if task == "pneumonia" else _label(findings[i])
+        if label is None:
+            continue
+        records.append(
+            Record(
+                key=name,
+                label=label,
+                patient_id=str(patients[i]),
+                split=None,
+                meta={
+                    "dataset": "nih-chestxray14-more",
+                    "finding_labels": findings[i],
+                    "patient_id": str(patients[i]),
+                    "follow_up": follow[i],
+                    "source": source[i],
+                    "patient_in_existing_subset": shared[i],
+                },
+                loader=functools.partial(_npz_item, str(path), i),
+            )
+        )
+    return records
 
 
 def _label(findings: str) -> int:
