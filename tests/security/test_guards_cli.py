@@ -35,7 +35,7 @@ sys.exit(main(sys.argv[1:]))
 
 MISTAKES = [
     pytest.param(["vault", "lss"], "No such command", id="unknown-command"),
-    pytest.param(["evaluate", "seed000", "--seeds", "0,1"], "No such option", id="unknown-option"),
+    pytest.param(["evaluate", "seed000", "--seedz", "0,1"], "No such option", id="unknown-option"),
 ]
 
 
