@@ -6,6 +6,7 @@ from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
 from medseal.vault.vault import (
     IngestReport,
     ObjectInfo,
+    PutItem,
     RotationReport,
     Vault,
     VerifyReport,
@@ -18,6 +19,7 @@ __all__ = [
     "Grant",
     "IngestReport",
     "ObjectInfo",
+    "PutItem",
     "Role",
     "RotationReport",
     "Vault",

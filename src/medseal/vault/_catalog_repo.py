@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -212,6 +212,10 @@ class Catalog:
         conn.execute(insert(objects).values(**dict(values)))
 
     @staticmethod
+    def insert_objects(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        conn.execute(insert(objects), [dict(r) for r in rows])
+
+    @staticmethod
     def find_source(conn: Connection, dataset: str, fingerprint: str) -> str | None:
         """The id of an image already stored in ``dataset`` from the same source, if any."""
         row = conn.execute(
@@ -242,6 +246,13 @@ class Catalog:
     @staticmethod
     def insert_data_key(conn: Connection, wk: WrappedKey) -> None:
         conn.execute(insert(data_keys).values(key_id=wk.key_id, kek_id=wk.kek_id, wrapped=wk.wrapped))
+
+    @staticmethod
+    def insert_data_keys(conn: Connection, keys: Sequence[WrappedKey]) -> None:
+        conn.execute(
+            insert(data_keys),
+            [{"key_id": k.key_id, "kek_id": k.kek_id, "wrapped": k.wrapped} for k in keys],
+        )
 
     @staticmethod
     def data_key(conn: Connection, key_id: str) -> WrappedKey | None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ from medseal.vault._config import (
     read_config,
     write_config,
 )
-from medseal.vault._ingest import IngestReport, ingest_records
+from medseal.vault._ingest import DEFAULT_BATCH, IngestReport, ingest_records
 from medseal.vault._trail import AuditTrail
 from medseal.vault.anchor import AuditAnchor
 from medseal.vault.blobs import BlobStore
@@ -71,9 +72,22 @@ from medseal.vault.maintenance import GC_GRACE_S, RotationReport, VerifyReport
 from medseal.vault.manifest import blob_key, check_id
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role, decide, validate_name
 
-__all__ = ["IngestReport", "ObjectInfo", "RotationReport", "Vault", "VerifyReport", "check_id"]
+__all__ = [
+    "IngestReport", "ObjectInfo", "PutItem", "RotationReport", "Vault", "VerifyReport", "check_id",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PutItem:
+    """One image for :meth:`Vault.put_many` with its catalogue fields."""
+
+    image: Image
+    name: str | None = None
+    label: int | None = None
+    patient: str | None = None
+    split: str | None = None
 
 
 class Vault:
@@ -249,6 +263,49 @@ class Vault:
             algorithm=algorithm,
         )  # fmt: skip
 
+    def put_many(
+        self,
+        items: Iterable[Image | PutItem],
+        *,
+        dataset: str,
+        as_: str,
+        lossless: bool = True,
+        ratio: float | None = None,
+        algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> list[ObjectRef]:
+        """Store many images with group commit; returns their references in order.
+
+        Authorised once. Every ``batch_size`` images are sealed, their blobs
+        made durable with one sync, and their rows, wrapped keys and chained
+        audit entries committed in one transaction: when this returns (or a
+        batch's commit returns) those objects are durable. If an image fails
+        to encode, or a commit fails, the error is raised; batches committed
+        before it stay stored, nothing of the failing batch is.
+        """
+        validate_name(dataset, "dataset")
+        if batch_size < 1:
+            raise InputError("batch_size must be at least 1")
+        self._authorize(as_, Action.PUT, dataset)
+        refs: list[ObjectRef] = []
+        batch: list[_objects.Prepared] = []
+        for item in items:
+            put = item if isinstance(item, PutItem) else PutItem(item)
+            batch.append(
+                _objects.prepare(
+                    self, put.image, dataset=dataset, as_=as_, kind="image", name=put.name,
+                    label=put.label, patient=put.patient, split=put.split, lossless=lossless,
+                    ratio=ratio, algorithm=algorithm,
+                )  # fmt: skip
+            )
+            if len(batch) >= batch_size:
+                _objects.commit(self, batch, as_)
+                refs.extend(p.ref for p in batch)
+                batch = []
+        _objects.commit(self, batch, as_)
+        refs.extend(p.ref for p in batch)
+        return refs
+
     def put_masked(
         self,
         parent_id: str,
@@ -309,6 +366,7 @@ class Vault:
         algorithm: Algorithm | str = Algorithm.AES_256_GCM,
         progress: Callable[[int, int | None], None] | None = None,
         force: bool = False,
+        batch_size: int = DEFAULT_BATCH,
     ) -> IngestReport:
         """Read files/folders (DICOM, PNG/JPEG, MedMNIST .npz) or records, de-identify, store.
 
@@ -316,6 +374,11 @@ class Vault:
         everything else is still stored. Images already stored in ``dataset``
         from the same source (an earlier, perhaps interrupted, run) are
         skipped and counted in ``skipped``; ``force`` stores them again.
+
+        Objects are committed in groups (see :meth:`put_many`): the first group
+        holds one object and each next one twice as many, up to ``batch_size``
+        objects or 64 MiB of sealed bytes, so a short ingest still commits
+        early and a long one pays one sync and one transaction per group.
         """
         validate_name(dataset, "dataset")
         self._authorize(as_, Action.PUT, dataset)
@@ -331,7 +394,7 @@ class Vault:
             records = source
         return ingest_records(
             self, records, dataset=dataset, as_=as_, lossless=lossless, ratio=ratio,
-            algorithm=algorithm, progress=progress, force=force,
+            algorithm=algorithm, progress=progress, force=force, batch_size=batch_size,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ reading
