@@ -197,6 +197,34 @@ class Catalog:
         return conn.execute(select(objects).where(objects.c.id == object_id)).first()
 
     @staticmethod
+    def object_rows_with_keys(
+        conn: Connection, object_ids: Sequence[str]
+    ) -> dict[str, tuple[Row[Any], WrappedKey | None]]:
+        """Rows of ``object_ids`` with their wrapped data keys, by id (one joined query
+        per 500 ids); ids without a row are absent."""
+        out: dict[str, tuple[Row[Any], WrappedKey | None]] = {}
+        unique = list(dict.fromkeys(object_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            query = (
+                select(
+                    objects,
+                    data_keys.c.kek_id.label("dk_kek_id"),
+                    data_keys.c.wrapped.label("dk_wrapped"),
+                )
+                .select_from(objects.outerjoin(data_keys, objects.c.key_id == data_keys.c.key_id))
+                .where(objects.c.id.in_(chunk))
+            )
+            for r in conn.execute(query):
+                wk = (
+                    None
+                    if r.dk_wrapped is None
+                    else WrappedKey(key_id=r.key_id, kek_id=r.dk_kek_id, wrapped=bytes(r.dk_wrapped))
+                )
+                out[str(r.id)] = (r, wk)
+        return out
+
+    @staticmethod
     def object_rows(conn: Connection, dataset: str | None = None) -> list[Row[Any]]:
         query = select(objects).order_by(objects.c.created_at, objects.c.id)
         if dataset is not None:

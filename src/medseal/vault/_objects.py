@@ -208,6 +208,17 @@ def open_payload(vault: Vault, info: ObjectInfo, blob: bytes) -> bytes:
     )
 
 
+def open_with_key(vault: Vault, info: ObjectInfo, row: Any, wk: WrappedKey | None, blob: bytes) -> bytes:
+    """Like :func:`open_payload` for a row already read (and checked) with its data key."""
+    if wk is None:
+        raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
+    if hashlib.sha256(blob).hexdigest() != row.blob_sha256:
+        raise IntegrityError(f"object {info.id}: stored bytes do not match their hash")
+    return unseal(
+        blob, wk, keyring=vault.keyring, associated_data=object_aad(info.id, row.manifest_sha256)
+    )
+
+
 def masked_image(
     vault: Vault, parent: ObjectInfo, pixels: np.ndarray, scheme: Mapping[str, Any], as_: str
 ) -> Image:
