@@ -84,7 +84,19 @@ def _as_bytes(value: object, name: str) -> bytes:
     raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
 
 
-def _cbc_mac(mac_key: bytes, aad: bytes, ciphertext: bytes) -> bytes:
+def _as_buffer(value: object, name: str) -> bytes | memoryview:
+    """``value`` as a flat byte buffer without copying it (bytes as they are)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        view = memoryview(value)
+        if not view.c_contiguous:
+            return memoryview(view.tobytes())
+        return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+    raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
+
+
+def _cbc_mac(mac_key: bytes, aad: bytes, ciphertext: bytes | memoryview) -> bytes:
     """HMAC-SHA256 over ``A || C || u64le(len(A))``; the trailing length makes the split unambiguous."""
     h = crypto_hmac.HMAC(mac_key, hashes.SHA256())
     h.update(aad)
@@ -94,7 +106,7 @@ def _cbc_mac(mac_key: bytes, aad: bytes, ciphertext: bytes) -> bytes:
 
 
 def _encrypt(
-    plaintext: bytes,
+    plaintext: bytes | memoryview,
     dek: bytes,
     nonce: bytes,
     key_id: str,
@@ -129,8 +141,14 @@ def _encrypt(
     return header + ciphertext + _cbc_mac(mac_key, aad, ciphertext)
 
 
-def _decrypt(data: bytes, dek: bytes, key_id: str, associated_data: bytes) -> bytes:
-    """Open a container with a known DEK; every failure is a generic DecryptionError."""
+def _decrypt(
+    data: bytes | memoryview, dek: bytes, key_id: str, associated_data: bytes
+) -> bytes:
+    """Open a container with a known DEK; every failure is a generic DecryptionError.
+
+    The ciphertext is read through a memoryview of ``data`` (never copied); the
+    one output buffer is the plaintext returned.
+    """
     header = parse_header(data)
     # not secret, but compare in constant time anyway so no check leaks timing
     if not hmac.compare_digest(header.key_id.encode("ascii"), key_id.encode("ascii", "replace")):
@@ -139,7 +157,7 @@ def _decrypt(data: bytes, dek: bytes, key_id: str, associated_data: bytes) -> by
     if len(dek) != DEK_SIZE[algorithm]:
         raise DecryptionError(DECRYPTION_FAILED)
     aad = header.raw + associated_data
-    body = data[header.size :]
+    body = memoryview(data)[header.size :]
     try:
         if algorithm is Algorithm.AES_256_GCM:
             return AESGCM(dek).decrypt(header.nonce, body, aad)
@@ -159,7 +177,7 @@ def _decrypt(data: bytes, dek: bytes, key_id: str, associated_data: bytes) -> by
 
 
 def seal(
-    plaintext: bytes,
+    plaintext: bytes | bytearray | memoryview,
     *,
     keyring: KeyRing,
     associated_data: bytes = b"",
@@ -198,17 +216,17 @@ def seal(
     >>> unseal(blob.data, blob.wrapped_key, keyring=ring, associated_data=b"obj-1")
     b'pixels'
     """
-    plaintext = _as_bytes(plaintext, "plaintext")
+    plain = _as_buffer(plaintext, "plaintext")  # read in place: no copy of a large image
     associated_data = _as_bytes(associated_data, "associated_data")
     alg = coerce_algorithm(algorithm)
     dek, wrapped = keyring.new_data_key(alg)
     nonce = os.urandom(NONCE_SIZE[alg])
-    data = _encrypt(plaintext, dek, nonce, wrapped.key_id, associated_data, alg)
+    data = _encrypt(plain, dek, nonce, wrapped.key_id, associated_data, alg)
     return SealedBlob(data=data, wrapped_key=wrapped)
 
 
 def unseal(
-    data: bytes,
+    data: bytes | bytearray | memoryview,
     wrapped_key: WrappedKey,
     *,
     keyring: KeyRing,
@@ -218,8 +236,8 @@ def unseal(
 
     Parameters
     ----------
-    data : bytes
-        The full container.
+    data : bytes, bytearray or memoryview
+        The full container (read in place, never copied).
     wrapped_key : WrappedKey
         The data key stored with it; its ``key_id`` must match the header.
     keyring : KeyRing
@@ -240,18 +258,18 @@ def unseal(
         padding), always with the same message.
     """
     try:
-        data = _as_bytes(data, "data")
+        view = _as_buffer(data, "data")  # decrypted in place: the ciphertext is not copied
         associated_data = _as_bytes(associated_data, "associated_data")
     except TypeError:
         raise DecryptionError(DECRYPTION_FAILED) from None
     # cheap header checks first, so garbage never costs a key unwrap
-    header = parse_header(data)
+    header = parse_header(view)
     if not hmac.compare_digest(
         header.key_id.encode("ascii"), str(getattr(wrapped_key, "key_id", "")).encode("utf-8")
     ):
         raise DecryptionError(DECRYPTION_FAILED)
     dek = keyring.unwrap(wrapped_key)
-    return _decrypt(data, dek, header.key_id, associated_data)
+    return _decrypt(view, dek, header.key_id, associated_data)
 
 
 def container_header_size(data: bytes) -> int:
