@@ -48,8 +48,10 @@ __all__ = [
     "SealedBlob",
     "container_header_size",
     "seal",
+    "seal_into",
     "sealed_size",
     "unseal",
+    "unseal_into",
 ]
 
 #: Bytes a container adds over the plaintext for the standard 24-character key
@@ -121,17 +123,7 @@ def _encrypt(
         # One pass into a preallocated buffer laid out as header || ciphertext || tag:
         # AESGCM.encrypt plus a concatenation would copy a large image twice more.
         out = bytearray(len(header) + len(plaintext) + GCM_TAG_SIZE)
-        view = memoryview(out)
-        view[: len(header)] = header
-        gcm = Cipher(algorithms.AES(dek), modes.GCM(nonce)).encryptor()
-        gcm.authenticate_additional_data(aad)
-        end = len(header) + len(plaintext)
-        # update_into wants room for one extra block; the tag slot provides it
-        written = gcm.update_into(plaintext, view[len(header) :])
-        gcm.finalize()
-        if written != len(plaintext):  # pragma: no cover - GCM is a stream mode
-            raise RuntimeError("AES-GCM wrote an unexpected number of bytes")
-        view[end:] = gcm.tag
+        _gcm_into(plaintext, dek, nonce, header, aad, memoryview(out))
         return out
     enc_key, mac_key = dek[:32], dek[32:]
     padder = padding.PKCS7(128).padder()
@@ -139,6 +131,28 @@ def _encrypt(
     encryptor = Cipher(algorithms.AES(enc_key), modes.CBC(nonce)).encryptor()
     ciphertext = encryptor.update(padded) + encryptor.finalize()
     return header + ciphertext + _cbc_mac(mac_key, aad, ciphertext)
+
+
+def _gcm_into(
+    plaintext: bytes | memoryview,
+    dek: bytes,
+    nonce: bytes,
+    header: bytes,
+    aad: bytes,
+    view: memoryview,
+) -> int:
+    """Write header || ciphertext || tag into ``view``; returns the container's size."""
+    end = len(header) + len(plaintext)
+    view[: len(header)] = header
+    gcm = Cipher(algorithms.AES(dek), modes.GCM(nonce)).encryptor()
+    gcm.authenticate_additional_data(aad)
+    # update_into wants room for one extra block; the tag slot provides it
+    written = gcm.update_into(plaintext, view[len(header) : end + GCM_TAG_SIZE])
+    gcm.finalize()
+    if written != len(plaintext):  # pragma: no cover - GCM is a stream mode
+        raise RuntimeError("AES-GCM wrote an unexpected number of bytes")
+    view[end : end + GCM_TAG_SIZE] = gcm.tag
+    return end + GCM_TAG_SIZE
 
 
 def _decrypt(
@@ -270,6 +284,76 @@ def unseal(
         raise DecryptionError(DECRYPTION_FAILED)
     dek = keyring.unwrap(wrapped_key)
     return _decrypt(view, dek, header.key_id, associated_data)
+
+
+def seal_into(
+    plaintext: bytes | bytearray | memoryview,
+    out: bytearray | memoryview,
+    *,
+    keyring: KeyRing,
+    associated_data: bytes = b"",
+) -> tuple[int, WrappedKey]:
+    """:func:`seal` (AES-256-GCM) into the caller's buffer ``out``, reused across calls.
+
+    ``out`` must hold at least :func:`sealed_size` bytes; the container is
+    ``out[:n]`` for the returned ``n``. Same container, same fresh data key
+    and nonce per call as :func:`seal`: only the allocation is saved.
+    """
+    plain = _as_buffer(plaintext, "plaintext")
+    associated_data = _as_bytes(associated_data, "associated_data")
+    view = memoryview(out).cast("B") if not isinstance(out, bytearray) else memoryview(out)
+    alg = Algorithm.AES_256_GCM
+    dek, wrapped = keyring.new_data_key(alg)
+    nonce = os.urandom(NONCE_SIZE[alg])
+    header = build_header(alg, wrapped.key_id, nonce)
+    if len(view) < len(header) + len(plain) + GCM_TAG_SIZE:
+        raise ValueError("the output buffer is smaller than the sealed container")
+    n = _gcm_into(plain, dek, nonce, header, header + associated_data, view)
+    return n, wrapped
+
+
+def unseal_into(
+    data: bytes | bytearray | memoryview,
+    wrapped_key: WrappedKey,
+    out: bytearray | memoryview,
+    *,
+    keyring: KeyRing,
+    associated_data: bytes = b"",
+) -> int:
+    """:func:`unseal` an AES-256-GCM container into the caller's buffer; returns its length.
+
+    ``out`` needs room for the plaintext plus one block. Decryption streams
+    into ``out`` and the tag is checked at the end: on any failure ``out`` is
+    wiped before :class:`DecryptionError` is raised, so no unauthenticated
+    byte is left to the caller.
+    """
+    try:
+        view = _as_buffer(data, "data")
+        associated_data = _as_bytes(associated_data, "associated_data")
+    except TypeError:
+        raise DecryptionError(DECRYPTION_FAILED) from None
+    header = parse_header(view)
+    if header.algorithm is not Algorithm.AES_256_GCM or not hmac.compare_digest(
+        header.key_id.encode("ascii"), str(getattr(wrapped_key, "key_id", "")).encode("utf-8")
+    ):
+        raise DecryptionError(DECRYPTION_FAILED)
+    dek = keyring.unwrap(wrapped_key)
+    body = memoryview(view)[header.size :]
+    n = len(body) - GCM_TAG_SIZE
+    dest = memoryview(out).cast("B") if not isinstance(out, bytearray) else memoryview(out)
+    if len(dest) < n + 16:
+        raise ValueError("the output buffer is smaller than the plaintext plus one block")
+    try:
+        gcm = Cipher(
+            algorithms.AES(dek), modes.GCM(header.nonce, bytes(body[n:]))
+        ).decryptor()
+        gcm.authenticate_additional_data(header.raw + associated_data)
+        gcm.update_into(body[:n], dest)
+        gcm.finalize()
+    except (InvalidTag, ValueError):
+        dest[: n + 16] = bytes(n + 16)
+        raise DecryptionError(DECRYPTION_FAILED) from None
+    return n
 
 
 def container_header_size(data: bytes) -> int:
