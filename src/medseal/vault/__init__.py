@@ -6,6 +6,7 @@ from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
 from medseal.vault.vault import (
     IngestReport,
     ObjectInfo,
+    ObjectListing,
     PutItem,
     RotationReport,
     Vault,
@@ -19,6 +20,7 @@ __all__ = [
     "Grant",
     "IngestReport",
     "ObjectInfo",
+    "ObjectListing",
     "PutItem",
     "Role",
     "RotationReport",

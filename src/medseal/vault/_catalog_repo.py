@@ -225,6 +225,33 @@ class Catalog:
         return out
 
     @staticmethod
+    def datasets(conn: Connection) -> list[str]:
+        return [str(r[0]) for r in conn.execute(select(objects.c.dataset).distinct())]
+
+    @staticmethod
+    def count_objects(conn: Connection, datasets: Sequence[str]) -> int:
+        query = select(func.count()).select_from(objects).where(objects.c.dataset.in_(datasets))
+        return int(conn.execute(query).scalar_one())
+
+    @staticmethod
+    def object_page(
+        conn: Connection, datasets: Sequence[str], after: tuple[Any, str] | None, limit: int
+    ) -> list[Row[Any]]:
+        """Up to ``limit`` rows of ``datasets`` after ``after`` = (created_at, id), in that order."""
+        query = (
+            select(objects)
+            .where(objects.c.dataset.in_(datasets))
+            .order_by(objects.c.created_at, objects.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(
+                (objects.c.created_at > after[0])
+                | ((objects.c.created_at == after[0]) & (objects.c.id > after[1]))
+            )
+        return list(conn.execute(query))
+
+    @staticmethod
     def object_rows(conn: Connection, dataset: str | None = None) -> list[Row[Any]]:
         query = select(objects).order_by(objects.c.created_at, objects.c.id)
         if dataset is not None:

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 from medseal.crypto import Algorithm
 from medseal.errors import AccessDenied, MedsealError
-from medseal.ingest import Record
 from medseal.types import Image, ObjectRef
 from medseal.vault import _objects
 from medseal.vault._catalog_repo import Catalog
 
 if TYPE_CHECKING:  # pragma: no cover
+    from medseal.ingest import Record
     from medseal.vault.vault import Vault
 
 __all__ = ["DEFAULT_BATCH", "IngestReport", "ingest_records", "source_fingerprint"]

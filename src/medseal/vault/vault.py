@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +47,6 @@ from medseal.errors import (
     NotFoundError,
     StorageError,
 )
-from medseal.ingest import Deidentifier, Record, load_path
 from medseal.types import Image, ObjectRef
 from medseal.vault import _objects
 from medseal.vault import audit as _audit
@@ -73,13 +72,27 @@ from medseal.vault.maintenance import GC_GRACE_S, RotationReport, VerifyReport
 from medseal.vault.manifest import blob_key, check_id
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role, decide, validate_name
 
+if TYPE_CHECKING:  # pragma: no cover - imported when first used: `vault get` never reads files
+    from medseal.ingest import Deidentifier, Record
+
 __all__ = [
-    "IngestReport", "ObjectInfo", "PutItem", "RotationReport", "Vault", "VerifyReport", "check_id",
+    "IngestReport", "ObjectInfo", "ObjectListing", "PutItem", "RotationReport", "Vault", "VerifyReport", "check_id",
 ]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 _THREADED_READ_BYTES = 1 << 20  # batched reads decode in threads from this many sealed bytes
+
+
+@dataclass(frozen=True)
+class ObjectListing:
+    """The result of :meth:`Vault.iter_ls`: how many objects were in scope, and the pages."""
+
+    total: int
+    items: Iterator[ObjectInfo]
+
+    def __iter__(self) -> Iterator[ObjectInfo]:
+        return self.items
 
 
 @dataclass(frozen=True)
@@ -211,6 +224,8 @@ class Vault:
     def deidentifier(self) -> Deidentifier:
         """The vault's de-identifier: keyed per vault, so UIDs and dates map consistently."""
         if self._deidentifier is None:
+            from medseal.ingest import Deidentifier
+
             self._deidentifier = Deidentifier(self.keyring.derive(f"deid/{self.id}"))
         return self._deidentifier
 
@@ -386,6 +401,8 @@ class Vault:
         validate_name(dataset, "dataset")
         self._authorize(as_, Action.PUT, dataset)
         if isinstance(source, (str, os.PathLike)):
+            from medseal.ingest import load_path
+
             records: Iterable[Record] = load_path(
                 source,
                 deidentifier=self.deidentifier if deidentify else None,
@@ -448,6 +465,52 @@ class Vault:
             raise AccessDenied(f"{as_} may not list dataset {dataset}")
         self._record(as_, "list", "ok", dataset=dataset, detail={"count": len(out)})
         return out
+
+    def iter_ls(
+        self, *, as_: str, dataset: str | None = None, page_size: int = 1000
+    ) -> ObjectListing:
+        """Like :meth:`ls`, but pages through the catalogue instead of holding every row.
+
+        The access decision and the audit entry (with the number of objects in
+        scope) come first, when this is called; iterating the result then
+        reads ``page_size`` rows per query, each checked against its row MAC
+        (a re-routed row is skipped and logged, as :meth:`ls` does).
+        """
+        validate_name(as_, "principal")
+        if page_size < 1:
+            raise InputError("page_size must be at least 1")
+        with self.catalog.connect() as conn:
+            all_grants = Catalog.grants(conn)
+            if dataset is not None:
+                if not decide(as_, all_grants, Action.LIST, dataset, owner=self.owner).allowed:
+                    allowed: list[str] | None = None
+                else:
+                    allowed = [dataset]
+            else:
+                allowed = [
+                    d for d in Catalog.datasets(conn)
+                    if decide(as_, all_grants, Action.LIST, d, owner=self.owner).allowed
+                ]  # fmt: skip
+            total = 0 if not allowed else Catalog.count_objects(conn, allowed)
+        if allowed is None:
+            self._record(as_, "list", "denied", dataset=dataset)
+            raise AccessDenied(f"{as_} may not list dataset {dataset}")
+        self._record(as_, "list", "ok", dataset=dataset, detail={"count": total, "paged": True})
+        return ObjectListing(total, self._pages(allowed, page_size))
+
+    def _pages(self, datasets: list[str], page_size: int) -> Iterator[ObjectInfo]:
+        after: tuple[Any, str] | None = None
+        while datasets:
+            with self.catalog.connect() as conn:
+                rows = Catalog.object_page(conn, datasets, after, page_size)
+            for row in rows:
+                try:
+                    yield self._info(row)
+                except IntegrityError as exc:  # a re-routed row is not listed; verify reports it
+                    log.warning("%s", exc)
+            if len(rows) < page_size:
+                return
+            after = (rows[-1].created_at, str(rows[-1].id))
 
     def _decode(self, info: ObjectInfo, as_: str, action: str) -> tuple[Any, Any]:
         try:
