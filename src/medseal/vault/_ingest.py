@@ -63,6 +63,10 @@ def source_fingerprint(key: bytes, record: Record, image: Image) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+class _Skipped(Exception):
+    """This record is already stored (a re-run): counted, not stored again."""
+
+
 DEFAULT_BATCH = 256  # objects per group commit (at most)
 BATCH_BYTES = 64 << 20  # sealed bytes per group commit (at most)
 
@@ -123,7 +127,7 @@ def ingest_records(
                 if existing is not None:
                     report.skipped += 1
                     report.skipped_keys.append(str(record.key))
-                    continue
+                    raise _Skipped
             patient = record.patient_id
             name: str | None = record.key
             if image.header is not None:
@@ -139,6 +143,8 @@ def ingest_records(
             batch.append((prepared, str(record.key), shown, int(image.pixels.nbytes)))
             pending_fps.add(fp)
             pending_bytes += len(prepared.data)
+        except _Skipped:
+            pass
         except AccessDenied:
             raise
         except MedsealError as exc:
@@ -147,10 +153,10 @@ def ingest_records(
         except Exception as exc:  # one file never stops the rest; its text may hold PHI
             report.failures.append((shown, f"unexpected {type(exc).__name__}"))
             log.debug("failed: %s: %s", shown, type(exc).__name__)
-        finally:
-            if len(batch) >= limit or pending_bytes >= BATCH_BYTES:
-                flush()
-            if progress is not None:
-                progress(i + 1, total)
+        # reached only when the record was handled: an interrupt never commits a partial group
+        if len(batch) >= limit or pending_bytes >= BATCH_BYTES:
+            flush()
+        if progress is not None:
+            progress(i + 1, total)
     flush()
     return report

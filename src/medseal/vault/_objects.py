@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sqlalchemy import Connection
 
-from medseal import codec
 from medseal.crypto import Algorithm, WrappedKey, seal, unseal
 from medseal.errors import DecryptionError, InputError, IntegrityError, StorageError
 from medseal.types import Image, ObjectRef
@@ -31,6 +30,11 @@ from medseal.vault.manifest import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.vault.vault import Vault
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal import codec
+else:  # imported on first use (see medseal.vault._lazy)
+    from medseal.vault._lazy import codec
 
 __all__ = ["Prepared", "commit", "info", "open_payload", "prepare", "store"]
 

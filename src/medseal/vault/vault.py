@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medseal import codec
 from medseal.crypto import Algorithm, KeyRing
 from medseal.errors import (
     AccessDenied,
@@ -74,6 +73,11 @@ from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role, decide, vali
 
 if TYPE_CHECKING:  # pragma: no cover - imported when first used: `vault get` never reads files
     from medseal.ingest import Deidentifier, Record
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal import codec
+else:  # imported on first use (see medseal.vault._lazy)
+    from medseal.vault._lazy import codec
 
 __all__ = [
     "IngestReport", "ObjectInfo", "ObjectListing", "PutItem", "RotationReport", "Vault", "VerifyReport", "check_id",
