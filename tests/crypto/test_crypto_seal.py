@@ -266,3 +266,75 @@ def test_seal_takes_no_key_or_nonce():
     }
     for name in crypto.__all__:
         assert hasattr(crypto, name)
+
+
+def _peak_bytes(fn):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        result = fn()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak
+
+
+def test_unseal_reads_the_ciphertext_in_place_without_a_copy():
+    from medseal.crypto import KeyRing, seal, unseal
+
+    ring = KeyRing.in_memory()
+    size = 8 << 20
+    blob = seal(bytes(size), keyring=ring, associated_data=b"x")
+    data = bytes(blob.data)
+    plain, peak = _peak_bytes(lambda: unseal(data, blob.wrapped_key, keyring=ring, associated_data=b"x"))
+    assert plain == bytes(size)
+    assert peak < 1.25 * size  # the plaintext only; a copied ciphertext would double it
+    view = memoryview(bytearray(data))
+    assert unseal(view, blob.wrapped_key, keyring=ring, associated_data=b"x") == bytes(size)
+
+
+def test_seal_reads_a_buffer_in_place_and_writes_one_output():
+    import numpy as np
+
+    from medseal.crypto import KeyRing, seal, unseal
+
+    ring = KeyRing.in_memory()
+    size = 8 << 20
+    plain = bytearray(np.arange(size, dtype=np.uint8).tobytes())
+    blob, peak = _peak_bytes(lambda: seal(plain, keyring=ring))
+    assert peak < 1.25 * size  # the container only; a copied plaintext would double it
+    assert unseal(blob.data, blob.wrapped_key, keyring=ring) == bytes(plain)
+    arr = np.arange(1000, dtype=np.uint16)
+    sealed = seal(memoryview(arr), keyring=ring)  # a typed buffer is read as its bytes
+    assert unseal(sealed.data, sealed.wrapped_key, keyring=ring) == arr.tobytes()
+
+
+def test_seal_into_and_unseal_into_reuse_buffers_and_match_the_one_shot_format():
+    import pytest
+
+    from medseal.crypto import KeyRing, seal, seal_into, sealed_size, unseal, unseal_into
+    from medseal.errors import DecryptionError
+
+    ring = KeyRing.in_memory()
+    out = bytearray(sealed_size(4096) + 100)
+    plain_buf = bytearray(4096 + 16)
+    for i in range(3):
+        plain = bytes([i]) * (4096 - i)
+        n, wk = seal_into(plain, out, keyring=ring, associated_data=b"a")
+        container = bytes(out[:n])
+        assert unseal(container, wk, keyring=ring, associated_data=b"a") == plain
+        m = unseal_into(memoryview(out)[:n], wk, plain_buf, keyring=ring, associated_data=b"a")
+        assert bytes(plain_buf[:m]) == plain
+    one_shot = seal(b"abc" * 100, keyring=ring)
+    m = unseal_into(one_shot.data, one_shot.wrapped_key, plain_buf, keyring=ring)
+    assert bytes(plain_buf[:m]) == b"abc" * 100
+    tampered = bytearray(one_shot.data)
+    tampered[-1] ^= 1
+    plain_buf[:] = b"\x07" * len(plain_buf)
+    with pytest.raises(DecryptionError):
+        unseal_into(tampered, one_shot.wrapped_key, plain_buf, keyring=ring)
+    assert not any(plain_buf[:300])  # nothing unauthenticated left behind
+    with pytest.raises(ValueError):
+        seal_into(b"x" * 100, bytearray(50), keyring=ring)

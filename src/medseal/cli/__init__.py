@@ -15,7 +15,6 @@ from rich.markup import escape
 
 from medseal.cli import he_cmd, keys, masked_cmd, more_cmd, vault_cmd
 from medseal.cli._common import err_console
-from medseal.cli.demo import demo
 from medseal.cli.ingest_cmd import ingest
 from medseal.errors import AccessDenied, InputError, InvalidIdError, MedsealError, NotFoundError
 
@@ -28,7 +27,6 @@ app = typer.Typer(
 app.add_typer(keys.app, name="keys")
 app.add_typer(vault_cmd.app, name="vault")
 app.command("ingest")(ingest)
-app.command("demo")(demo)
 # Seed 000 AI half: mask, train masked-cnn, predict, evaluate seed000.
 masked_cmd.register(app)
 # Seed 003: more keygen/encrypt/decrypt-results, attack more, train conv-bilstm, evaluate seed003.
@@ -75,7 +73,24 @@ def _show_usage_error(exc: Exception) -> int | None:
     return code if isinstance(code, int) else 2
 
 
+_LIGHT = ("vault", "keys")  # commands that never need the demo's imports (medseal.ingest)
+_demo_registered = False
+
+
+def _register_demo() -> None:
+    """Register ``demo`` (its module imports the ingest stack: 0.2 s a light command skips)."""
+    global _demo_registered
+    if not _demo_registered:
+        from medseal.cli.demo import demo
+
+        app.command("demo")(demo)
+        _demo_registered = True
+
+
 def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in _LIGHT:
+        _register_demo()
     try:
         rc = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:

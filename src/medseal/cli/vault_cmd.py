@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +24,7 @@ from medseal.cli._common import (
     progress_bar,
 )
 from medseal.errors import AuditChainError
-from medseal.vault import Role, Vault
+from medseal.vault import ObjectInfo, Role, Vault
 from medseal.vault.maintenance import GC_GRACE_S
 
 app = typer.Typer(
@@ -72,49 +74,69 @@ def init(
     vault.close()
 
 
+_TABLE_ROWS = 500  # more rows than this print as plain aligned lines (a rich table is slow)
+
+
+def _row(i: ObjectInfo) -> dict[str, object]:
+    return {
+        "id": i.id,
+        "dataset": i.dataset,
+        "kind": i.kind,
+        "name": i.name,
+        "label": i.label,
+        "shape": i.manifest.get("shape"),
+        "bytes": i.blob_size,
+    }
+
+
 @app.command("ls")
 def ls(
     dataset: Annotated[str | None, typer.Option("--dataset", "-d")] = None,
     vault: VaultOpt = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output (every object, streamed).")
+    ] = False,
+    limit: Annotated[
+        int, typer.Option(min=0, help="Show at most this many objects (0: all). Not with --json.")
+    ] = 100,
 ) -> None:
-    """List the objects you may see."""
+    """List the objects you may see (pages through the catalogue; --json streams every one)."""
     with open_vault(vault, keyring) as v:
-        infos = v.ls(as_=principal(as_), dataset=dataset)
-    if as_json:
-        console.print_json(
-            json.dumps(
-                [
-                    {
-                        "id": i.id,
-                        "dataset": i.dataset,
-                        "kind": i.kind,
-                        "name": i.name,
-                        "label": i.label,
-                        "shape": i.manifest.get("shape"),
-                        "bytes": i.blob_size,
-                    }
-                    for i in infos
-                ]
+        listing = v.iter_ls(as_=principal(as_), dataset=dataset)
+        if as_json:  # a JSON array written as it is read, never held whole
+            out = sys.stdout
+            out.write("[")
+            for n, info in enumerate(listing):
+                out.write(("," if n else "") + "\n" + json.dumps(_row(info)))
+            out.write("\n]\n")
+            return
+        shown = listing.total if limit == 0 else min(limit, listing.total)
+        infos = itertools.islice(listing, shown)
+        cols = ("id", "dataset", "kind", "name", "label", "shape", "sealed")
+
+        def cells(i: ObjectInfo) -> tuple[str, ...]:
+            shape = "x".join(map(str, i.manifest.get("shape", [])))
+            label = "" if i.label is None else str(i.label)
+            return (i.id, i.dataset, i.kind, i.name or "", label, shape, human_bytes(i.blob_size))
+
+        if shown <= _TABLE_ROWS:
+            table = Table(title=f"{listing.total} objects")
+            for col in cols:
+                table.add_column(col)
+            for i in infos:
+                table.add_row(*cells(i))
+            console.print(table)
+        else:
+            out = sys.stdout
+            out.write(f"{listing.total} objects\n" + "\t".join(cols) + "\n")
+            for i in infos:
+                out.write("\t".join(cells(i)) + "\n")
+        if shown < listing.total:
+            console.print(
+                f"showing {shown} of {listing.total}: --limit 0 for all, --json to export"
             )
-        )
-        return
-    table = Table(title=f"{len(infos)} objects")
-    for col in ("id", "dataset", "kind", "name", "label", "shape", "sealed"):
-        table.add_column(col)
-    for i in infos:
-        table.add_row(
-            i.id,
-            i.dataset,
-            i.kind,
-            i.name or "",
-            "" if i.label is None else str(i.label),
-            "x".join(map(str, i.manifest.get("shape", []))),
-            human_bytes(i.blob_size),
-        )
-    console.print(table)
 
 
 @app.command("show")

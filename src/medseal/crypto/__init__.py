@@ -22,8 +22,10 @@ from medseal.crypto.seal import (
     SealedBlob,
     container_header_size,
     seal,
+    seal_into,
     sealed_size,
     unseal,
+    unseal_into,
 )
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "WrappedKey",
     "container_header_size",
     "seal",
+    "seal_into",
     "sealed_size",
     "unseal",
+    "unseal_into",
 ]

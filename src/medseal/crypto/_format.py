@@ -140,7 +140,7 @@ def build_header(algorithm: Algorithm, key_id: str, nonce: bytes) -> bytes:
     )
 
 
-def parse_header(data: bytes) -> Header:
+def parse_header(data: bytes | bytearray | memoryview) -> Header:
     """Parse and validate the header at the start of ``data``.
 
     Raises

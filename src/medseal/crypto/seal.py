@@ -48,8 +48,10 @@ __all__ = [
     "SealedBlob",
     "container_header_size",
     "seal",
+    "seal_into",
     "sealed_size",
     "unseal",
+    "unseal_into",
 ]
 
 #: Bytes a container adds over the plaintext for the standard 24-character key
@@ -84,7 +86,19 @@ def _as_bytes(value: object, name: str) -> bytes:
     raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
 
 
-def _cbc_mac(mac_key: bytes, aad: bytes, ciphertext: bytes) -> bytes:
+def _as_buffer(value: object, name: str) -> bytes | memoryview:
+    """``value`` as a flat byte buffer without copying it (bytes as they are)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        view = memoryview(value)
+        if not view.c_contiguous:
+            return memoryview(view.tobytes())
+        return view if view.format == "B" and view.ndim == 1 else view.cast("B")
+    raise TypeError(f"{name} must be bytes, got {type(value).__name__}")
+
+
+def _cbc_mac(mac_key: bytes, aad: bytes, ciphertext: bytes | memoryview) -> bytes:
     """HMAC-SHA256 over ``A || C || u64le(len(A))``; the trailing length makes the split unambiguous."""
     h = crypto_hmac.HMAC(mac_key, hashes.SHA256())
     h.update(aad)
@@ -94,7 +108,7 @@ def _cbc_mac(mac_key: bytes, aad: bytes, ciphertext: bytes) -> bytes:
 
 
 def _encrypt(
-    plaintext: bytes,
+    plaintext: bytes | memoryview,
     dek: bytes,
     nonce: bytes,
     key_id: str,
@@ -109,17 +123,7 @@ def _encrypt(
         # One pass into a preallocated buffer laid out as header || ciphertext || tag:
         # AESGCM.encrypt plus a concatenation would copy a large image twice more.
         out = bytearray(len(header) + len(plaintext) + GCM_TAG_SIZE)
-        view = memoryview(out)
-        view[: len(header)] = header
-        gcm = Cipher(algorithms.AES(dek), modes.GCM(nonce)).encryptor()
-        gcm.authenticate_additional_data(aad)
-        end = len(header) + len(plaintext)
-        # update_into wants room for one extra block; the tag slot provides it
-        written = gcm.update_into(plaintext, view[len(header) :])
-        gcm.finalize()
-        if written != len(plaintext):  # pragma: no cover - GCM is a stream mode
-            raise RuntimeError("AES-GCM wrote an unexpected number of bytes")
-        view[end:] = gcm.tag
+        _gcm_into(plaintext, dek, nonce, header, aad, memoryview(out))
         return out
     enc_key, mac_key = dek[:32], dek[32:]
     padder = padding.PKCS7(128).padder()
@@ -129,8 +133,36 @@ def _encrypt(
     return header + ciphertext + _cbc_mac(mac_key, aad, ciphertext)
 
 
-def _decrypt(data: bytes, dek: bytes, key_id: str, associated_data: bytes) -> bytes:
-    """Open a container with a known DEK; every failure is a generic DecryptionError."""
+def _gcm_into(
+    plaintext: bytes | memoryview,
+    dek: bytes,
+    nonce: bytes,
+    header: bytes,
+    aad: bytes,
+    view: memoryview,
+) -> int:
+    """Write header || ciphertext || tag into ``view``; returns the container's size."""
+    end = len(header) + len(plaintext)
+    view[: len(header)] = header
+    gcm = Cipher(algorithms.AES(dek), modes.GCM(nonce)).encryptor()
+    gcm.authenticate_additional_data(aad)
+    # update_into wants room for one extra block; the tag slot provides it
+    written = gcm.update_into(plaintext, view[len(header) : end + GCM_TAG_SIZE])
+    gcm.finalize()
+    if written != len(plaintext):  # pragma: no cover - GCM is a stream mode
+        raise RuntimeError("AES-GCM wrote an unexpected number of bytes")
+    view[end : end + GCM_TAG_SIZE] = gcm.tag
+    return end + GCM_TAG_SIZE
+
+
+def _decrypt(
+    data: bytes | memoryview, dek: bytes, key_id: str, associated_data: bytes
+) -> bytes:
+    """Open a container with a known DEK; every failure is a generic DecryptionError.
+
+    The ciphertext is read through a memoryview of ``data`` (never copied); the
+    one output buffer is the plaintext returned.
+    """
     header = parse_header(data)
     # not secret, but compare in constant time anyway so no check leaks timing
     if not hmac.compare_digest(header.key_id.encode("ascii"), key_id.encode("ascii", "replace")):
@@ -139,7 +171,7 @@ def _decrypt(data: bytes, dek: bytes, key_id: str, associated_data: bytes) -> by
     if len(dek) != DEK_SIZE[algorithm]:
         raise DecryptionError(DECRYPTION_FAILED)
     aad = header.raw + associated_data
-    body = data[header.size :]
+    body = memoryview(data)[header.size :]
     try:
         if algorithm is Algorithm.AES_256_GCM:
             return AESGCM(dek).decrypt(header.nonce, body, aad)
@@ -159,7 +191,7 @@ def _decrypt(data: bytes, dek: bytes, key_id: str, associated_data: bytes) -> by
 
 
 def seal(
-    plaintext: bytes,
+    plaintext: bytes | bytearray | memoryview,
     *,
     keyring: KeyRing,
     associated_data: bytes = b"",
@@ -198,17 +230,17 @@ def seal(
     >>> unseal(blob.data, blob.wrapped_key, keyring=ring, associated_data=b"obj-1")
     b'pixels'
     """
-    plaintext = _as_bytes(plaintext, "plaintext")
+    plain = _as_buffer(plaintext, "plaintext")  # read in place: no copy of a large image
     associated_data = _as_bytes(associated_data, "associated_data")
     alg = coerce_algorithm(algorithm)
     dek, wrapped = keyring.new_data_key(alg)
     nonce = os.urandom(NONCE_SIZE[alg])
-    data = _encrypt(plaintext, dek, nonce, wrapped.key_id, associated_data, alg)
+    data = _encrypt(plain, dek, nonce, wrapped.key_id, associated_data, alg)
     return SealedBlob(data=data, wrapped_key=wrapped)
 
 
 def unseal(
-    data: bytes,
+    data: bytes | bytearray | memoryview,
     wrapped_key: WrappedKey,
     *,
     keyring: KeyRing,
@@ -218,8 +250,8 @@ def unseal(
 
     Parameters
     ----------
-    data : bytes
-        The full container.
+    data : bytes, bytearray or memoryview
+        The full container (read in place, never copied).
     wrapped_key : WrappedKey
         The data key stored with it; its ``key_id`` must match the header.
     keyring : KeyRing
@@ -240,18 +272,88 @@ def unseal(
         padding), always with the same message.
     """
     try:
-        data = _as_bytes(data, "data")
+        view = _as_buffer(data, "data")  # decrypted in place: the ciphertext is not copied
         associated_data = _as_bytes(associated_data, "associated_data")
     except TypeError:
         raise DecryptionError(DECRYPTION_FAILED) from None
     # cheap header checks first, so garbage never costs a key unwrap
-    header = parse_header(data)
+    header = parse_header(view)
     if not hmac.compare_digest(
         header.key_id.encode("ascii"), str(getattr(wrapped_key, "key_id", "")).encode("utf-8")
     ):
         raise DecryptionError(DECRYPTION_FAILED)
     dek = keyring.unwrap(wrapped_key)
-    return _decrypt(data, dek, header.key_id, associated_data)
+    return _decrypt(view, dek, header.key_id, associated_data)
+
+
+def seal_into(
+    plaintext: bytes | bytearray | memoryview,
+    out: bytearray | memoryview,
+    *,
+    keyring: KeyRing,
+    associated_data: bytes = b"",
+) -> tuple[int, WrappedKey]:
+    """:func:`seal` (AES-256-GCM) into the caller's buffer ``out``, reused across calls.
+
+    ``out`` must hold at least :func:`sealed_size` bytes; the container is
+    ``out[:n]`` for the returned ``n``. Same container, same fresh data key
+    and nonce per call as :func:`seal`: only the allocation is saved.
+    """
+    plain = _as_buffer(plaintext, "plaintext")
+    associated_data = _as_bytes(associated_data, "associated_data")
+    view = memoryview(out).cast("B") if not isinstance(out, bytearray) else memoryview(out)
+    alg = Algorithm.AES_256_GCM
+    dek, wrapped = keyring.new_data_key(alg)
+    nonce = os.urandom(NONCE_SIZE[alg])
+    header = build_header(alg, wrapped.key_id, nonce)
+    if len(view) < len(header) + len(plain) + GCM_TAG_SIZE:
+        raise ValueError("the output buffer is smaller than the sealed container")
+    n = _gcm_into(plain, dek, nonce, header, header + associated_data, view)
+    return n, wrapped
+
+
+def unseal_into(
+    data: bytes | bytearray | memoryview,
+    wrapped_key: WrappedKey,
+    out: bytearray | memoryview,
+    *,
+    keyring: KeyRing,
+    associated_data: bytes = b"",
+) -> int:
+    """:func:`unseal` an AES-256-GCM container into the caller's buffer; returns its length.
+
+    ``out`` needs room for the plaintext plus one block. Decryption streams
+    into ``out`` and the tag is checked at the end: on any failure ``out`` is
+    wiped before :class:`DecryptionError` is raised, so no unauthenticated
+    byte is left to the caller.
+    """
+    try:
+        view = _as_buffer(data, "data")
+        associated_data = _as_bytes(associated_data, "associated_data")
+    except TypeError:
+        raise DecryptionError(DECRYPTION_FAILED) from None
+    header = parse_header(view)
+    if header.algorithm is not Algorithm.AES_256_GCM or not hmac.compare_digest(
+        header.key_id.encode("ascii"), str(getattr(wrapped_key, "key_id", "")).encode("utf-8")
+    ):
+        raise DecryptionError(DECRYPTION_FAILED)
+    dek = keyring.unwrap(wrapped_key)
+    body = memoryview(view)[header.size :]
+    n = len(body) - GCM_TAG_SIZE
+    dest = memoryview(out).cast("B") if not isinstance(out, bytearray) else memoryview(out)
+    if len(dest) < n + 16:
+        raise ValueError("the output buffer is smaller than the plaintext plus one block")
+    try:
+        gcm = Cipher(
+            algorithms.AES(dek), modes.GCM(header.nonce, bytes(body[n:]))
+        ).decryptor()
+        gcm.authenticate_additional_data(header.raw + associated_data)
+        gcm.update_into(body[:n], dest)
+        gcm.finalize()
+    except (InvalidTag, ValueError):
+        dest[: n + 16] = bytes(n + 16)
+        raise DecryptionError(DECRYPTION_FAILED) from None
+    return n
 
 
 def container_header_size(data: bytes) -> int:

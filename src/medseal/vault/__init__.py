@@ -6,6 +6,8 @@ from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
 from medseal.vault.vault import (
     IngestReport,
     ObjectInfo,
+    ObjectListing,
+    PutItem,
     RotationReport,
     Vault,
     VerifyReport,
@@ -18,6 +20,8 @@ __all__ = [
     "Grant",
     "IngestReport",
     "ObjectInfo",
+    "ObjectListing",
+    "PutItem",
     "Role",
     "RotationReport",
     "Vault",

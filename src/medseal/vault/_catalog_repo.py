@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -197,6 +197,61 @@ class Catalog:
         return conn.execute(select(objects).where(objects.c.id == object_id)).first()
 
     @staticmethod
+    def object_rows_with_keys(
+        conn: Connection, object_ids: Sequence[str]
+    ) -> dict[str, tuple[Row[Any], WrappedKey | None]]:
+        """Rows of ``object_ids`` with their wrapped data keys, by id (one joined query
+        per 500 ids); ids without a row are absent."""
+        out: dict[str, tuple[Row[Any], WrappedKey | None]] = {}
+        unique = list(dict.fromkeys(object_ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            query = (
+                select(
+                    objects,
+                    data_keys.c.kek_id.label("dk_kek_id"),
+                    data_keys.c.wrapped.label("dk_wrapped"),
+                )
+                .select_from(objects.outerjoin(data_keys, objects.c.key_id == data_keys.c.key_id))
+                .where(objects.c.id.in_(chunk))
+            )
+            for r in conn.execute(query):
+                wk = (
+                    None
+                    if r.dk_wrapped is None
+                    else WrappedKey(key_id=r.key_id, kek_id=r.dk_kek_id, wrapped=bytes(r.dk_wrapped))
+                )
+                out[str(r.id)] = (r, wk)
+        return out
+
+    @staticmethod
+    def datasets(conn: Connection) -> list[str]:
+        return [str(r[0]) for r in conn.execute(select(objects.c.dataset).distinct())]
+
+    @staticmethod
+    def count_objects(conn: Connection, datasets: Sequence[str]) -> int:
+        query = select(func.count()).select_from(objects).where(objects.c.dataset.in_(datasets))
+        return int(conn.execute(query).scalar_one())
+
+    @staticmethod
+    def object_page(
+        conn: Connection, datasets: Sequence[str], after: tuple[Any, str] | None, limit: int
+    ) -> list[Row[Any]]:
+        """Up to ``limit`` rows of ``datasets`` after ``after`` = (created_at, id), in that order."""
+        query = (
+            select(objects)
+            .where(objects.c.dataset.in_(datasets))
+            .order_by(objects.c.created_at, objects.c.id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(
+                (objects.c.created_at > after[0])
+                | ((objects.c.created_at == after[0]) & (objects.c.id > after[1]))
+            )
+        return list(conn.execute(query))
+
+    @staticmethod
     def object_rows(conn: Connection, dataset: str | None = None) -> list[Row[Any]]:
         query = select(objects).order_by(objects.c.created_at, objects.c.id)
         if dataset is not None:
@@ -210,6 +265,10 @@ class Catalog:
     @staticmethod
     def insert_object(conn: Connection, values: Mapping[str, Any]) -> None:
         conn.execute(insert(objects).values(**dict(values)))
+
+    @staticmethod
+    def insert_objects(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        conn.execute(insert(objects), [dict(r) for r in rows])
 
     @staticmethod
     def find_source(conn: Connection, dataset: str, fingerprint: str) -> str | None:
@@ -242,6 +301,13 @@ class Catalog:
     @staticmethod
     def insert_data_key(conn: Connection, wk: WrappedKey) -> None:
         conn.execute(insert(data_keys).values(key_id=wk.key_id, kek_id=wk.kek_id, wrapped=wk.wrapped))
+
+    @staticmethod
+    def insert_data_keys(conn: Connection, keys: Sequence[WrappedKey]) -> None:
+        conn.execute(
+            insert(data_keys),
+            [{"key_id": k.key_id, "kek_id": k.kek_id, "wrapped": k.wrapped} for k in keys],
+        )
 
     @staticmethod
     def data_key(conn: Connection, key_id: str) -> WrappedKey | None:

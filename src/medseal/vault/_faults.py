@@ -1,4 +1,5 @@
-"""Crash-injection points for the durability tests of :meth:`Vault.put`.
+"""Crash-injection points for the durability tests of :meth:`Vault.put` and of batches
+(:meth:`Vault.put_many`, :meth:`Vault.ingest`: the same points, once per group commit).
 
 Setting ``MEDSEAL_CRASH_AT=<name>`` makes the process kill itself with SIGKILL
 when it reaches that point, as a power cut or OOM kill would. Tests run a

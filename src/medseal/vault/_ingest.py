@@ -20,14 +20,15 @@ from typing import TYPE_CHECKING
 
 from medseal.crypto import Algorithm
 from medseal.errors import AccessDenied, MedsealError
-from medseal.ingest import Record
 from medseal.types import Image, ObjectRef
+from medseal.vault import _objects
 from medseal.vault._catalog_repo import Catalog
 
 if TYPE_CHECKING:  # pragma: no cover
+    from medseal.ingest import Record
     from medseal.vault.vault import Vault
 
-__all__ = ["IngestReport", "ingest_records", "source_fingerprint"]
+__all__ = ["DEFAULT_BATCH", "IngestReport", "ingest_records", "source_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,14 @@ def source_fingerprint(key: bytes, record: Record, image: Image) -> str:
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+class _Skipped(Exception):
+    """This record is already stored (a re-run): counted, not stored again."""
+
+
+DEFAULT_BATCH = 256  # objects per group commit (at most)
+BATCH_BYTES = 64 << 20  # sealed bytes per group commit (at most)
+
+
 def ingest_records(
     vault: Vault,
     records: Iterable[Record],
@@ -73,11 +82,35 @@ def ingest_records(
     algorithm: Algorithm | str,
     progress: Callable[[int, int | None], None] | None,
     force: bool = False,
+    batch_size: int = DEFAULT_BATCH,
 ) -> IngestReport:
+    """Store ``records`` in groups: the first group of one, each next twice as large."""
     report = IngestReport()
     seq: list[Record] = list(records) if not isinstance(records, list) else records
     total = len(seq)
     fp_key = vault.keyring.derive(f"source/{vault.id}")
+    batch: list[tuple[_objects.Prepared, str, str, int]] = []  # (object, key, shown, nbytes)
+    pending_fps: set[str] = set()
+    limit = 1
+    pending_bytes = 0
+
+    def flush() -> None:
+        nonlocal batch, pending_bytes, limit
+        if not batch:
+            return
+        try:
+            _objects.commit(vault, [b[0] for b in batch], as_)
+        except MedsealError as exc:
+            report.failures.extend((shown, str(exc)) for _, _, shown, _ in batch)
+        else:
+            for prepared, key, _, nbytes in batch:
+                report.refs.append(prepared.ref)
+                report.keys.append(key)
+                report.bytes_in += nbytes
+        batch, pending_bytes = [], 0
+        pending_fps.clear()
+        limit = min(2 * limit, max(1, batch_size))
+
     for i, record in enumerate(seq):
         shown = _printable(PurePosixPath(str(record.key)).name or str(record.key))
         try:
@@ -86,12 +119,15 @@ def ingest_records(
             image = record.image()
             fp = source_fingerprint(fp_key, record, image)
             if not force:
-                with vault.catalog.connect() as conn:
-                    existing = Catalog.find_source(conn, dataset, fp)
+                if fp in pending_fps:
+                    existing: str | None = fp
+                else:
+                    with vault.catalog.connect() as conn:
+                        existing = Catalog.find_source(conn, dataset, fp)
                 if existing is not None:
                     report.skipped += 1
                     report.skipped_keys.append(str(record.key))
-                    continue
+                    raise _Skipped
             patient = record.patient_id
             name: str | None = record.key
             if image.header is not None:
@@ -99,14 +135,16 @@ def ingest_records(
                 # DICOM objects by their (de-identified) SOP Instance UID instead.
                 patient = str(getattr(image.header, "PatientID", "") or "") or None
                 name = str(getattr(image.header, "SOPInstanceUID", "") or "") or None
-            ref = vault._store(
-                image, dataset=dataset, as_=as_, kind="image", name=name, label=record.label,
-                patient=patient, split=record.split, lossless=lossless, ratio=ratio,
-                algorithm=algorithm, source_fp=fp,
+            prepared = _objects.prepare(
+                vault, image, dataset=dataset, as_=as_, kind="image", name=name,
+                label=record.label, patient=patient, split=record.split, lossless=lossless,
+                ratio=ratio, algorithm=algorithm, source_fp=fp,
             )  # fmt: skip
-            report.refs.append(ref)
-            report.keys.append(str(record.key))
-            report.bytes_in += int(image.pixels.nbytes)
+            batch.append((prepared, str(record.key), shown, int(image.pixels.nbytes)))
+            pending_fps.add(fp)
+            pending_bytes += len(prepared.data)
+        except _Skipped:
+            pass
         except AccessDenied:
             raise
         except MedsealError as exc:
@@ -115,7 +153,10 @@ def ingest_records(
         except Exception as exc:  # one file never stops the rest; its text may hold PHI
             report.failures.append((shown, f"unexpected {type(exc).__name__}"))
             log.debug("failed: %s: %s", shown, type(exc).__name__)
-        finally:
-            if progress is not None:
-                progress(i + 1, total)
+        # reached only when the record was handled: an interrupt never commits a partial group
+        if len(batch) >= limit or pending_bytes >= BATCH_BYTES:
+            flush()
+        if progress is not None:
+            progress(i + 1, total)
+    flush()
     return report

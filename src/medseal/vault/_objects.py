@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlalchemy import Connection
 
-from medseal import codec
 from medseal.crypto import Algorithm, WrappedKey, seal, unseal
-from medseal.errors import InputError, IntegrityError, StorageError
+from medseal.errors import DecryptionError, InputError, IntegrityError, StorageError
 from medseal.types import Image, ObjectRef
 from medseal.vault import _faults
 from medseal.vault import pseudonyms as _pseudonyms
@@ -31,10 +31,27 @@ from medseal.vault.manifest import (
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.vault.vault import Vault
 
-__all__ = ["info", "open_payload", "store"]
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal import codec
+else:  # imported on first use (see medseal.vault._lazy)
+    from medseal.vault._lazy import codec
+
+__all__ = ["Prepared", "commit", "info", "open_payload", "prepare", "store"]
 
 
-def store(
+@dataclass
+class Prepared:
+    """One object encoded and sealed, ready for :func:`commit` (nothing stored yet)."""
+
+    ref: ObjectRef
+    key: str
+    data: bytes | bytearray
+    values: dict[str, Any]
+    wrapped_key: WrappedKey
+    pseudonyms: Mapping[str, str] | None
+
+
+def prepare(
     vault: Vault,
     image: Image,
     *,
@@ -51,7 +68,8 @@ def store(
     psnr: float | None = None,
     algorithm: Algorithm | str = Algorithm.AES_256_GCM,
     source_fp: str | None = None,
-) -> ObjectRef:
+) -> Prepared:
+    """Encode and seal ``image`` and build its catalogue row; nothing is written."""
     enc = codec.encode(image, lossless=lossless, ratio=ratio, psnr=psnr)
     _faults.crashpoint("put:encoded")
     payload = codec.pack(enc, image.header)
@@ -74,46 +92,81 @@ def store(
     )
     _faults.crashpoint("put:sealed")
     key = blob_key(object_id)
-    wk = sealed.wrapped_key
+    data = sealed.data  # the cipher's own output buffer: not copied again
     values: dict[str, Any] = {
         "id": object_id, "dataset": dataset, "kind": kind, "name": name,
         "label": None if label is None else int(label), "patient": patient,
         "split": split, "parent_id": parent_id,
         "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
-        "blob_key": key, "blob_sha256": hashlib.sha256(sealed.data).hexdigest(),
-        "blob_size": len(sealed.data), "payload_size": len(payload),
-        "algorithm": str(Algorithm(algorithm).value), "key_id": wk.key_id,
+        "blob_key": key, "blob_sha256": hashlib.sha256(data).hexdigest(),
+        "blob_size": len(data), "payload_size": len(payload),
+        "algorithm": str(Algorithm(algorithm).value), "key_id": sealed.wrapped_key.key_id,
         "created_at": datetime.now(UTC), "created_by": as_, "source_fp": source_fp,
     }  # fmt: skip
     values["manifest_mac"] = row_mac(vault._row_key, values)
+    pseudonyms = image.deid.pseudonyms if image.deid is not None else None
+    return Prepared(
+        ObjectRef(object_id, dataset, kind), key, data, values, sealed.wrapped_key, pseudonyms
+    )
+
+
+def commit(vault: Vault, batch: Sequence[Prepared], as_: str) -> None:
+    """Store prepared objects: blobs made durable together, then ONE catalogue transaction.
+
+    The transaction holds every row, wrapped data key, the pseudonym-map
+    update and one chained audit entry per object, so the audit anchor moves
+    once per batch. When this returns every object is durable; when it raises
+    none of them is in the catalogue and their blobs are removed.
+    """
+    if not batch:
+        return
+    keys = [p.key for p in batch]
     # Shared vault lock from blob to commit: gc cannot take the blob for an orphan and
     # key rotation cannot slip between this data key's wrapping check and its commit.
     with vault.catalog.lock(vault.id, exclusive=False):
-        vault.blobs.put(key, sealed.data)
+        vault.blobs.put_many([(p.key, p.data) for p in batch])
         try:
-            with vault._tx("record the object") as conn:
-                Catalog.insert_data_key(conn, wk)
-                Catalog.insert_object(conn, values)
-                on_active_kek(vault, conn, wk)
-                if image.deid is not None and image.deid.pseudonyms:
-                    _pseudonyms.merge(conn, vault.keyring, vault.id, image.deid.pseudonyms)
-                vault._record(
-                    as_, "put", "ok", dataset=dataset, target=object_id,
-                    detail={"bytes": len(sealed.data)}, conn=conn,
-                )  # fmt: skip
+            with vault._tx("record the object" if len(batch) == 1 else "record the objects") as conn:
+                Catalog.insert_data_keys(conn, [p.wrapped_key for p in batch])
+                Catalog.insert_objects(conn, [p.values for p in batch])
+                on_active_kek(vault, conn, [p.wrapped_key for p in batch])
+                merged: dict[str, str] = {}
+                for p in batch:
+                    merged.update(p.pseudonyms or {})
+                if merged:
+                    _pseudonyms.merge(conn, vault.keyring, vault.id, merged)
+                entries: list[dict[str, Any]] = [
+                    {
+                        "actor": as_, "action": "put", "outcome": "ok", "dataset": p.ref.dataset,
+                        "target": p.ref.id, "detail": {"bytes": len(p.data)},
+                    }
+                    for p in batch
+                ]  # fmt: skip
+                if len(entries) == 1:
+                    vault._record(**entries[0], conn=conn)
+                else:
+                    vault.trail.record_many(entries, conn=conn)
                 _faults.crashpoint("put:row-inserted")
         except StorageError as exc:
-            vault.blobs.delete(key)
+            for key in keys:
+                vault.blobs.delete(key)
             raise StorageError(f"{exc}; nothing was stored") from exc
         except BaseException:
-            vault.blobs.delete(key)
+            for key in keys:
+                vault.blobs.delete(key)
             raise
     _faults.crashpoint("put:committed")
-    return ObjectRef(object_id, dataset, kind)
 
 
-def on_active_kek(vault: Vault, conn: Connection, wk: WrappedKey) -> None:
-    """At commit: make sure ``wk`` is wrapped under the vault's current KEK.
+def store(vault: Vault, image: Image, *, as_: str, **kwargs: Any) -> ObjectRef:
+    """Encode, seal and durably store one object (a batch of one)."""
+    prepared = prepare(vault, image, as_=as_, **kwargs)
+    commit(vault, [prepared], as_)
+    return prepared.ref
+
+
+def on_active_kek(vault: Vault, conn: Connection, wks: Sequence[WrappedKey]) -> None:
+    """At commit: make sure every key of ``wks`` is wrapped under the vault's current KEK.
 
     Another process may have rotated the keys after this one wrapped its data
     key (its ring then lacks the new KEK: reload it from the key store file).
@@ -129,8 +182,9 @@ def on_active_kek(vault: Vault, conn: Connection, wk: WrappedKey) -> None:
                 "the vault's keys were rotated to a KEK this key ring does not hold; "
                 "open the key ring again"
             )
-    if wk.kek_id != ring.current_kek_id:
-        Catalog.replace_data_key(conn, ring.rewrap(wk))
+    for wk in wks:
+        if wk.kek_id != ring.current_kek_id:
+            Catalog.replace_data_key(conn, ring.rewrap(wk))
 
 
 def info(vault: Vault, row: Any) -> ObjectInfo:
@@ -151,11 +205,35 @@ def open_payload(vault: Vault, info: ObjectInfo, blob: bytes) -> bytes:
     if row is None or wk is None:
         raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
     check_row(vault._row_key, row)
-    if hashlib.sha256(blob).hexdigest() != row.blob_sha256:
-        raise IntegrityError(f"object {info.id}: stored bytes do not match their hash")
-    return unseal(
-        blob, wk, keyring=vault.keyring, associated_data=object_aad(info.id, row.manifest_sha256)
-    )
+    return _unseal_checked(vault, info.id, row, wk, blob)
+
+
+def _unseal_checked(vault: Vault, object_id: str, row: Any, wk: WrappedKey, blob: bytes) -> bytes:
+    """Open ``blob``; a failure is called tampering when the bytes also miss their hash.
+
+    The AEAD tag authenticates the whole container (its header is in the
+    associated data, with the object id and manifest hash), so a read does
+    not hash the blob again when the tag verifies: the stored SHA-256 serves
+    the key-less ``verify`` and tells damaged bytes from a wrong key here.
+    """
+    if len(blob) != int(row.blob_size):
+        raise IntegrityError(f"object {object_id}: stored bytes do not match their hash")
+    try:
+        return unseal(
+            blob, wk, keyring=vault.keyring,
+            associated_data=object_aad(object_id, row.manifest_sha256),
+        )  # fmt: skip
+    except DecryptionError:
+        if hashlib.sha256(blob).hexdigest() != row.blob_sha256:
+            raise IntegrityError(f"object {object_id}: stored bytes do not match their hash") from None
+        raise
+
+
+def open_with_key(vault: Vault, info: ObjectInfo, row: Any, wk: WrappedKey | None, blob: bytes) -> bytes:
+    """Like :func:`open_payload` for a row already read (and checked) with its data key."""
+    if wk is None:
+        raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
+    return _unseal_checked(vault, info.id, row, wk, blob)
 
 
 def masked_image(

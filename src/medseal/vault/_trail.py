@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -46,6 +46,12 @@ class AuditTrail:
             return
         with self.tx("write the audit log") as c:
             self._tx_heads[id(c)] = Catalog.append_audit(c, self._key, **entry)
+
+    def record_many(self, batch: Sequence[Mapping[str, Any]], *, conn: Connection) -> None:
+        """Append chained entries (``record``'s keyword arguments each) in ``conn``'s transaction."""
+        head = _audit.append_many(conn, self._key, batch)
+        if head is not None:
+            self._tx_heads[id(conn)] = head
 
     @contextmanager
     def tx(self, what: str) -> Iterator[Connection]:

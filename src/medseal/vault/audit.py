@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -27,7 +27,10 @@ from sqlalchemy import Connection, func, insert, select, update
 from medseal.errors import AuditChainError
 from medseal.vault.catalog import audit, audit_head
 
-__all__ = ["GENESIS", "AuditEntry", "AuditHead", "append", "entries", "hash_at", "verify_chain"]
+__all__ = [
+    "GENESIS", "AuditEntry", "AuditHead", "append", "append_many", "entries", "hash_at",
+    "verify_chain",
+]  # fmt: skip
 
 GENESIS = "0" * 64
 
@@ -150,6 +153,48 @@ def append(
     else:
         conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=head_mac))
     return AuditHead(seq, digest)
+
+
+def append_many(
+    conn: Connection, key: bytes, batch: Sequence[Mapping[str, Any]]
+) -> AuditHead | None:
+    """Append several chained entries in one statement inside the caller's transaction.
+
+    Each item holds ``append``'s keyword arguments (``actor``, ``action``,
+    ``outcome`` and optionally ``dataset``, ``target``, ``detail``). The chain
+    is exactly what as many :func:`append` calls would write; the head moves once.
+    """
+    if not batch:
+        return None
+    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    seq, prev = (int(head.seq), head.hash) if head else (0, GENESIS)
+    ts = datetime.now(UTC).isoformat(timespec="microseconds")
+    rows = []
+    for item in batch:
+        seq += 1
+        detail_json = json.dumps(dict(item.get("detail") or {}), sort_keys=True, separators=(",", ":"))
+        dataset, target = item.get("dataset"), item.get("target")
+        digest = _entry_hash(
+            prev,
+            _fields(seq, ts, item["actor"], item["action"], dataset, target, item["outcome"], detail_json),
+        )
+        rows.append(
+            {
+                "seq": seq, "ts": ts, "actor": item["actor"], "action": item["action"],
+                "dataset": dataset, "target": target, "outcome": item["outcome"],
+                "detail": detail_json, "prev_hash": prev, "hash": digest, "mac": _mac(key, digest),
+            }
+        )  # fmt: skip
+        prev = digest
+    conn.execute(insert(audit), rows)
+    head_mac = _head_mac(key, seq, prev)
+    if head:
+        conn.execute(
+            update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev, mac=head_mac)
+        )
+    else:
+        conn.execute(insert(audit_head).values(id=1, seq=seq, hash=prev, mac=head_mac))
+    return AuditHead(seq, prev)
 
 
 def hash_at(conn: Connection, seq: int) -> str | None:

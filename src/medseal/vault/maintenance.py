@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from medseal import codec
 from medseal.errors import MedsealError, NotFoundError
 from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog
@@ -23,6 +22,11 @@ if TYPE_CHECKING:  # pragma: no cover
 # gc leaves blobs without a catalogue row alone for this long: a put may be between
 # writing its blob and committing its row (the vault lock covers the back ends it knows).
 GC_GRACE_S = 3600.0
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal import codec
+else:  # imported on first use (see medseal.vault._lazy)
+    from medseal.vault._lazy import codec
 
 __all__ = ["GC_GRACE_S", "RotationReport", "VerifyReport", "collect_garbage", "rotate_keys", "verify"]
 

@@ -56,8 +56,13 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+_PLAIN = (str, int, float, bool)
+
+
 def jsonable(value: Any) -> Any:
     """``value`` with mappings, sequences and numpy scalars made plain JSON types."""
+    if value is None or type(value) in _PLAIN:  # the common case, before the ABC checks
+        return value
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -28,13 +28,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from medseal import codec
 from medseal.crypto import Algorithm, KeyRing
 from medseal.errors import (
     AccessDenied,
@@ -45,7 +46,6 @@ from medseal.errors import (
     NotFoundError,
     StorageError,
 )
-from medseal.ingest import Deidentifier, Record, load_path
 from medseal.types import Image, ObjectRef
 from medseal.vault import _objects
 from medseal.vault import audit as _audit
@@ -62,7 +62,7 @@ from medseal.vault._config import (
     read_config,
     write_config,
 )
-from medseal.vault._ingest import IngestReport, ingest_records
+from medseal.vault._ingest import DEFAULT_BATCH, IngestReport, ingest_records
 from medseal.vault._trail import AuditTrail
 from medseal.vault.anchor import AuditAnchor
 from medseal.vault.blobs import BlobStore
@@ -71,9 +71,43 @@ from medseal.vault.maintenance import GC_GRACE_S, RotationReport, VerifyReport
 from medseal.vault.manifest import blob_key, check_id
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role, decide, validate_name
 
-__all__ = ["IngestReport", "ObjectInfo", "RotationReport", "Vault", "VerifyReport", "check_id"]
+if TYPE_CHECKING:  # pragma: no cover - imported when first used: `vault get` never reads files
+    from medseal.ingest import Deidentifier, Record
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal import codec
+else:  # imported on first use (see medseal.vault._lazy)
+    from medseal.vault._lazy import codec
+
+__all__ = [
+    "IngestReport", "ObjectInfo", "ObjectListing", "PutItem", "RotationReport", "Vault", "VerifyReport", "check_id",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
+
+_THREADED_READ_BYTES = 1 << 20  # batched reads decode in threads from this many sealed bytes
+
+
+@dataclass(frozen=True)
+class ObjectListing:
+    """The result of :meth:`Vault.iter_ls`: how many objects were in scope, and the pages."""
+
+    total: int
+    items: Iterator[ObjectInfo]
+
+    def __iter__(self) -> Iterator[ObjectInfo]:
+        return self.items
+
+
+@dataclass(frozen=True)
+class PutItem:
+    """One image for :meth:`Vault.put_many` with its catalogue fields."""
+
+    image: Image
+    name: str | None = None
+    label: int | None = None
+    patient: str | None = None
+    split: str | None = None
 
 
 class Vault:
@@ -194,6 +228,8 @@ class Vault:
     def deidentifier(self) -> Deidentifier:
         """The vault's de-identifier: keyed per vault, so UIDs and dates map consistently."""
         if self._deidentifier is None:
+            from medseal.ingest import Deidentifier
+
             self._deidentifier = Deidentifier(self.keyring.derive(f"deid/{self.id}"))
         return self._deidentifier
 
@@ -248,6 +284,49 @@ class Vault:
             patient=patient, split=split, lossless=lossless, ratio=ratio, psnr=psnr,
             algorithm=algorithm,
         )  # fmt: skip
+
+    def put_many(
+        self,
+        items: Iterable[Image | PutItem],
+        *,
+        dataset: str,
+        as_: str,
+        lossless: bool = True,
+        ratio: float | None = None,
+        algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+        batch_size: int = DEFAULT_BATCH,
+    ) -> list[ObjectRef]:
+        """Store many images with group commit; returns their references in order.
+
+        Authorised once. Every ``batch_size`` images are sealed, their blobs
+        made durable with one sync, and their rows, wrapped keys and chained
+        audit entries committed in one transaction: when this returns (or a
+        batch's commit returns) those objects are durable. If an image fails
+        to encode, or a commit fails, the error is raised; batches committed
+        before it stay stored, nothing of the failing batch is.
+        """
+        validate_name(dataset, "dataset")
+        if batch_size < 1:
+            raise InputError("batch_size must be at least 1")
+        self._authorize(as_, Action.PUT, dataset)
+        refs: list[ObjectRef] = []
+        batch: list[_objects.Prepared] = []
+        for item in items:
+            put = item if isinstance(item, PutItem) else PutItem(item)
+            batch.append(
+                _objects.prepare(
+                    self, put.image, dataset=dataset, as_=as_, kind="image", name=put.name,
+                    label=put.label, patient=put.patient, split=put.split, lossless=lossless,
+                    ratio=ratio, algorithm=algorithm,
+                )  # fmt: skip
+            )
+            if len(batch) >= batch_size:
+                _objects.commit(self, batch, as_)
+                refs.extend(p.ref for p in batch)
+                batch = []
+        _objects.commit(self, batch, as_)
+        refs.extend(p.ref for p in batch)
+        return refs
 
     def put_masked(
         self,
@@ -309,6 +388,7 @@ class Vault:
         algorithm: Algorithm | str = Algorithm.AES_256_GCM,
         progress: Callable[[int, int | None], None] | None = None,
         force: bool = False,
+        batch_size: int = DEFAULT_BATCH,
     ) -> IngestReport:
         """Read files/folders (DICOM, PNG/JPEG, MedMNIST .npz) or records, de-identify, store.
 
@@ -316,10 +396,17 @@ class Vault:
         everything else is still stored. Images already stored in ``dataset``
         from the same source (an earlier, perhaps interrupted, run) are
         skipped and counted in ``skipped``; ``force`` stores them again.
+
+        Objects are committed in groups (see :meth:`put_many`): the first group
+        holds one object and each next one twice as many, up to ``batch_size``
+        objects or 64 MiB of sealed bytes, so a short ingest still commits
+        early and a long one pays one sync and one transaction per group.
         """
         validate_name(dataset, "dataset")
         self._authorize(as_, Action.PUT, dataset)
         if isinstance(source, (str, os.PathLike)):
+            from medseal.ingest import load_path
+
             records: Iterable[Record] = load_path(
                 source,
                 deidentifier=self.deidentifier if deidentify else None,
@@ -331,7 +418,7 @@ class Vault:
             records = source
         return ingest_records(
             self, records, dataset=dataset, as_=as_, lossless=lossless, ratio=ratio,
-            algorithm=algorithm, progress=progress, force=force,
+            algorithm=algorithm, progress=progress, force=force, batch_size=batch_size,
         )  # fmt: skip
 
     # ------------------------------------------------------------------ reading
@@ -383,6 +470,52 @@ class Vault:
         self._record(as_, "list", "ok", dataset=dataset, detail={"count": len(out)})
         return out
 
+    def iter_ls(
+        self, *, as_: str, dataset: str | None = None, page_size: int = 1000
+    ) -> ObjectListing:
+        """Like :meth:`ls`, but pages through the catalogue instead of holding every row.
+
+        The access decision and the audit entry (with the number of objects in
+        scope) come first, when this is called; iterating the result then
+        reads ``page_size`` rows per query, each checked against its row MAC
+        (a re-routed row is skipped and logged, as :meth:`ls` does).
+        """
+        validate_name(as_, "principal")
+        if page_size < 1:
+            raise InputError("page_size must be at least 1")
+        with self.catalog.connect() as conn:
+            all_grants = Catalog.grants(conn)
+            if dataset is not None:
+                if not decide(as_, all_grants, Action.LIST, dataset, owner=self.owner).allowed:
+                    allowed: list[str] | None = None
+                else:
+                    allowed = [dataset]
+            else:
+                allowed = [
+                    d for d in Catalog.datasets(conn)
+                    if decide(as_, all_grants, Action.LIST, d, owner=self.owner).allowed
+                ]  # fmt: skip
+            total = 0 if not allowed else Catalog.count_objects(conn, allowed)
+        if allowed is None:
+            self._record(as_, "list", "denied", dataset=dataset)
+            raise AccessDenied(f"{as_} may not list dataset {dataset}")
+        self._record(as_, "list", "ok", dataset=dataset, detail={"count": total, "paged": True})
+        return ObjectListing(total, self._pages(allowed, page_size))
+
+    def _pages(self, datasets: list[str], page_size: int) -> Iterator[ObjectInfo]:
+        after: tuple[Any, str] | None = None
+        while datasets:
+            with self.catalog.connect() as conn:
+                rows = Catalog.object_page(conn, datasets, after, page_size)
+            for row in rows:
+                try:
+                    yield self._info(row)
+                except IntegrityError as exc:  # a re-routed row is not listed; verify reports it
+                    log.warning("%s", exc)
+            if len(rows) < page_size:
+                return
+            after = (rows[-1].created_at, str(rows[-1].id))
+
     def _decode(self, info: ObjectInfo, as_: str, action: str) -> tuple[Any, Any]:
         try:
             payload = self._open_payload(info, self.blobs.get(blob_key(info.id)))
@@ -420,6 +553,144 @@ class Vault:
         pixels = codec.decode(enc)
         self.trail.release(as_, "get-masked", info.dataset, info.id)
         return pixels
+
+    # ------------------------------------------------------------------ batched reads
+    def get_many(self, object_ids: Sequence[str], *, as_: str) -> list[Image]:
+        """The plaintext images of ``object_ids``, in order (owner and clinicians only).
+
+        One joined catalogue query, the policy decided once per dataset, every
+        row, hash and tag checked as :meth:`get` does, decryption and decoding
+        spread over a few threads, and ONE audit entry naming every object,
+        committed before anything is returned. Any failure releases nothing.
+        """
+        out = []
+        for info, pixels, header in self._read_many(
+            object_ids, as_, Action.GET_PLAINTEXT, "get-plaintext", kind=None
+        ):
+            m = info.manifest
+            out.append(
+                Image(
+                    pixels=pixels, photometric=m["photometric"],
+                    bits_stored=int(m["bits_stored"]), frames=int(m.get("frames", 1)),
+                    source=m.get("source", "vault"), header=header, meta=dict(m.get("meta") or {}),
+                )  # fmt: skip
+            )
+        return out
+
+    def get_masked_many(self, object_ids: Sequence[str], *, as_: str) -> list[np.ndarray]:
+        """The masked pixels of ``masked`` objects, in order: :meth:`get_masked` for a batch,
+        with one audit entry per batch (see :meth:`get_many`)."""
+        return [
+            pixels
+            for _, pixels, _ in self._read_many(
+                object_ids, as_, Action.GET_MASKED, "get-masked", kind="masked"
+            )
+        ]
+
+    def iter_masked(
+        self, *, dataset: str, as_: str, batch_size: int = 256
+    ) -> Iterator[list[tuple[ObjectInfo, np.ndarray]]]:
+        """The masked objects of ``dataset`` in batches of (info, pixels), one audit entry each."""
+        if batch_size < 1:
+            raise InputError("batch_size must be at least 1")
+        infos = [i for i in self.ls(as_=as_, dataset=dataset) if i.kind == "masked"]
+        for start in range(0, len(infos), batch_size):
+            chunk = infos[start : start + batch_size]
+            pixels = self.get_masked_many([i.id for i in chunk], as_=as_)
+            yield list(zip(chunk, pixels, strict=True))
+
+    def _read_many(
+        self,
+        object_ids: Sequence[str],
+        as_: str,
+        action: Action,
+        audit_action: str,
+        *,
+        kind: str | None,
+    ) -> list[tuple[ObjectInfo, np.ndarray, Any]]:
+        ids = [check_id(i) for i in object_ids]
+        validate_name(as_, "principal")
+        if not ids:
+            return []
+        with self.catalog.connect() as conn:
+            found = Catalog.object_rows_with_keys(conn, ids)
+            all_grants = Catalog.grants(conn)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            self._record(
+                as_, action.value, "not-found", target=missing[0], detail={"missing": len(missing)}
+            )
+            raise NotFoundError(f"no object {missing[0]}")
+        infos: dict[str, ObjectInfo] = {}
+        for oid, (row, _) in found.items():
+            try:
+                infos[oid] = self._info(row)  # before the policy reads the dataset from the row
+            except IntegrityError:
+                self._record(as_, action.value, "tampered", target=oid)
+                raise
+        decided: set[str] = set()
+        for oid in ids:
+            ds = infos[oid].dataset
+            if ds in decided:
+                continue
+            decision = decide(as_, all_grants, action, ds, owner=self.owner)
+            if not decision.allowed:
+                self._record(
+                    as_, action.value, "denied", dataset=ds, target=oid,
+                    detail={"reason": decision.reason},
+                )  # fmt: skip
+                if not decision.visible:
+                    raise NotFoundError(f"no object {oid}")
+                raise AccessDenied(f"{as_} may not {action.value}: {decision.reason}")
+            decided.add(ds)
+        if kind is not None:
+            wrong = next((i for i in ids if infos[i].kind != kind), None)
+            if wrong is not None:
+                self._record(
+                    as_, audit_action, "denied", dataset=infos[wrong].dataset, target=wrong,
+                    detail={"reason": f"not a {kind} object"},
+                )  # fmt: skip
+                raise AccessDenied(f"object {wrong} is not a {kind} representation")
+
+        def work(oid: str) -> tuple[ObjectInfo, np.ndarray, Any] | Exception:
+            row, wk = found[oid]
+            try:
+                blob = self.blobs.get(blob_key(oid))
+                payload = _objects.open_with_key(self, infos[oid], row, wk, blob)
+                enc, header = codec.unpack(payload)
+                return infos[oid], codec.decode(enc), header
+            except (DecryptionError, IntegrityError, NotFoundError) as exc:
+                return exc
+
+        total = sum(infos[i].blob_size for i in ids)
+        workers = min(4, os.cpu_count() or 1, len(ids))
+        if workers > 1 and total >= _THREADED_READ_BYTES:
+            with ThreadPoolExecutor(workers) as pool:
+                results = list(pool.map(work, ids))
+        else:
+            results = [work(oid) for oid in ids]
+        out: list[tuple[ObjectInfo, np.ndarray, Any]] = []
+        for oid, r in zip(ids, results, strict=True):
+            if isinstance(r, Exception):
+                exc = r
+                self._record(
+                    as_, audit_action, "error", dataset=infos[oid].dataset, target=oid,
+                    detail={"error": type(exc).__name__},
+                )  # fmt: skip
+                raise exc
+            out.append(r)
+        datasets = sorted({infos[i].dataset for i in ids})
+        detail: dict[str, Any] = {"objects": ids, "count": len(ids)}
+        if len(datasets) > 1:
+            detail["datasets"] = datasets
+        try:  # one entry for the batch, committed before anything is returned
+            self._record(
+                as_, audit_action, "ok", dataset=datasets[0] if len(datasets) == 1 else None,
+                target=ids[0] if len(ids) == 1 else None, detail=detail,
+            )  # fmt: skip
+        except StorageError as exc:
+            raise StorageError(f"{exc}; nothing was released") from exc
+        return out
 
     def get_encrypted(self, object_id: str, *, as_: str) -> bytes:
         """The sealed container bytes: an encrypted representation analysts may hold."""
