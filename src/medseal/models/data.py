@@ -392,12 +392,14 @@ def load_masked_from_vault(
     if len(schemes) != 1:
         raise InputError(f"dataset {dataset!r} holds images masked with {len(schemes)} schemes")
     groups: dict[str, list[tuple[np.ndarray, int, str]]] = {"train": [], "val": [], "test": []}
-    for info in infos:
-        if info.label is None:
-            continue
-        pixels = to_grey_uint8(vault.get_masked(info.id, as_=as_))
-        split = info.split if info.split in groups else "train"
-        groups[split].append((pixels, int(info.label), info.id))
+    labelled = [i for i in infos if i.label is not None]
+    for start in range(0, len(labelled), 256):  # batched reads: one audit entry per chunk
+        chunk = labelled[start : start + 256]
+        for info, raw in zip(
+            chunk, vault.get_masked_many([i.id for i in chunk], as_=as_), strict=True
+        ):
+            split = info.split if info.split in groups else "train"
+            groups[split].append((to_grey_uint8(raw), int(info.label), info.id))  # type: ignore[arg-type]
     out = {}
     for s, items in groups.items():
         if items:
@@ -455,7 +457,12 @@ def load_masked_views_with_offsets(
     offsets = sorted(shared)
     views = np.stack(
         [
-            np.stack([to_grey_uint8(vault.get_masked(copies[p][o], as_=as_)) for p in parents])
+            np.stack(
+                [
+                    to_grey_uint8(raw)
+                    for raw in vault.get_masked_many([copies[p][o] for p in parents], as_=as_)
+                ]
+            )
             for o in offsets
         ]
     )
