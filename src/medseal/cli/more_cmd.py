@@ -404,7 +404,9 @@ def evaluate_seed003(
         int, typer.Option(help="Train on MORE for the first N seeds (plaintext for all).")
     ] = 1,
     size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 16,
-    colour: Annotated[bool, typer.Option(help="RGB frames (default grey).")] = False,
+    colour: Annotated[
+        bool | None, typer.Option(help="RGB frames (default: breakhis RGB, others grey).")
+    ] = None,
     frame_sizes: Annotated[
         str | None,
         typer.Option(
@@ -437,7 +439,7 @@ def evaluate_seed003(
         max_epochs=max_epochs if max_epochs is not None else (60 if is_breakhis else 100),
         encrypted=encrypted, encrypted_folds=encrypted_folds, seed=seed,
         seeds=_ints(seeds, (0, 1, 2) if is_breakhis else ()), more_seeds=more_seeds, size=size,
-        colour=colour, frame_sizes=_ints(frame_sizes, (16, 32, 48) if is_breakhis else ()),
+        colour=is_breakhis if colour is None else colour, frame_sizes=_ints(frame_sizes, (16, 32, 48) if is_breakhis else ()),
     )  # fmt: skip
     t0 = time.perf_counter()
     result = run_seed003(

@@ -10,6 +10,17 @@ ones, runs the MORE attacks on the ciphertexts the server held, and returns
 one JSON-able dict (the "Table 1 equivalent" and everything behind it).
 :mod:`medseal.evaluate.report_seed003` renders it as HTML.
 
+On per-patient data (BreaKHis, :func:`medseal.models.sequences.breakhis_patient_sequences`)
+the CV is repeated over ``seeds`` (plaintext; MORE on the first ``more_seeds``),
+and every test fold is also scored at the image level (unit vote) and the
+patient level (sequence vote) with :func:`medseal.models.sequences.weighted_votes`;
+the out-of-fold patient scores, averaged over seeds, give each network's
+pooled patient AUC with a stratified bootstrap CI and paired CIs of the AUC
+differences (the ranking). The issue's goals are judged from these numbers
+by :mod:`medseal.evaluate.verdict` (``result["goals"]``).
+:func:`measure_frame_sizes` times one training step plain vs MORE at each
+candidate frame size (``frame_sizes``).
+
 Protocol (seed section 4) and where this run departs from it, recorded in
 the result's ``protocol`` entry: Adam, binary cross-entropy, minibatch <= 256,
 early stopping (no improvement of the validation loss by more than 0.001 for
