@@ -393,7 +393,8 @@ def evaluate_seed003(
     ] = None,
     encrypted: Annotated[bool, typer.Option(help="Also train on MORE ciphertexts.")] = True,
     encrypted_folds: Annotated[
-        int | None, typer.Option(help="Ciphertext runs on the first N folds only.")
+        int | None,
+        typer.Option(help="Ciphertext runs on the first N folds only (default all; breakhis 2)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, weights and keys.")] = 0,
     seeds: Annotated[
@@ -437,7 +438,8 @@ def evaluate_seed003(
         dataset=dataset, data_dir=str(root) if root else None, folds=folds, lr=lr,
         batch_size=batch_size,
         max_epochs=max_epochs if max_epochs is not None else (60 if is_breakhis else 100),
-        encrypted=encrypted, encrypted_folds=encrypted_folds, seed=seed,
+        encrypted=encrypted, seed=seed,
+        encrypted_folds=2 if encrypted_folds is None and is_breakhis else encrypted_folds,
         seeds=_ints(seeds, (0, 1, 2) if is_breakhis else ()), more_seeds=more_seeds, size=size,
         colour=is_breakhis if colour is None else colour, frame_sizes=_ints(frame_sizes, (16, 32, 48) if is_breakhis else ()),
     )  # fmt: skip
