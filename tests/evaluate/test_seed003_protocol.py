@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from medseal.evaluate.report_seed003 import table1_rows
+from medseal.evaluate.report_seed003 import level_rows, table1_rows
 from medseal.evaluate.seed003 import Seed003Config, binary_metrics, run_seed003, write_outputs
 from medseal.models.sequences import synthetic_sequences
 
@@ -28,12 +28,18 @@ def test_binary_metrics_by_hand() -> None:
 def test_seed003_end_to_end(tmp_path: Path) -> None:
     data = synthetic_sequences(40, size=8, length=3, seed=2)
     cfg = Seed003Config(
-        size=8, conv_channels=(2,), hidden=3, max_epochs=3, encrypted_folds=2, lr=1e-2
-    )
+        size=8, conv_channels=(2,), hidden=3, max_epochs=3, encrypted_folds=2, lr=1e-2,
+        seeds=(0, 1), more_seeds=1, bootstrap=200,
+    )  # fmt: skip
     result = run_seed003(cfg, data=data)
     assert set(result["nets"]) == {"conv-bilstm", "cnn", "cnn-lstm"}
     for entry in result["nets"].values():
-        assert entry["plain"]["folds"] == 4 and entry["more"]["folds"] == 2
+        # plaintext: 4 folds x 2 seeds; MORE: 2 folds of the first seed only
+        assert entry["plain"]["folds"] == 8 and entry["more"]["folds"] == 2
+        assert entry["plain"]["seeds"] == [0, 1] and entry["more"]["seeds"] == [0]
+        assert len(entry["cost_ratios"]) == 2
+        for level in ("image_metrics", "patient_metrics"):
+            assert set(entry["plain"][level]) == set(entry["plain"]["metrics"])
         assert set(entry["plain"]["metrics"]) == {
             "accuracy", "precision", "recall", "specificity", "f1", "auc",
         }  # fmt: skip
@@ -41,6 +47,15 @@ def test_seed003_end_to_end(tmp_path: Path) -> None:
         assert eq["passed"] and eq["max_abs_weight_diff"] < 1e-8 and eq["all_same_epochs"]
         hist = entry["folds"][0]["more"]["history"]
         assert len(hist["val_loss"]) == entry["folds"][0]["more"]["epochs"]
+    pooled = result["pooled"]
+    assert pooled["patients"] == 20 and set(pooled["ranking"]) == set(result["nets"])
+    for a in pooled["auc"].values():
+        assert a["ci"][0] <= a["estimate"] <= a["ci"][1]
+    assert len(pooled["differences"]) == 3
+    verdicts = {g["name"]: g["verdict"] for g in result["goals"]}
+    assert verdicts["more_identical"] == "met"
+    assert {"patient_auc_best_net", "more_cost"} <= set(verdicts)
+    assert all(v in ("met", "missed", "inconclusive") for v in verdicts.values())
     assert result["attacks"]["eigenvalue_known_range"]["success_rate"] == 1.0
     assert result["attacks"]["known_plaintext"]["success_rate"] == 1.0
     rows = table1_rows(result)
@@ -50,6 +65,49 @@ def test_seed003_end_to_end(tmp_path: Path) -> None:
     assert loaded["nets"]["cnn"]["params"] == result["nets"]["cnn"]["params"]
     page = paths["html"].read_text()
     assert "Table 1 equivalent" in page and "<svg" in page and "eigenvalue" in page
+    assert "Goals (judged from the numbers)" in page and "patient level (sequence vote)" in page
+    assert len(level_rows(result)) == 6 * 2  # 3 nets x 2 modes x (image, patient)
+
+
+def test_goals_are_judged_from_the_numbers() -> None:
+    from medseal.evaluate.seed003 import _goals
+
+    nets = {
+        "a": {
+            "equality": {"max_abs_weight_diff": 3e-9, "all_same_epochs": True},
+            "cost_ratios": [{"more_over_plain": 7.0}, {"more_over_plain": 9.0}],
+        },
+        "b": {
+            "equality": {"max_abs_weight_diff": 2e-6, "all_same_epochs": True},
+            "cost_ratios": [{"more_over_plain": 11.0}],
+        },
+    }
+    pooled = {
+        "ranking": ["a", "b"],
+        "auc": {
+            "a": {"estimate": 0.95, "ci": [0.91, 0.99]},
+            "b": {"estimate": 0.7, "ci": [0.6, 0.8]},
+        },
+        "differences": {"a - b": {"estimate": 0.25, "ci": [-0.01, 0.4]}},
+    }
+    v = {g["name"]: g["verdict"] for g in _goals(nets, pooled)}
+    assert v == {
+        "patient_auc_best_net": "met",
+        "more_identical": "missed",  # b's weights are 2e-6 apart
+        "more_cost": "inconclusive",  # folds from 7x to 11x straddle 10x
+        "rank a - b": "inconclusive",
+    }
+    nets["b"]["equality"]["max_abs_weight_diff"] = 1e-9
+    nets["b"]["cost_ratios"] = [{"more_over_plain": 8.0}]
+    pooled["auc"]["a"] = {"estimate": 0.8, "ci": [0.7, 0.89]}
+    pooled["differences"]["a - b"]["ci"] = [0.05, 0.4]
+    v = {g["name"]: g["verdict"] for g in _goals(nets, pooled)}
+    assert v == {
+        "patient_auc_best_net": "missed",
+        "more_identical": "met",
+        "more_cost": "met",
+        "rank a - b": "met",
+    }
 
 
 def test_seed003_refuses_unlabelled_data() -> None:

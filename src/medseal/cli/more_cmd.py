@@ -380,17 +380,40 @@ def evaluate_seed003(
         "seed003-report"
     ),
     dataset: Annotated[
-        str, typer.Option(help="Sequence data set (nih, breakhis, chexpert, synthetic).")
+        str,
+        typer.Option(
+            "--data", "--dataset", help="Sequence data set (nih, breakhis, chexpert, synthetic)."
+        ),
     ] = "nih",
     folds: Annotated[int, typer.Option(help="Cross-validation folds (seed: 4).")] = 4,
     lr: Annotated[float, typer.Option(help="Adam learning rate (seed: 1e-4).")] = 1e-3,
     batch_size: Annotated[int, typer.Option(help="Minibatch (seed: 256).")] = 32,
-    max_epochs: Annotated[int, typer.Option(help="Epoch cap.")] = 100,
+    max_epochs: Annotated[
+        int | None, typer.Option(help="Epoch cap (default 100; 60 for breakhis).")
+    ] = None,
     encrypted: Annotated[bool, typer.Option(help="Also train on MORE ciphertexts.")] = True,
     encrypted_folds: Annotated[
-        int | None, typer.Option(help="Ciphertext runs on the first N folds only.")
+        int | None,
+        typer.Option(help="Ciphertext runs on the first N folds only (default all; breakhis 2)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, weights and keys.")] = 0,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated CV seeds (default: --seed only; breakhis: 0,1,2)."),
+    ] = None,
+    more_seeds: Annotated[
+        int, typer.Option(help="Train on MORE for the first N seeds (plaintext for all).")
+    ] = 1,
+    size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 16,
+    colour: Annotated[
+        bool | None, typer.Option(help="RGB frames (default: breakhis RGB, others grey).")
+    ] = None,
+    frame_sizes: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated frame sizes to time plain vs MORE (default breakhis: 16,32,48)."
+        ),
+    ] = None,
 ) -> None:
     """Reproduce seed paper 003 (Table 1 equivalent, folds, curves, MORE attacks); HTML + JSON."""
     import time
@@ -401,10 +424,24 @@ def evaluate_seed003(
     root = data_dir
     if root is None and not os.environ.get("MEDSEAL_DATA_DIR"):
         root = shared_data_dir()
+    is_breakhis = dataset.strip().lower() in ("breakhis", "breakhis-patients")
+
+    def _ints(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+        if text is None:
+            return default
+        try:
+            return tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            raise InputError("expected comma-separated integers") from None
+
     cfg = Seed003Config(
         dataset=dataset, data_dir=str(root) if root else None, folds=folds, lr=lr,
-        batch_size=batch_size, max_epochs=max_epochs, encrypted=encrypted,
-        encrypted_folds=encrypted_folds, seed=seed,
+        batch_size=batch_size,
+        max_epochs=max_epochs if max_epochs is not None else (60 if is_breakhis else 100),
+        encrypted=encrypted, seed=seed,
+        encrypted_folds=2 if encrypted_folds is None and is_breakhis else encrypted_folds,
+        seeds=_ints(seeds, (0, 1, 2) if is_breakhis else ()), more_seeds=more_seeds, size=size,
+        colour=is_breakhis if colour is None else colour, frame_sizes=_ints(frame_sizes, (16, 32, 48) if is_breakhis else ()),
     )  # fmt: skip
     t0 = time.perf_counter()
     result = run_seed003(
@@ -420,7 +457,15 @@ def evaluate_seed003(
                     + "  ".join(f"{k} {m[k]['mean']:.3f}±{m[k]['std']:.3f}" for k in m)
                     + f"  train {entry[mode]['train_seconds']:.0f}s"
                 )
-    console.print(f"report: {paths['html']}  data: {paths['json']}")
+                pm = entry[mode].get("patient_metrics")
+                if pm:
+                    console.print(
+                        f"{'':12s} {mode:5s} patient-level  "
+                        + "  ".join(f"{k} {pm[k]['mean']:.3f}±{pm[k]['std']:.3f}" for k in pm)
+                    )
+    for goal in result.get("goals", []):
+        console.print(goal["reading"])
+    console.print(f"total {result['seconds']:.0f}s  report: {paths['html']}  data: {paths['json']}")
 
 
 def register(root: typer.Typer) -> None:

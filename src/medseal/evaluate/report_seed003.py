@@ -11,7 +11,15 @@ import html
 import math
 from typing import Any
 
-__all__ = ["render_html", "table1_rows"]
+__all__ = ["NIH_FOLLOWUP_REFERENCE", "level_rows", "render_html", "table1_rows"]
+
+#: the NIH follow-up run recorded in docs/seed003.md (4 folds, one seed, 16 px grey,
+#: sequence level): plaintext AUC mean and sd over folds, for the side-by-side table
+NIH_FOLLOWUP_REFERENCE: dict[str, tuple[float, float]] = {
+    "conv-bilstm": (0.600, 0.037),
+    "cnn": (0.615, 0.044),
+    "cnn-lstm": (0.604, 0.042),
+}
 
 _METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc")
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -46,6 +54,31 @@ def table1_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             for k in _METRICS:
                 row[k] = (m["metrics"][k]["mean"], m["metrics"][k]["std"])
             rows.append(row)
+    return rows
+
+
+def level_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per (network, mode, level) for the image- and patient-level metrics."""
+    rows = []
+    for name, entry in result.get("nets", {}).items():
+        for mode in ("plain", "more"):
+            m = entry.get(mode)
+            if not m:
+                continue
+            for level in ("image", "patient"):
+                block = m.get(f"{level}_metrics")
+                if not block:
+                    continue
+                row: dict[str, Any] = {
+                    "network": name,
+                    "mode": "plaintext" if mode == "plain" else "MORE ciphertext",
+                    "level": level,
+                    "folds": m["folds"],
+                    "seeds": m.get("seeds", []),
+                }
+                for k in _METRICS:
+                    row[k] = (block[k]["mean"], block[k]["std"])
+                rows.append(row)
     return rows
 
 
@@ -110,8 +143,84 @@ def render_html(result: dict[str, Any]) -> str:
         )
         + "</p>"
     )
+    if data.get("magnifications"):
+        per = data.get("patients_per_magnification", {})
+        out.append(
+            "<p>"
+            + e(
+                f"Patients: {data.get('patients')} ({data.get('patients_positive')} malignant); "
+                f"magnifications {data.get('magnifications')}, patients per magnification "
+                f"{per}; {data.get('patients_multi_magnification')} patients with two or more. "
+                f"Images used: {data.get('images')} (pixel-identical duplicates dropped: "
+                f"{len(data.get('dropped_duplicates', []))}; {data.get('duplicate_rule')})."
+            )
+            + "</p>"
+        )
+    goals = result.get("goals", [])
+    if goals:
+        out.append(
+            "<h2>Goals (judged from the numbers)</h2><table><tr><th class='l'>goal</th>"
+            "<th>estimate</th><th>95% CI</th><th>threshold</th><th>verdict</th></tr>"
+        )
+        for g in goals:
+            out.append(
+                f"<tr><td class='l'>{e(g['statement'])}</td><td>{g['estimate']:.4g}</td>"
+                f"<td>[{g['ci'][0]:.4g}, {g['ci'][1]:.4g}]</td><td>{g['threshold']:g}</td>"
+                f"<td><b>{e(g['verdict'])}</b></td></tr>"
+            )
+        out.append("</table>")
+    pooled = result.get("pooled")
+    if pooled:
+        out.append(
+            f"<h2>Patient-level AUC, pooled out-of-fold ({e(pooled.get('level', ''))})</h2>"
+            "<table><tr><th class='l'>network</th><th>AUC</th><th>95% bootstrap CI</th>"
+            "<th>NIH follow-up AUC (docs/seed003.md, sequence level)</th></tr>"
+        )
+        for name, a in pooled["auc"].items():
+            ref = NIH_FOLLOWUP_REFERENCE.get(name)
+            ref_s = f"{ref[0]:.3f} ± {ref[1]:.3f}" if ref else "-"
+            out.append(
+                f"<tr><td class='l'>{e(name)}</td><td>{a['estimate']:.3f}</td>"
+                f"<td>[{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]</td><td>{ref_s}</td></tr>"
+            )
+        out.append(
+            f"</table><p>{pooled['patients']} patients, {pooled['resamples']} stratified "
+            f"bootstrap resamples. Ranking: {e(' > '.join(pooled['ranking']))}.</p>"
+        )
+    lrows = level_rows(result)
+    if lrows:
+        out.append(
+            "<h2>Image level (unit vote) and patient level (sequence vote), mean ± sd over "
+            "folds and seeds</h2><table><tr><th class='l'>network</th><th class='l'>mode</th>"
+            "<th class='l'>level</th><th>folds</th>"
+        )
+        out.extend(f"<th>{m}</th>" for m in _METRICS)
+        out.append("</tr>")
+        for row in lrows:
+            cells = [
+                f"<td class='l'>{e(row['network'])}</td><td class='l'>{e(row['mode'])}</td>",
+                f"<td class='l'>{row['level']}</td><td>{row['folds']}</td>",
+            ]
+            cells.extend(f"<td>{_fmt(row[m][0])} ± {_fmt(row[m][1])}</td>" for m in _METRICS)
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out.append("</table>")
+    sizes = result.get("frame_sizes", [])
+    if sizes:
+        out.append(
+            "<h2>Frame size: one training step, plain vs MORE (interleaved pairs)</h2><table>"
+            "<tr><th>size</th><th class='l'>net</th><th>input</th><th>plain ms/seq</th>"
+            "<th>MORE ms/seq</th><th>ratio (median)</th><th>pair range</th></tr>"
+        )
+        for r in sizes:
+            out.append(
+                f"<tr><td>{r['size']}</td><td class='l'>{e(r['net'])}</td>"
+                f"<td>{e(str(r['shape']))}</td><td>{r['plain_ms_per_seq']:.2f}</td>"
+                f"<td>{r['more_ms_per_seq']:.2f}</td><td>{r['ratio']:.1f}x</td>"
+                f"<td>{r['ratio_range'][0]:.1f}-{r['ratio_range'][1]:.1f}x</td></tr>"
+            )
+        out.append("</table>")
     out.append(
-        "<h2>Table 1 equivalent</h2><table><tr><th class='l'>network</th>"
+        "<h2>Table 1 equivalent (sequence level)</h2><table><tr><th class='l'>network</th>"
         "<th class='l'>mode</th><th>params</th><th>folds</th>"
     )
     out.extend(f"<th>{m}</th>" for m in _METRICS)
