@@ -284,8 +284,10 @@ def _train_all(
     if jobs == 1 or cfg.masked_augment == "owner":
         out = []
         for i, name, s in tasks:
-            a = args(i, name, s)
-            out.append(_train(*a[:6], progress, *a[6:]))
+            label, model, train, val, _, seed, augment, views, epochs = args(i, name, s)
+            out.append(
+                _train(label, model, train, val, cfg, seed, progress, augment, views, epochs)
+            )
         return out
     results: list[dict[str, Any] | None] = [None] * len(tasks)
     ctx = multiprocessing.get_context("spawn")
@@ -481,12 +483,12 @@ def run_seed000(
     # ------------------------------------------------- training: every model of every seed
     tasks = [(i, name, run["seed"]) for i, run in enumerate(per_seed) for name in run["models"]]
     trained = _train_all(tasks, per_seed, cfg, augs, progress)
-    for (i, name, s), t in zip(tasks, trained, strict=True):
-        per_seed[i]["training"][name] = t
+    for (i, name, s), rec in zip(tasks, trained, strict=True):
+        per_seed[i]["training"][name] = rec
         say(
-            f"seed {s} {name:6s} trained: best epoch {t['best_epoch']}/{t['epochs_run']}, "
-            f"val loss {t['best_val_loss']:.3f}, val AUC {t['best_val_auc'] or float('nan'):.3f} "
-            f"({t['seconds']:.0f} s)"
+            f"seed {s} {name:6s} trained: best epoch {rec['best_epoch']}/{rec['epochs_run']}, "
+            f"val loss {rec['best_val_loss']:.3f}, "
+            f"val AUC {rec['best_val_auc'] or float('nan'):.3f} ({rec['seconds']:.0f} s)"
         )
 
     # ------------------------------------------------- the test split, read once per model
