@@ -26,6 +26,7 @@ TINY = {
     "baseline_width": 4,
     "masked_width": 4,
     "latency_images": 4,
+    "jobs": 1,
 }
 
 
@@ -105,3 +106,16 @@ def test_the_cli_refuses_bad_seeds_and_owner_views_without_the_flag(tmp_path) ->
     assert r.exit_code != 0 and "--seeds" in str(r.exception)
     r = CliRunner().invoke(app, [*base, "--masked-augment", "owner", "--limit", "4"])
     assert r.exit_code != 0 and "allow_key_leak" in str(r.exception)
+
+
+def test_training_in_two_worker_processes_gives_the_same_figures_as_in_process() -> None:
+    inline = run_seed000(Seed000Config(seeds=(0, 1), **TINY))
+    pooled = run_seed000(Seed000Config(seeds=(0, 1), **{**TINY, "jobs": 2}))
+    for name in ("plain", "masked", "aes"):
+        np.testing.assert_array_equal(
+            inline["_arrays"]["probs"][name], pooled["_arrays"]["probs"][name]
+        )
+    for a, b in zip(inline["results"]["per_seed"], pooled["results"]["per_seed"], strict=True):
+        assert a["plain"]["auc"] == b["plain"]["auc"] and a["masked"]["auc"] == b["masked"]["auc"]
+    assert inline["training"].keys() == pooled["training"].keys()
+    assert pooled["environment"]["jobs"] == 2

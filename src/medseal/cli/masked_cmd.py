@@ -337,7 +337,13 @@ def seed000(
         float,
         typer.Option(help="Guard: a model training longer than this many seconds FAILS the run."),
     ] = 3600.0,
-    threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+    threads: Annotated[int, typer.Option(help="Torch threads per training job.")] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="Models trained at once, each in its own process (figures do not depend on it)."
+        ),
+    ] = 2,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
     masked_augment: Annotated[
         str,
@@ -378,6 +384,7 @@ def seed000(
         masked_width=width,
         budget_s=budget,
         threads=threads,
+        jobs=jobs,
         n_boot=n_boot,
         masked_augment=masked_augment,
         allow_key_leak=allow_key_leak,

@@ -39,9 +39,11 @@ key is ever written to the report).
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import platform
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,7 +130,8 @@ class Seed000Config:
     masked_body: str = "resnet18"  # adaptation network + the baseline's ResNet-18; or "grid"
     aes_epochs: int = 4  # the AES control, trained for the first seed only
     budget_s: float = 3600.0  # guard per model: a longer run FAILS (no clock-cut figures)
-    threads: int = 2
+    threads: int = 1  # torch threads per training job
+    jobs: int = 2  # models trained at once, each in its own process (1: in this process)
     n_boot: int = 2000
     attack_images: int = 200
     kpa_pairs: tuple[int, ...] = (1, 2, 4)
@@ -229,6 +232,77 @@ def _train(
         (h.get("val_auc") for h in res.history if int(h["epoch"]) == res.best_epoch), None
     )
     return out
+
+
+def _train_job(
+    name: str,
+    model: torch.nn.Module,
+    train: Split,
+    val: Split,
+    cfg: Seed000Config,
+    seed: int,
+    augment: KeyFreeAugment | None,
+    views: np.ndarray | None,
+    epochs: int | None,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """One model's training in a worker process: returns its weights and record."""
+    logging.basicConfig(level=logging.WARNING)
+    out = _train(name, model, train, val, cfg, seed, False, augment, views, epochs)
+    return model.state_dict(), out
+
+
+def _train_all(
+    tasks: list[tuple[int, str, int]],
+    per_seed: list[dict[str, Any]],
+    cfg: Seed000Config,
+    augs: dict[str, KeyFreeAugment | None],
+    progress: bool,
+) -> list[dict[str, Any]]:
+    """Train every (seed, model) task; ``cfg.jobs`` at once, each in its own process.
+
+    Each model's result depends only on its seed, its data and ``cfg`` (epochs,
+    threads per job), not on how many run beside it, so ``jobs`` changes the
+    wall time, never the figures (tested). The owner's shifted copies (up to
+    ``max_view_bytes``) are not shipped to workers: that mode trains in process.
+    """
+
+    def args(i: int, name: str, s: int) -> tuple[Any, ...]:
+        run = per_seed[i]
+        return (
+            f"{name} (seed {s})",
+            run["models"][name],
+            run["inputs"][name]["train"],
+            run["inputs"][name]["val"],
+            cfg,
+            s,
+            augs[name],
+            run["views"] if name == "masked" else None,
+            cfg.aes_epochs if name == "aes" else None,
+        )
+
+    jobs = max(1, min(int(cfg.jobs), len(tasks)))
+    if jobs == 1 or cfg.masked_augment == "owner":
+        out = []
+        for i, name, s in tasks:
+            label, model, train, val, _, seed, augment, views, epochs = args(i, name, s)
+            out.append(
+                _train(label, model, train, val, cfg, seed, progress, augment, views, epochs)
+            )
+        return out
+    results: list[dict[str, Any] | None] = [None] * len(tasks)
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = {
+            pool.submit(_train_job, *args(i, name, s)): k for k, (i, name, s) in enumerate(tasks)
+        }
+        for fut in as_completed(futures):
+            k = futures[fut]
+            state, record = fut.result()
+            i, name, s = tasks[k]
+            per_seed[i]["models"][name].load_state_dict(state)
+            results[k] = record
+            log.info("%s (seed %d): trained in a worker", name, s)
+    return [r for r in results if r is not None]
 
 
 def _owner_views(
@@ -374,26 +448,6 @@ def run_seed000(
                 body=cfg.masked_body,
                 image_size=size,
             )
-        training: dict[str, Any] = {}
-        for name, model in models.items():
-            training[name] = _train(
-                f"{name} (seed {s})",
-                model,
-                inputs[name]["train"],
-                inputs[name]["val"],
-                cfg,
-                s,
-                progress,
-                augs[name],
-                views if name == "masked" else None,
-                cfg.aes_epochs if name == "aes" else None,
-            )
-            t = training[name]
-            say(
-                f"seed {s} {name:6s} trained: best epoch {t['best_epoch']}/{t['epochs_run']}, "
-                f"val loss {t['best_val_loss']:.3f}, val AUC {t['best_val_auc'] or float('nan'):.3f} "
-                f"({t['seconds']:.0f} s)"
-            )
         # what the analyst holds beyond the one masked copy of each image
         na_v = min(cfg.attack_images, len(data.train))
         held = views[:, :na_v] if views is not None else masked["train"].x[None, :na_v]
@@ -418,11 +472,23 @@ def run_seed000(
                 "masked": masked,
                 "inputs": inputs,
                 "models": models,
-                "training": training,
+                "training": {},
+                "views": views,
                 "augmentation": augment_note,
                 "views_attack": va,
                 "mask_s": mask_s,
             }
+        )
+
+    # ------------------------------------------------- training: every model of every seed
+    tasks = [(i, name, run["seed"]) for i, run in enumerate(per_seed) for name in run["models"]]
+    trained = _train_all(tasks, per_seed, cfg, augs, progress)
+    for (i, name, s), rec in zip(tasks, trained, strict=True):
+        per_seed[i]["training"][name] = rec
+        say(
+            f"seed {s} {name:6s} trained: best epoch {rec['best_epoch']}/{rec['epochs_run']}, "
+            f"val loss {rec['best_val_loss']:.3f}, "
+            f"val AUC {rec['best_val_auc'] or float('nan'):.3f} ({rec['seconds']:.0f} s)"
         )
 
     # ------------------------------------------------- the test split, read once per model
@@ -662,6 +728,7 @@ def run_seed000(
         "environment": {
             "torch": torch.__version__,
             "threads": cfg.threads,
+            "jobs": cfg.jobs,
             "python": platform.python_version(),
             "machine": platform.machine(),
         },
