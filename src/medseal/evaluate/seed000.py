@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from medseal import codec
 from medseal.crypto import KeyRing, sealed_size
@@ -291,17 +292,39 @@ def _train_all(
         return out
     results: list[dict[str, Any] | None] = [None] * len(tasks)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {
-            pool.submit(_train_job, *args(i, name, s)): k for k, (i, name, s) in enumerate(tasks)
-        }
-        for fut in as_completed(futures):
-            k = futures[fut]
-            state, record = fut.result()
-            i, name, s = tasks[k]
-            per_seed[i]["models"][name].load_state_dict(state)
-            results[k] = record
-            log.info("%s (seed %d): trained in a worker", name, s)
+    bar = (
+        Progress(
+            TextColumn(
+                "training {task.completed}/{task.total} models in " + str(jobs) + " processes"
+            ),
+            BarColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        )
+        if progress
+        else None
+    )
+    if bar is not None:
+        bar.start()
+        tid = bar.add_task("models", total=len(tasks))
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {
+                pool.submit(_train_job, *args(i, name, s)): k
+                for k, (i, name, s) in enumerate(tasks)
+            }
+            for fut in as_completed(futures):
+                k = futures[fut]
+                state, record = fut.result()
+                i, name, s = tasks[k]
+                per_seed[i]["models"][name].load_state_dict(state)
+                results[k] = record
+                log.info("%s (seed %d): trained in a worker", name, s)
+                if bar is not None:
+                    bar.advance(tid)
+    finally:
+        if bar is not None:
+            bar.stop()
     return [r for r in results if r is not None]
 
 
