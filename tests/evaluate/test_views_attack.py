@@ -41,6 +41,7 @@ def test_owner_shifted_copies_give_the_exact_key_up_to_the_global_bit(block: int
     )  # fmt: skip
     assert r["key_exact"] and r["determined"] == 1.0 and r["above_chance"]
     assert r["pixel_exact"] == 1.0 and r["pixel_exact_chance"] < 0.2
+    assert r["pixel_exact_above_chance"] and r["n_chance"] == 64
     assert r["perm_fraction"] == 1.0 and r["perm_chance"] == 1 / block**2
 
 
@@ -82,6 +83,28 @@ def test_the_analysts_key_free_views_give_nothing_beyond_chance() -> None:
     assert r["edges"] == 0 and r["determined"] == 0.0
     assert not r["key_exact"] and not r["above_chance"]
     assert r["pixel_exact"] <= r["pixel_exact_chance"] + 0.05
+    assert not r["pixel_exact_above_chance"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_one_copy_of_images_with_a_flat_background_is_scored_against_many_random_keys(
+    seed: int,
+) -> None:
+    """RetinaMNIST-like images (a black surround): a guess that places one slot right by luck
+    unmasks far more pixels than a guess that places none, so one random key is no yardstick;
+    the chance figure is the mean and the 95th percentile over many."""
+    x = _images(size=28, seed=seed)
+    yy, xx = np.mgrid[0:28, 0:28]
+    x[:, (yy - 13.5) ** 2 + (xx - 13.5) ** 2 > 13**2] = 0
+    sch = _scheme()
+    bt = sch.block_transform(1)
+    r = views_attack(
+        sch.mask(x[None, :8]), [(0, 0)], block=4, true_perm=bt.perm, true_flip=bt.flip,
+        test_masked=sch.mask(x[8:]), test_plain=x[8:], seed=seed,
+    )  # fmt: skip
+    assert r["determined"] == 0.0 and not r["above_chance"]
+    assert r["pixel_exact_chance"] <= r["pixel_exact_chance_p95"]
+    assert not r["pixel_exact_above_chance"]
 
 
 def test_block_scrambling_is_reported_out_of_scope() -> None:

@@ -201,6 +201,8 @@ def _views_html(result: dict[str, Any]) -> str:
         "key_fraction_chance",
         "pixel_exact",
         "pixel_exact_chance",
+        "pixel_exact_chance_p95",
+        "pixel_exact_above_chance",
         "above_chance",
     ]
     rows = [{"seed": i, **r} for i, r in enumerate(v.get("per_seed", [v]))]

@@ -608,7 +608,9 @@ def run_seed000(
         f"views attack on what the analyst holds ({va['n_views']} view(s) per image): key exact "
         f"{va.get('key_exact')}, {va.get('perm_fraction', float('nan')):.0%} of slots placed "
         f"(chance {va.get('perm_chance', float('nan')):.0%}), test pixels exact "
-        f"{va.get('pixel_exact', float('nan')):.1%} (random key {va.get('pixel_exact_chance', float('nan')):.1%})"
+        f"{va.get('pixel_exact', float('nan')):.1%} (random keys: mean "
+        f"{va.get('pixel_exact_chance', float('nan')):.1%}, 95th percentile "
+        f"{va.get('pixel_exact_chance_p95', float('nan')):.1%})"
     )
     gallery: dict[str, np.ndarray] = {}
     blk_scheme = make_scheme("block", key=mask_key, block=block, bit_depth=8)
