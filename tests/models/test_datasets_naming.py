@@ -40,3 +40,12 @@ def test_real_sets_without_official_splits_are_split_by_patient(shared_data, nam
     )
     size = {"nih-chestxray14-more": 128, "breakhis": 96, "nih-chestxray14-pneumonia": 64}[name]
     assert d.train.x.shape[1:] == (size, size)
+    # each image carries its patient, so the evaluation can resample patients
+    assert d.test.groups is not None and len(d.test.groups) == len(d.test)
+    assert len(np.unique(d.test.groups)) == d.meta["patients"][2]
+    sub = d.test.subset([0, 1, 2])
+    assert sub.groups is not None and sub.groups.tolist() == d.test.groups[:3].tolist()
+
+
+def test_medmnist_sets_have_no_patients_and_keep_the_image_bootstrap(shared_data) -> None:
+    assert load_dataset("pneumoniamnist", shared_data).test.groups is None

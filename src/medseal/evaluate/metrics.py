@@ -3,8 +3,9 @@
 Where it sits: evaluate stage; consumes the probabilities of
 :func:`medseal.models.predict_proba`. ROC AUC is the Mann-Whitney statistic
 (ties count one half), identical to ``sklearn.metrics.roc_auc_score``.
-Confidence intervals are percentile bootstraps over test images, resampled
-with an explicit seed; a paired bootstrap gives the CI of an AUC difference
+Confidence intervals are percentile bootstraps over test images (or over
+test patients, a cluster bootstrap, when each image's patient is given),
+resampled with an explicit seed; a paired bootstrap gives the CI of an AUC difference
 between two models scored on the same images.
 
 Multi-class scores ``(N, K)`` (softmax) get the macro one-vs-rest AUC: the
@@ -90,6 +91,66 @@ def _auc_many(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.where((n1 > 0) & (n0 > 0), auc, np.nan)
 
 
+def _cluster_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Cluster-bootstrap weights ``(B, N)``: each draw resamples the *groups* (patients)
+    with replacement; an image counts as often as its group was drawn."""
+    codes = np.unique(np.asarray(groups), return_inverse=True)[1].ravel()
+    g = int(codes.max()) + 1 if codes.size else 0
+    draws = rng.integers(0, g, size=(n_boot, g))
+    counts = np.zeros((n_boot, g))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, codes]
+
+
+def _auc_weighted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """AUC (Mann-Whitney, ties one half) for each row of image weights ``w`` (B, N)."""
+    if p.ndim == 2:
+        per = np.stack(
+            [_auc_weighted((y == k).astype(np.int64), p[:, k], w) for k in range(p.shape[1])]
+        )
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
+    levels, inv = np.unique(p, return_inverse=True)
+    inv = inv.ravel()
+
+    def per_level(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros((w.shape[0], len(levels)))
+        cols = np.flatnonzero(mask)
+        if cols.size:
+            order = cols[np.argsort(inv[cols], kind="stable")]
+            lv = inv[order]
+            starts = np.r_[0, np.flatnonzero(np.diff(lv)) + 1]
+            out[:, lv[starts]] = np.add.reduceat(w[:, order], starts, axis=1)
+        return out
+
+    pos, neg = per_level(y == 1), per_level(y == 0)
+    below = np.cumsum(neg, axis=1) - neg
+    n1, n0 = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (pos * (below + 0.5 * neg)).sum(axis=1) / (n1 * n0)
+    return np.where((n1 > 0) & (n0 > 0), auc, np.nan)
+
+
+def _boot_aucs(
+    y: np.ndarray,
+    ps: list[np.ndarray],
+    n_boot: int,
+    seed: int,
+    groups: np.ndarray | None,
+) -> list[np.ndarray]:
+    """Bootstrap AUCs of every score set in ``ps`` on one shared set of draws: images
+    resampled (``groups=None``) or whole groups (patients) resampled."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        idx = rng.integers(0, len(y), size=(n_boot, len(y)))
+        return [_auc_many(y, p, idx) for p in ps]
+    g = np.asarray(groups).ravel()
+    if g.shape[0] != len(y):
+        raise InputError(f"groups ({g.shape[0]}) and labels ({len(y)}) differ in length")
+    w = _cluster_weights(g, n_boot, rng)
+    return [_auc_weighted(y, p, w) for p in ps]
+
+
 def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(false positive rate, true positive rate, thresholds), thresholds decreasing."""
     y, p = _check(y, p)
@@ -140,13 +201,18 @@ class AUCResult:
 
 
 def auc_with_ci(
-    y: np.ndarray, p: np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    y: np.ndarray,
+    p: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    groups: np.ndarray | None = None,
 ) -> AUCResult:
-    """AUC and its percentile-bootstrap CI (resampling images with replacement)."""
+    """AUC and its percentile-bootstrap CI (resampling images with replacement, or
+    whole groups when ``groups`` gives each image's patient: a cluster bootstrap)."""
     y, p = _check(y, p)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
-    boots = _auc_many(y, p, idx)
+    boots = _boot_aucs(y, [p], n_boot, seed, groups)[0]
     boots = boots[~np.isnan(boots)]
     a = (1 - level) / 2
     lo, hi = np.quantile(boots, [a, 1 - a]) if len(boots) else (np.nan, np.nan)
@@ -154,14 +220,20 @@ def auc_with_ci(
 
 
 def paired_auc_difference(
-    y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, *, n_boot: int = 2000, seed: int = 0
+    y: np.ndarray,
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """``AUC(a) - AUC(b)`` on the same images, with a paired percentile-bootstrap 95% CI."""
+    """``AUC(a) - AUC(b)`` on the same images, with a paired percentile-bootstrap 95% CI
+    (over images, or over the ``groups`` (patients) when given)."""
     y, p_a = _check(y, p_a)
     _, p_b = _check(y, p_b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
-    d = _auc_many(y, p_a, idx) - _auc_many(y, p_b, idx)
+    ba, bb = _boot_aucs(y, [p_a, p_b], n_boot, seed, groups)
+    d = ba - bb
     d = d[~np.isnan(d)]
     lo, hi = np.quantile(d, [0.025, 0.975])
     return {"diff": roc_auc(y, p_a) - roc_auc(y, p_b), "lo": float(lo), "hi": float(hi)}
@@ -175,6 +247,7 @@ def seeds_summary(
     n_boot: int = 2000,
     seed: int = 0,
     level: float = 0.95,
+    groups: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Mean AUC over seeds of models ``a`` and ``b`` and the CI of the mean gap ``a - b``.
 
@@ -183,6 +256,9 @@ def seeds_summary(
     draw for every seed and both models (paired, combined over seeds), so the CI
     covers the test-set sampling of the mean gap. The t-interval over seeds (from
     the per-seed gaps, ``n_seeds - 1`` degrees of freedom) is given beside it.
+    With ``groups`` (each test image's patient), each draw resamples whole
+    patients instead of images (cluster bootstrap): images of one patient are
+    not independent, and resampling them one by one makes the CI too narrow.
 
     Returns
     -------
@@ -197,10 +273,9 @@ def seeds_summary(
     y, _ = _check(y, probs_a[0])
     pa = [_check(y, p)[1] for p in probs_a]
     pb = [_check(y, p)[1] for p in probs_b]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y), size=(n_boot, len(y)))
-    boot_a = np.mean([_auc_many(y, p, idx) for p in pa], axis=0)
-    boot_b = np.mean([_auc_many(y, p, idx) for p in pb], axis=0)
+    boots = _boot_aucs(y, [*pa, *pb], n_boot, seed, groups)
+    boot_a = np.mean(boots[: len(pa)], axis=0)
+    boot_b = np.mean(boots[len(pa) :], axis=0)
     gap = boot_a - boot_b
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
 
@@ -226,20 +301,33 @@ def seeds_summary(
             "ci": ci(gap),
             "per_seed": per_gap,
             "t_ci": t_ci,
-            "method": "paired bootstrap over test images, one draw shared by all seeds and "
-            f"both models ({n_boot} draws); t-interval over the {n} per-seed gaps beside it",
+            "method": (
+                "paired bootstrap over test images"
+                if groups is None
+                else "paired cluster bootstrap over test patients (all images of a drawn "
+                "patient together)"
+            )
+            + f", one draw shared by all seeds and both models ({n_boot} draws); "
+            f"t-interval over the {n} per-seed gaps beside it",
         },
     }
 
 
-def summarize(y: np.ndarray, p: np.ndarray, *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+def summarize(
+    y: np.ndarray,
+    p: np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    groups: np.ndarray | None = None,
+) -> dict[str, Any]:
     """AUC with CI, accuracy (beside the majority-class rate), sensitivity, specificity, ROC.
 
     For ``(N, K)`` scores: macro one-vs-rest AUC, arg-max accuracy, no
     sensitivity/specificity (``nan``) and no ROC curve.
     """
     y, p = _check(y, p)
-    res = auc_with_ci(y, p, n_boot=n_boot, seed=seed)
+    res = auc_with_ci(y, p, n_boot=n_boot, seed=seed, groups=groups)
     out: dict[str, Any] = {
         "auc": res.auc,
         "auc_ci": [res.lo, res.hi],

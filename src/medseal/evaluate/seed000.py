@@ -179,11 +179,19 @@ def _latency(
 
 
 def _storage(x: np.ndarray, masked: np.ndarray, n: int) -> dict[str, float]:
-    """Bytes per image: raw, J2K lossless, sealed J2K (AES-256-GCM), and J2K of masked images."""
+    """Bytes per image: raw, J2K lossless, sealed J2K (AES-256-GCM), and J2K of masked images.
+
+    Classic JPEG 2000 (Part 1) by name, the codec the seed measures, whatever the
+    vault's default codec is.
+    """
     raw = j2k = sealed = j2k_masked = 0
     for a, m in zip(x[:n], masked[:n], strict=True):
-        enc = codec.encode(Image(pixels=np.ascontiguousarray(a), bits_stored=8), lossless=True)
-        encm = codec.encode(Image(pixels=np.ascontiguousarray(m), bits_stored=8), lossless=True)
+        enc = codec.encode(
+            Image(pixels=np.ascontiguousarray(a), bits_stored=8), codec="j2k", lossless=True
+        )
+        encm = codec.encode(
+            Image(pixels=np.ascontiguousarray(m), bits_stored=8), codec="j2k", lossless=True
+        )
         raw += a.nbytes
         j2k += enc.nbytes
         sealed += sealed_size(len(codec.pack(enc)))
@@ -524,7 +532,9 @@ def run_seed000(
     first = per_seed[0]
     results: dict[str, Any] = {}
     for name in ("plain", "masked", "aes"):
-        results[name] = summarize(y, probs[name][0], n_boot=cfg.n_boot, seed=seeds[0])
+        results[name] = summarize(
+            y, probs[name][0], n_boot=cfg.n_boot, seed=seeds[0], groups=test.groups
+        )
         results[name]["seed"] = seeds[0]
     results["per_seed"] = [
         {
@@ -533,7 +543,7 @@ def run_seed000(
                 name: {
                     k: v
                     for k, v in summarize(
-                        y, probs[name][i], n_boot=cfg.n_boot, seed=run["seed"]
+                        y, probs[name][i], n_boot=cfg.n_boot, seed=run["seed"], groups=test.groups
                     ).items()
                     if k != "roc"
                 }
@@ -542,7 +552,9 @@ def run_seed000(
         }
         for i, run in enumerate(per_seed)
     ]
-    comp = seeds_summary(y, probs["masked"], probs["plain"], n_boot=cfg.n_boot, seed=seeds[0])
+    comp = seeds_summary(
+        y, probs["masked"], probs["plain"], n_boot=cfg.n_boot, seed=seeds[0], groups=test.groups
+    )
     results["mean_over_seeds"] = comp
     results["masked_minus_plain"] = {
         "diff": comp["gap"]["mean"],
@@ -550,7 +562,12 @@ def run_seed000(
         "hi": comp["gap"]["ci"][1],
         "seeds": list(seeds),
         "first_seed": paired_auc_difference(
-            y, probs["masked"][0], probs["plain"][0], n_boot=cfg.n_boot, seed=seeds[0]
+            y,
+            probs["masked"][0],
+            probs["plain"][0],
+            n_boot=cfg.n_boot,
+            seed=seeds[0],
+            groups=test.groups,
         ),
     }
     for name in ("plain", "masked", "aes"):

@@ -59,6 +59,9 @@ class Split:
     x: np.ndarray = field(repr=False)
     y: np.ndarray = field(repr=False)
     ids: list[str] = field(repr=False)
+    #: each image's patient as an integer code (``None``: unknown, or one image per
+    #: patient); lets the evaluation resample patients, not images
+    groups: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -69,12 +72,13 @@ class Split:
 
     def subset(self, index: np.ndarray | Sequence[int]) -> Split:
         idx = np.asarray(index, dtype=np.int64)
-        return Split(self.x[idx], self.y[idx], [self.ids[i] for i in idx])
+        groups = self.groups[idx] if self.groups is not None else None
+        return Split(self.x[idx], self.y[idx], [self.ids[i] for i in idx], groups)
 
     def with_x(self, x: np.ndarray) -> Split:
         if x.shape[0] != len(self):
             raise InputError(f"new images {x.shape} do not match {len(self)} labels")
-        return Split(x, self.y, self.ids)
+        return Split(x, self.y, self.ids, self.groups)
 
 
 @dataclass
@@ -113,19 +117,23 @@ def to_grey_uint8(pixels: np.ndarray) -> np.ndarray:
 
 def records_to_split(records: Iterable[Record]) -> Split:
     """Decode records into one :class:`Split` (records without a label are refused)."""
-    xs, ys, ids = [], [], []
+    xs, ys, ids, pats = [], [], [], []
     for r in records:
         if r.label is None:
             raise InputError(f"record {r.key} has no label")
         xs.append(to_grey_uint8(r.image().pixels))
         ys.append(int(r.label))
         ids.append(r.key)
+        pats.append(r.patient_id)
     if not xs:
         return Split(np.zeros((0, 1, 1), np.uint8), np.zeros(0, np.int64), [])
     shapes = {x.shape for x in xs}
     if len(shapes) != 1:
         raise InputError(f"images of several shapes in one split: {sorted(shapes)[:3]}")
-    return Split(np.stack(xs), np.asarray(ys, dtype=np.int64), ids)
+    groups = None
+    if all(p is not None for p in pats):
+        groups = np.unique(np.asarray([str(p) for p in pats]), return_inverse=True)[1].ravel()
+    return Split(np.stack(xs), np.asarray(ys, dtype=np.int64), ids, groups)
 
 
 #: what ``load_dataset`` accepts besides the MedMNIST 2D names
