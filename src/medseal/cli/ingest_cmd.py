@@ -47,6 +47,13 @@ def ingest(
         bool,
         typer.Option("--force", help="Store images again even if this dataset already has them."),
     ] = False,
+    codec: Annotated[
+        str | None,
+        typer.Option(
+            help="Codec for these objects: htj2k, jpegls or j2k (default: the vault's, see "
+            "`vault init --codec`)."
+        ),
+    ] = None,
 ) -> None:
     """Ingest images into a vault: de-identify -> JPEG 2000 -> AES -> store, with a progress bar.
 
@@ -55,14 +62,18 @@ def ingest(
     exits 1 if any file failed.
     """
     from medseal.ingest import load_path
+    from medseal.vault._config import codec_name
 
     who = principal(as_)
+    chosen = None if codec is None else codec_name(codec)  # unknown names fail first
     for p in paths:
         if not p.exists():
             raise typer.BadParameter(f"{p} does not exist")
     stored = skipped = 0
     failures: list[tuple[str, str]] = []
     with open_vault(vault, keyring) as v, progress_bar() as bar:
+        if chosen is not None:  # this run's objects only: vault.json keeps its default
+            v.config["codec"] = chosen
         for p in paths:
             records = list(
                 load_path(
