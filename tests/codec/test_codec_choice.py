@@ -254,3 +254,46 @@ def test_transcode_dicom_rewrites_a_file_in_place(tmp_path: Path) -> None:
     np.testing.assert_array_equal(pydicom.dcmread(tmp_path / "n.dcm").pixel_array, pixels)
     with pytest.raises(CodecError, match="not one medseal converts from"):
         transcode_dicom(tmp_path / "n.dcm", tmp_path / "m.dcm", "j2k")
+
+
+def _openjph_reports_in_callback(stream: bytes) -> bool:
+    """True when imagecodecs swallows an OpenJPH error for ``stream`` (an unraisable report)."""
+    import imagecodecs
+
+    seen: list[object] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        try:
+            imagecodecs.htj2k_decode(stream)
+        except Exception:
+            return False
+    finally:
+        sys.unraisablehook = previous
+    return bool(seen)
+
+
+@needs_imagecodecs
+def test_an_htj2k_error_that_openjph_reports_from_a_callback_fails_the_decode() -> None:
+    pixels = np.random.default_rng(0).integers(-1000, 3000, (64, 48)).astype(np.int16)
+    enc = encode(Image(pixels=pixels, bits_stored=16), codec="htj2k")
+    cs = bytes(enc.frames[0])
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        bad = bytearray(cs)
+        for _ in range(3):
+            bad[int(rng.integers(60, len(bad) - 2))] = int(rng.integers(0, 256))
+        if _openjph_reports_in_callback(bytes(bad)):
+            break
+    else:
+        pytest.skip("no mutation made OpenJPH report from its callback")
+    seen: list[object] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = seen.append
+    try:
+        with pytest.raises(CodecError, match="OpenJPH reported RuntimeError"):
+            decode(EncodedImage(**{**enc.__dict__, "frames": (bytes(bad),)}))
+    finally:
+        sys.unraisablehook = previous
+    assert seen == []  # collected for the decode, not printed as "Exception ignored"
+    np.testing.assert_array_equal(decode(enc), pixels)  # and good streams still decode
