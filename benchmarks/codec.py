@@ -7,8 +7,8 @@ Side by side in one run, on real images:
 - small: PneumoniaMNIST 28 px images (embedded in the package).
 
 For every codec: encode and decode MB/s (raw pixel bytes per CPU second of
-this process, best of ``--repeat`` passes over the set; every codec here runs
-on one thread), the same per wall-clock second (in the JSON: on a shared
+this process, best of ``--repeat`` passes over the set; CPU time counts every
+thread), the same per wall-clock second (in the JSON: on a shared
 machine CPU time is the steadier of the two), the compression ratio (raw
 bytes / coded bytes) and a bit-exactness check of every image. Codecs:
 

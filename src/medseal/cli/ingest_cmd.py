@@ -35,7 +35,7 @@ def ingest(
     ] = Algorithm.AES_256_GCM,
     lossy_ratio: Annotated[
         float | None,
-        typer.Option(help="Lossy JPEG 2000 at this compression ratio (default: lossless)."),
+        typer.Option(help="Lossy (htj2k or j2k) at this compression ratio (default: lossless)."),
     ] = None,
     no_deid: Annotated[
         bool, typer.Option("--no-deidentify", help="Store headers as they are (not recommended).")
@@ -55,7 +55,7 @@ def ingest(
         ),
     ] = None,
 ) -> None:
-    """Ingest images into a vault: de-identify -> JPEG 2000 -> AES -> store, with a progress bar.
+    """Ingest images into a vault: de-identify -> encode (HTJ2K by default) -> AES -> store.
 
     Safe to run again after an interruption: images already stored in the
     dataset are skipped (--force stores them again). Ends with a summary and
