@@ -47,7 +47,8 @@ def test_cli_workflow(tmp_path, env):
         PILImage.fromarray(arr).save(folder / f"img{i}.png")
     run(["keys", "init"], env, tmp_path)
     assert (tmp_path / "ring.json").exists()
-    run(["vault", "init", str(tmp_path / "vault")], env, tmp_path)
+    # classic JPEG 2000 chosen at init (the default is HTJ2K): the rest reads J2K
+    run(["vault", "init", str(tmp_path / "vault"), "--codec", "j2k"], env, tmp_path)
     out = run(["ingest", str(folder), "--dataset", "chest"], env, tmp_path).stdout
     assert "stored 3 objects" in out
     listing = run(["vault", "ls", "--json"], env, tmp_path).stdout

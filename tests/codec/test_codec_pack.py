@@ -53,7 +53,7 @@ def test_pack_layout_and_roundtrip(frames: int) -> None:
     enc = _enc(frames)
     blob = pack(enc, _header())
     desc, body = _split(blob)
-    assert desc["codec"] == "j2k" and desc["dtype"] == "int16" and desc["bits_stored"] == 12
+    assert desc["codec"] == enc.codec and desc["dtype"] == "int16" and desc["bits_stored"] == 12
     assert desc["frame_lengths"] == [len(f) for f in enc.frames]
     assert blob.endswith(b"".join(enc.frames))
     assert body + desc["header_length"] + sum(desc["frame_lengths"]) == len(blob)
@@ -147,7 +147,7 @@ def test_lossy_history_is_appended() -> None:
     header.LossyImageCompressionRatio = "10"
     header.LossyImageCompressionMethod = "ISO_10918_1"
     px = np.random.default_rng(3).integers(0, 4000, (64, 64)).astype(np.uint16)
-    enc = encode(Image(pixels=px, bits_stored=12), lossless=False, ratio=12)
+    enc = encode(Image(pixels=px, bits_stored=12), codec="j2k", lossless=False, ratio=12)
     ds = to_dicom(enc, header)
     assert list(ds.LossyImageCompressionMethod) == ["ISO_10918_1", "ISO_15444_1"]
     assert len(ds.LossyImageCompressionRatio) == 2 and float(ds.LossyImageCompressionRatio[1]) > 9

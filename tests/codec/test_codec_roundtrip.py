@@ -17,7 +17,7 @@ from medseal.codec import (
     read_siz,
     unpack,
 )
-from medseal.codec.registry import UnknownCodecError
+from medseal.codec.registry import UnknownCodecError, read_jpegls_header
 from medseal.errors import (
     CodecError,
     CodecUnavailableError,
@@ -65,21 +65,32 @@ CASES = [
 ]
 
 
+LOSSLESS_CODECS = [name for name, reason in available_codecs().items() if reason is None]
+
+
+@pytest.mark.parametrize("codec", LOSSLESS_CODECS)
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_lossless_is_bit_exact(case: tuple) -> None:
+def test_lossless_is_bit_exact(case: tuple, codec: str) -> None:
     _, dtype, shape, bits, lo, hi, photometric, frames = case
     rng = np.random.default_rng(7)
     pixels = rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
     pixels.flat[0] = lo  # the extremes of the declared range must survive
     pixels.flat[-1] = hi
     img = Image(pixels=pixels, photometric=photometric, bits_stored=bits, frames=frames)
-    enc, out = _roundtrip(img)
+    enc, out = _roundtrip(img, codec=codec)
     np.testing.assert_array_equal(out, pixels)
-    assert enc.lossless and enc.bits_stored == bits and enc.codec == "j2k"
+    assert enc.lossless and enc.bits_stored == bits and enc.codec == codec
     assert len(enc.frames) == frames
-    assert enc.params["mct"] is (photometric == "RGB")
-    for cs in enc.frames:  # raw codestreams (SOC+SIZ), no JP2 box; SIZ says the truth
-        siz = read_siz(cs)
+    # JPEG-LS in DICOM has no colour transform: RGB stays RGB
+    assert enc.params["mct"] is (photometric == "RGB" and codec != "jpegls")
+    for cs in enc.frames:
+        if codec == "jpegls":  # a plain interchange stream: SOI, then no SPIFF (APP8) header
+            assert cs[:2] == b"\xff\xd8" and cs[2:4] != b"\xff\xe8"
+            head = read_jpegls_header(cs)
+            assert head.precision[0] == 8 * np.dtype(dtype).itemsize  # CharLS: full width
+            assert (head.height, head.width) == img.pixels.shape[-2 - (photometric == "RGB") :][:2]
+            continue
+        siz = read_siz(cs)  # raw codestreams (SOC+SIZ), no JP2 box; SIZ says the truth
         assert siz.precision[0] == bits
         assert siz.signed[0] is (np.dtype(dtype).kind == "i")
 
@@ -141,7 +152,7 @@ def test_lossy_rgb_and_tiny_lossy() -> None:
 def test_tiny_lossy_with_partial_bits_is_refused() -> None:
     img = Image(pixels=np.zeros((16, 16), np.uint16), bits_stored=12)
     with pytest.raises(CodecError, match="bits_stored == 16"):
-        encode(img, lossless=False, ratio=4)
+        encode(img, codec="j2k", lossless=False, ratio=4)
 
 
 @pytest.mark.parametrize(
@@ -185,13 +196,13 @@ def test_inconsistent_lossy_options_are_refused(kwargs: dict) -> None:
 
 def test_registry_lists_every_codec() -> None:
     codecs = available_codecs()
-    assert set(codecs) == {"j2k", "htj2k"}
+    assert set(codecs) == {"j2k", "htj2k", "jpegls"}
     assert codecs["j2k"] is None
     assert CodecName("htj2k") is CodecName.HTJ2K and CodecName.J2K == "j2k"
 
 
 def test_unknown_codec_is_refused() -> None:
-    with pytest.raises(UnknownCodecError, match="known codecs: htj2k, j2k"):
+    with pytest.raises(UnknownCodecError, match="known codecs: htj2k, j2k, jpegls"):
         encode(Image(pixels=np.zeros((32, 32), np.uint8)), codec="jpegxl")
 
 
@@ -212,7 +223,7 @@ def test_missing_openjpeg_says_what_to_install(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "openjpeg", None)
     assert "pip install pylibjpeg-openjpeg" in (available_codecs()["j2k"] or "")
     with pytest.raises(CodecUnavailableError, match="pylibjpeg-openjpeg"):
-        encode(Image(pixels=np.zeros((32, 32), np.uint8)))
+        encode(Image(pixels=np.zeros((32, 32), np.uint8)), codec="j2k")
 
 
 @pytest.mark.skipif(available_codecs()["htj2k"] is not None, reason="no HTJ2K encoder here")

@@ -60,7 +60,8 @@ def test_export_dicom_is_standard_j2k(vault, image, tmp_path):
     ref = vault.put(image, dataset="chest", as_="olivia")
     out = vault.export_dicom(ref.id, tmp_path / "x.dcm", as_="olivia")
     ds = pydicom.dcmread(out)
-    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    # HTJ2K lossless: the default codec, exported without re-compression
+    assert ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.201"
     assert np.array_equal(ds.pixel_array, image.pixels)
 
 

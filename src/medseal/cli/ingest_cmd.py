@@ -35,7 +35,7 @@ def ingest(
     ] = Algorithm.AES_256_GCM,
     lossy_ratio: Annotated[
         float | None,
-        typer.Option(help="Lossy JPEG 2000 at this compression ratio (default: lossless)."),
+        typer.Option(help="Lossy (htj2k or j2k) at this compression ratio (default: lossless)."),
     ] = None,
     no_deid: Annotated[
         bool, typer.Option("--no-deidentify", help="Store headers as they are (not recommended).")
@@ -47,22 +47,33 @@ def ingest(
         bool,
         typer.Option("--force", help="Store images again even if this dataset already has them."),
     ] = False,
+    codec: Annotated[
+        str | None,
+        typer.Option(
+            help="Codec for these objects: htj2k, jpegls or j2k (default: the vault's, see "
+            "`vault init --codec`)."
+        ),
+    ] = None,
 ) -> None:
-    """Ingest images into a vault: de-identify -> JPEG 2000 -> AES -> store, with a progress bar.
+    """Ingest images into a vault: de-identify -> encode (HTJ2K by default) -> AES -> store.
 
     Safe to run again after an interruption: images already stored in the
     dataset are skipped (--force stores them again). Ends with a summary and
     exits 1 if any file failed.
     """
     from medseal.ingest import load_path
+    from medseal.vault._config import codec_name
 
     who = principal(as_)
+    chosen = None if codec is None else codec_name(codec)  # unknown names fail first
     for p in paths:
         if not p.exists():
             raise typer.BadParameter(f"{p} does not exist")
     stored = skipped = 0
     failures: list[tuple[str, str]] = []
     with open_vault(vault, keyring) as v, progress_bar() as bar:
+        if chosen is not None:  # this run's objects only: vault.json keeps its default
+            v.config["codec"] = chosen
         for p in paths:
             records = list(
                 load_path(

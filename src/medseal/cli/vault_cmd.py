@@ -55,9 +55,19 @@ def init(
     ] = None,
     keyring: KeyringOpt = None,
     as_: AsOpt = None,
+    codec: Annotated[
+        str | None,
+        typer.Option(
+            help="Default codec of new objects: htj2k (fastest here, the default), jpegls "
+            "(smallest), j2k (classic JPEG 2000). See docs/codec.md."
+        ),
+    ] = None,
 ) -> None:
     """Create a vault; whoever runs this is its owner."""
+    from medseal.vault._config import codec_name, set_default_codec
+
     owner = principal(as_)
+    chosen = codec_name(codec)  # an unknown name fails before anything is created
     vault = Vault.init(
         path,
         keyring=open_keyring(keyring),
@@ -66,9 +76,11 @@ def init(
         blobs=blobs,
         audit_anchor=audit_anchor.resolve() if audit_anchor is not None else None,
     )
+    if codec is not None:
+        set_default_codec(Path(path), chosen)
     console.print(
         f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
-        f"blobs {'local' if vault.blobs.local else vault.blobs.url})"
+        f"blobs {'local' if vault.blobs.local else vault.blobs.url}, codec {chosen})"
     )
     console.print(f"tip: export MEDSEAL_VAULT={path}")
     vault.close()
@@ -175,9 +187,16 @@ def get(
         typer.Option(
             "-o",
             "--output",
-            help="Output file: .dcm (DICOM, JPEG 2000), .png, or .npy (stored values).",
+            help="Output file: .dcm (DICOM, stored codec), .png, or .npy (stored values).",
         ),
     ],
+    transfer_syntax: Annotated[
+        str | None,
+        typer.Option(
+            help="For .dcm: the transfer syntax the receiver reads: htj2k, jpegls, j2k "
+            "(older PACS) or explicit-little-endian (uncompressed). Default: the stored codec's."
+        ),
+    ] = None,
     encrypted: Annotated[
         bool, typer.Option("--encrypted", help="Write the sealed container instead (analysts).")
     ] = False,
@@ -187,11 +206,24 @@ def get(
 ) -> None:
     """Read one object back (plaintext for owner/clinicians; --encrypted for analysts)."""
     who = principal(as_)
+    if transfer_syntax is not None and (encrypted or output.suffix.lower() != ".dcm"):
+        raise typer.BadParameter("--transfer-syntax applies to a .dcm output only")
     with open_vault(vault, keyring) as v:
         if encrypted:
             output.write_bytes(v.get_encrypted(object_id, as_=who))
         elif output.suffix.lower() == ".dcm":
+            from medseal.codec.dicom_export import (
+                TransferSyntax,
+                parse_transfer_syntax,
+                transcode_dicom,
+            )
+
+            wanted: TransferSyntax | None = None
+            if transfer_syntax is not None:
+                wanted = parse_transfer_syntax(transfer_syntax)  # an unknown name fails before any read
             v.export_dicom(object_id, output, as_=who)
+            if wanted is not None:  # re-encoded only when the stored codec differs
+                transcode_dicom(output, output, wanted)
         else:
             image = v.get(object_id, as_=who)
             if output.suffix.lower() == ".npy":

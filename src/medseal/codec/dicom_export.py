@@ -1,14 +1,20 @@
-"""Standard DICOM Part 10 export of an encoded image, codestreams unchanged.
+"""Standard DICOM Part 10 export of an encoded image, in the transfer syntax asked for.
 
-Codec stage, the way out of medseal: :func:`to_dicom` wraps the stored JPEG
-2000 (or HTJ2K) codestreams of an :class:`~medseal.types.EncodedImage` in a
-DICOM dataset with the matching transfer syntax, so any PACS or viewer can read
-what the vault holds without re-compression. The vault's ``export_dicom`` and
-the CLI call it after unsealing.
+Codec stage, the way out of medseal: :func:`to_dicom` wraps the stored
+codestreams of an :class:`~medseal.types.EncodedImage` in a DICOM dataset with
+the matching transfer syntax, so any PACS or viewer can read what the vault
+holds without re-compression. A receiver that needs another syntax (an older
+PACS that reads classic JPEG 2000 only, or one that reads no compression)
+asks for it with ``transfer_syntax=``: the frames are then decoded and
+re-encoded losslessly (or written uncompressed). The vault's ``export_dicom``
+and the CLI call it after unsealing; :func:`transcode_dicom` converts a file
+already written.
 
 - Transfer syntax: JPEG 2000 lossless ``1.2.840.10008.1.2.4.90`` / lossy
-  ``.91``; HTJ2K lossless ``.201`` / lossy ``.203``.
-- Pixel data: one fragment per frame, encapsulated with a basic offset table.
+  ``.91``; HTJ2K lossless ``.201`` / lossy ``.203``; JPEG-LS lossless
+  ``.80``; Explicit VR Little Endian ``1.2.840.10008.1.2.1`` (uncompressed).
+- Pixel data: one fragment per frame, encapsulated with a basic offset table
+  (uncompressed: the native pixel bytes).
 - Header: the given (de-identified) header with its Image Pixel module
   rewritten from the encoded image, or, when there is none (PNG and array
   sources), a minimal Secondary Capture header with fresh UIDs.
@@ -16,39 +22,95 @@ the CLI call it after unsealing.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import dataclasses
 import os
 import uuid
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.encaps import encapsulate
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.errors import InvalidDicomError
 from pydicom.filewriter import dcmwrite
 from pydicom.multival import MultiValue
 from pydicom.uid import (
     HTJ2K,
     JPEG2000,
     UID,
+    ExplicitVRLittleEndian,
     HTJ2KLossless,
+    HTJ2KLosslessRPCL,
     JPEG2000Lossless,
+    JPEGLSLossless,
     SecondaryCaptureImageStorage,
     generate_uid,
 )
 
 from medseal.codec.pack import strip_header
-from medseal.codec.registry import CodecName, frame_shape
-from medseal.errors import CodecError, StorageError
-from medseal.types import EncodedImage
+from medseal.codec.registry import CodecName, decode, encode, frame_shape
+from medseal.errors import CodecError, InputError, StorageError
+from medseal.types import EncodedImage, Image
 
-__all__ = ["IMPLEMENTATION_CLASS_UID", "to_dicom", "transfer_syntax", "write_dicom"]
+__all__ = [
+    "IMPLEMENTATION_CLASS_UID",
+    "TransferSyntax",
+    "encoded_from_dicom",
+    "parse_transfer_syntax",
+    "to_dicom",
+    "transcode_dicom",
+    "transfer_syntax",
+    "write_dicom",
+]
+
+
+class TransferSyntax(StrEnum):
+    """What a receiver may ask an export for (``--transfer-syntax``)."""
+
+    HTJ2K = "htj2k"  # High-Throughput JPEG 2000 lossless, 1.2.840.10008.1.2.4.201
+    JPEGLS = "jpegls"  # JPEG-LS lossless, 1.2.840.10008.1.2.4.80
+    J2K = "j2k"  # JPEG 2000 lossless, 1.2.840.10008.1.2.4.90 (older PACS)
+    EXPLICIT_LITTLE_ENDIAN = "explicit-little-endian"  # uncompressed, 1.2.840.10008.1.2.1
+
+
+_TS_CODEC = {
+    TransferSyntax.HTJ2K: CodecName.HTJ2K,
+    TransferSyntax.JPEGLS: CodecName.JPEGLS,
+    TransferSyntax.J2K: CodecName.J2K,
+}
+#: transfer syntax UID -> (codec, lossless) for the encapsulated syntaxes medseal writes
+_UID_CODEC: dict[str, tuple[CodecName, bool]] = {
+    JPEG2000Lossless: (CodecName.J2K, True),
+    JPEG2000: (CodecName.J2K, False),
+    HTJ2KLossless: (CodecName.HTJ2K, True),
+    HTJ2KLosslessRPCL: (CodecName.HTJ2K, True),
+    HTJ2K: (CodecName.HTJ2K, False),
+    JPEGLSLossless: (CodecName.JPEGLS, True),
+}
+
+
+def parse_transfer_syntax(value: TransferSyntax | str) -> TransferSyntax:
+    """``value`` as a :class:`TransferSyntax`; an unknown name raises :class:`InputError`."""
+    try:
+        return TransferSyntax(str(value).lower())
+    except ValueError:
+        known = ", ".join(t.value for t in TransferSyntax)
+        raise InputError(f"unknown transfer syntax {value!r}; known: {known}") from None
 
 #: A fixed UUID-derived (2.25) UID naming medseal as the writer of exported files.
 IMPLEMENTATION_CLASS_UID = UID("2.25." + str(uuid.uuid5(uuid.NAMESPACE_DNS, "medseal.invalid").int))
 IMPLEMENTATION_VERSION_NAME = "MEDSEAL_0_1"
 
-_LOSSY_METHOD = {CodecName.J2K: "ISO_15444_1", CodecName.HTJ2K: "ISO_15444_15"}
+_LOSSY_METHOD: dict[str, str] = {
+    CodecName.J2K: "ISO_15444_1",
+    CodecName.HTJ2K: "ISO_15444_15",
+    CodecName.JPEGLS: "ISO_14495_1",
+}
 
 
 def transfer_syntax(enc: EncodedImage) -> UID:
@@ -58,6 +120,8 @@ def transfer_syntax(enc: EncodedImage) -> UID:
         return JPEG2000Lossless if enc.lossless else JPEG2000
     if codec == CodecName.HTJ2K:
         return HTJ2KLossless if enc.lossless else HTJ2K
+    if codec == CodecName.JPEGLS and enc.lossless:
+        return JPEGLSLossless
     raise CodecError(f"codec {codec!r} has no DICOM transfer syntax here")
 
 
@@ -142,14 +206,40 @@ def _lossy_history(ds: Dataset, enc: EncodedImage) -> None:
     raw *= 1 if enc.dtype in ("uint8", "int8") else 2
     ratio = raw / max(1, enc.nbytes)
     ratios.append(f"{ratio:.4g}"[:16])
-    methods.append(_LOSSY_METHOD.get(CodecName(enc.codec), "ISO_15444_1"))
+    methods.append(_LOSSY_METHOD.get(str(enc.codec), "ISO_15444_1"))
     ds.LossyImageCompression = "01"
     ds.LossyImageCompressionRatio = ratios
     ds.LossyImageCompressionMethod = methods
 
 
-def to_dicom(enc: EncodedImage, header: Dataset | None = None) -> FileDataset:
-    """Wrap an encoded image in a DICOM Part 10 dataset with a JPEG 2000 transfer syntax.
+def _transcoded(enc: EncodedImage, codec: CodecName) -> EncodedImage:
+    """``enc`` decoded and encoded again, losslessly, with ``codec``."""
+    pixels = decode(enc)
+    image = Image(
+        pixels=pixels,
+        photometric=enc.photometric,
+        bits_stored=int(enc.bits_stored),
+        frames=len(enc.frames),
+    )
+    return encode(image, codec=codec, lossless=True)
+
+
+def _native(ds: Dataset, enc: EncodedImage) -> bytes:
+    """The decoded frames as uncompressed little-endian pixel bytes (no colour transform)."""
+    pixels = decode(enc)
+    plain = dataclasses.replace(enc, params={**enc.params, "mct": False}, lossless=True)
+    _pixel_module(ds, plain)
+    data = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<")).tobytes()
+    return data + b"\x00" * (len(data) % 2)  # pixel data has an even length
+
+
+def to_dicom(
+    enc: EncodedImage,
+    header: Dataset | None = None,
+    *,
+    transfer_syntax: TransferSyntax | str | None = None,
+) -> FileDataset:
+    """Wrap an encoded image in a DICOM Part 10 dataset, in the transfer syntax asked for.
 
     Parameters
     ----------
@@ -159,6 +249,11 @@ def to_dicom(enc: EncodedImage, header: Dataset | None = None) -> FileDataset:
         The image's (de-identified) DICOM header. Its SOP Class and Instance
         UIDs are kept; its Image Pixel attributes are rewritten to match
         ``enc``. ``None`` gives a Secondary Capture header with fresh UIDs.
+    transfer_syntax
+        ``None`` (default): the stored codec's own syntax, codestreams
+        unchanged. ``"htj2k"``, ``"jpegls"``, ``"j2k"``: that lossless syntax,
+        re-encoded when the stored codec differs. ``"explicit-little-endian"``:
+        uncompressed. A lossy source keeps its lossy-compression history.
 
     Returns
     -------
@@ -172,8 +267,23 @@ def to_dicom(enc: EncodedImage, header: Dataset | None = None) -> FileDataset:
     CodecError
         The encoded image's shape and frames disagree, or its codec has no
         transfer syntax.
+    InputError
+        Unknown ``transfer_syntax``.
     """
-    tsyntax = transfer_syntax(enc)
+    return _build(enc, header, transfer_syntax, history=True)
+
+
+def _build(
+    enc: EncodedImage,
+    header: Dataset | None,
+    requested: TransferSyntax | str | None,
+    *,
+    history: bool,
+) -> FileDataset:
+    target = None if requested is None else parse_transfer_syntax(requested)
+    out_enc = enc
+    if target in _TS_CODEC and _TS_CODEC[target] != str(enc.codec):
+        out_enc = _transcoded(enc, _TS_CODEC[target])
     ds = strip_header(copy.deepcopy(header)) if header is not None else Dataset()
     if header is None:
         _secondary_capture(ds)
@@ -182,8 +292,15 @@ def to_dicom(enc: EncodedImage, header: Dataset | None = None) -> FileDataset:
             ds.SOPClassUID = SecondaryCaptureImageStorage
         if "SOPInstanceUID" not in ds:
             ds.SOPInstanceUID = generate_uid()
-    _pixel_module(ds, enc)
-    _lossy_history(ds, enc)
+    if history:
+        _lossy_history(ds, enc)  # the stored encoding's history, whatever is written now
+    native = None
+    if target is TransferSyntax.EXPLICIT_LITTLE_ENDIAN:
+        native = _native(ds, enc)
+        tsyntax = ExplicitVRLittleEndian
+    else:
+        _pixel_module(ds, out_enc)
+        tsyntax = transfer_syntax(out_enc)
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
@@ -193,14 +310,31 @@ def to_dicom(enc: EncodedImage, header: Dataset | None = None) -> FileDataset:
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
 
     out = FileDataset("", ds, file_meta=meta, preamble=b"\x00" * 128)
-    out.PixelData = encapsulate([bytes(f) for f in enc.frames], has_bot=True)
+    if native is not None:
+        out.PixelData = native
+        out["PixelData"].VR = "OW" if int(ds.BitsAllocated) > 8 else "OB"
+        return out
+    out.PixelData = encapsulate([bytes(f) for f in out_enc.frames], has_bot=True)
     out["PixelData"].VR = "OB"
     out["PixelData"].is_undefined_length = True
     return out
 
 
+def _write(ds: FileDataset, path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    try:
+        dcmwrite(target, ds, enforce_file_format=True)
+    except OSError as exc:
+        raise StorageError(f"could not write the DICOM file: {exc.strerror or exc}") from None
+    return target
+
+
 def write_dicom(
-    path: str | os.PathLike[str], enc: EncodedImage, header: Dataset | None = None
+    path: str | os.PathLike[str],
+    enc: EncodedImage,
+    header: Dataset | None = None,
+    *,
+    transfer_syntax: TransferSyntax | str | None = None,
 ) -> Path:
     """Write :func:`to_dicom`'s dataset to ``path`` as a DICOM Part 10 file.
 
@@ -209,10 +343,82 @@ def write_dicom(
     StorageError
         The file could not be written.
     """
-    ds = to_dicom(enc, header)
-    target = Path(path)
+    return _write(to_dicom(enc, header, transfer_syntax=transfer_syntax), path)
+
+
+def encoded_from_dicom(ds: Dataset) -> EncodedImage:
+    """The encoded image inside a DICOM dataset that uses one of medseal's syntaxes.
+
+    The frames are taken as they are (not decoded); shape, dtype, bit depth
+    and colour transform come from the Image Pixel module.
+
+    Raises
+    ------
+    CodecError
+        Another transfer syntax, or an inconsistent Image Pixel module.
+    """
+    ts = str(ds.file_meta.get("TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    if ts not in _UID_CODEC:
+        raise CodecError(f"transfer syntax {ts or 'unknown'} is not one medseal converts from")
+    codec, lossless = _UID_CODEC[ts]
     try:
-        dcmwrite(target, ds, enforce_file_format=True)
-    except OSError as exc:
-        raise StorageError(f"could not write the DICOM file: {exc.strerror or exc}") from None
-    return target
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1))
+        n = int(ds.get("NumberOfFrames", 1) or 1)
+        allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
+        signed = int(ds.get("PixelRepresentation", 0)) == 1
+        photometric = str(ds.PhotometricInterpretation)
+        frames = tuple(generate_frames(ds.PixelData, number_of_frames=n))
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise CodecError(f"incomplete Image Pixel module: {type(exc).__name__}") from None
+    if allocated not in (8, 16) or len(frames) != n:
+        raise CodecError("Image Pixel module does not match the encapsulated frames")
+    mct = photometric in ("YBR_RCT", "YBR_ICT")
+    shape = (rows, cols) + ((samples,) if samples > 1 else ())
+    return EncodedImage(
+        codec=str(codec),
+        frames=frames,
+        shape=((n,) if n > 1 else ()) + shape,
+        dtype=("int" if signed else "uint") + str(allocated),
+        bits_stored=stored,
+        photometric="RGB" if mct else photometric,
+        lossless=lossless,
+        params={"mct": mct},
+    )
+
+
+def transcode_dicom(
+    source: str | os.PathLike[str],
+    target: str | os.PathLike[str],
+    transfer_syntax: TransferSyntax | str,
+) -> Path:
+    """Rewrite a DICOM file medseal exported in another transfer syntax (atomically).
+
+    ``source`` and ``target`` may be the same path. Frames already coded with
+    the requested codec are kept as they are; others are decoded and
+    re-encoded losslessly. The header (and its lossy history) is kept.
+
+    Raises
+    ------
+    CodecError
+        The source is not DICOM or not in a syntax medseal writes.
+    StorageError
+        The file could not be written.
+    """
+    wanted = parse_transfer_syntax(transfer_syntax)
+    try:
+        ds = dcmread(source)
+    except (InvalidDicomError, OSError, ValueError) as exc:
+        raise CodecError(f"could not read the DICOM file: {type(exc).__name__}") from None
+    enc = encoded_from_dicom(ds)
+    out = _build(enc, ds, wanted, history=False)
+    dest = Path(target)
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        _write(out, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return dest

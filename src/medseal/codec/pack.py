@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO, cast
-
-from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_dataset
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from medseal.codec.registry import SUPPORTED_DTYPES, check_size, params_jsonable
 from medseal.errors import CodecError
 from medseal.types import EncodedImage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydicom.dataset import Dataset
+
+# pydicom is imported inside the functions that need a DICOM header: containers
+# of PNG and array sources pack and unpack without it (a lighter `vault get`).
 
 __all__ = ["MAGIC", "VERSION", "header_bytes", "pack", "read_header", "unpack"]
 
@@ -49,6 +50,8 @@ PIXEL_TAGS = (
 
 def strip_header(header: Dataset) -> Dataset:
     """A copy of ``header`` without pixel data, file meta (group 0002) or padding."""
+    from pydicom.dataset import Dataset
+
     # Build the element dict directly: Dataset.add() per element costs ~40 us each.
     return Dataset(
         {
@@ -61,6 +64,9 @@ def strip_header(header: Dataset) -> Dataset:
 
 def header_bytes(header: Dataset) -> bytes:
     """``header`` (pixel data removed) as explicit VR little-endian bytes, no preamble."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = False
@@ -73,6 +79,9 @@ def header_bytes(header: Dataset) -> bytes:
 
 def read_header(data: bytes) -> Dataset:
     """Parse bytes written by :func:`header_bytes`."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+
     fp = DicomBytesIO(data)
     try:
         ds = read_dataset(cast(BinaryIO, fp), is_implicit_VR=False, is_little_endian=True)

@@ -1,8 +1,8 @@
 """Codec registry and the ``encode``/``decode`` front door of the codec stage.
 
 Flow: ``ingest`` hands an :class:`~medseal.types.Image` to :func:`encode`, which
-picks a backend by name (``j2k``, ``htj2k``) and returns an
-:class:`~medseal.types.EncodedImage` (one raw JPEG 2000 codestream per frame);
+picks a backend by name (``htj2k``, ``jpegls``, ``j2k``) and returns an
+:class:`~medseal.types.EncodedImage` (one raw codestream per frame);
 ``crypto`` then seals the bytes that :func:`medseal.codec.pack` makes of it.
 
 Backends are registered by name, as pydicom registers its pixel-data plugins:
@@ -10,8 +10,14 @@ each lives in its own module, is imported only when used, and says what to
 install when its library is missing. :func:`available_codecs` lists them all,
 usable or not.
 
-The decompression-bomb guard lives here too: :func:`read_siz` parses the
-codestream's SIZ marker segment so that image sizes are checked against
+The default codec is HTJ2K, the fastest lossless DICOM-standard codec measured
+here (``benchmarks/codec.py``, table and rule in ``docs/codec.md``);
+:func:`default_codec` falls back to classic JPEG 2000 where no HTJ2K encoder
+is installed.
+
+The decompression-bomb guard lives here too: :func:`read_siz` parses a JPEG
+2000 codestream's SIZ marker segment and :func:`read_jpegls_header` a JPEG-LS
+SOF55 frame header, so that image sizes are checked against
 :func:`medseal.config.max_pixels` *before* any decoder allocates memory.
 """
 
@@ -38,14 +44,18 @@ from medseal.errors import (
 from medseal.types import EncodedImage, Image
 
 __all__ = [
+    "DEFAULT_CODEC",
     "Backend",
     "CodecName",
     "SizInfo",
     "UnknownCodecError",
     "available_codecs",
     "decode",
+    "default_codec",
     "encode",
+    "frame_info",
     "get_backend",
+    "read_jpegls_header",
     "read_siz",
     "register_backend",
 ]
@@ -57,10 +67,20 @@ MAX_SIDE = 65535
 
 
 class CodecName(StrEnum):
-    """The codecs medseal knows; plain strings (``"j2k"``) are accepted too."""
+    """The codecs medseal knows; plain strings (``"j2k"``) are accepted too.
+
+    All three are lossless DICOM transfer syntaxes: ``j2k`` JPEG 2000 Part 1
+    (``1.2.840.10008.1.2.4.90``), ``htj2k`` High-Throughput JPEG 2000 Part 15
+    (``.201``), ``jpegls`` JPEG-LS (``.80``, lossless only here).
+    """
 
     J2K = "j2k"
     HTJ2K = "htj2k"
+    JPEGLS = "jpegls"
+
+
+#: The fastest lossless DICOM-standard codec by measurement (docs/codec.md).
+DEFAULT_CODEC = CodecName.HTJ2K
 
 
 class UnknownCodecError(CodecError, ValueError):
@@ -116,6 +136,7 @@ def register_backend(name: str, module: str, *, requires: str) -> None:
 
 register_backend(CodecName.J2K, "medseal.codec.openjpeg", requires="pylibjpeg-openjpeg")
 register_backend(CodecName.HTJ2K, "medseal.codec.htj2k", requires="imagecodecs")
+register_backend(CodecName.JPEGLS, "medseal.codec.jpegls", requires="imagecodecs")
 
 
 def _spec(name: CodecName | str) -> _Spec:
@@ -165,6 +186,21 @@ def available_codecs() -> dict[str, str | None]:
     return out
 
 
+def default_codec() -> CodecName:
+    """:data:`DEFAULT_CODEC` when it can encode here, else classic JPEG 2000 (``j2k``).
+
+    Examples
+    --------
+    >>> default_codec() in (CodecName.HTJ2K, CodecName.J2K)
+    True
+    """
+    try:
+        reason = get_backend(DEFAULT_CODEC).unavailable_reason()
+    except CodecUnavailableError:
+        reason = "unavailable"
+    return DEFAULT_CODEC if reason is None else CodecName.J2K
+
+
 # --------------------------------------------------------------------- SIZ header
 
 
@@ -211,6 +247,63 @@ def read_siz(codestream: bytes) -> SizInfo:
         precision.append((ssiz & 0x7F) + 1)
         signed.append(bool(ssiz & 0x80))
     return SizInfo(xsiz - xosiz, ysiz - yosiz, csiz, tuple(precision), tuple(signed))
+
+
+#: markers without a length field (TEM, RSTn)
+_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+
+
+def read_jpegls_header(codestream: bytes) -> SizInfo:
+    """Parse the SOF55 frame header of a JPEG-LS codestream (ISO/IEC 14495-1 C.2.2).
+
+    Marker segments before the first scan are walked by their lengths (a few
+    dozen bytes, never the coded data), so this is safe on hostile input.
+    JPEG-LS carries no sign: ``signed`` is always false.
+
+    Raises
+    ------
+    CodecError
+        No SOI, no SOF55 before the first scan, or an inconsistent header.
+    """
+    data = bytes(codestream[:65536])
+    if data[:2] != b"\xff\xd8":
+        raise CodecError("not a JPEG-LS codestream (no SOI marker at the start)")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise CodecError("corrupt JPEG-LS codestream (expected a marker)")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in _STANDALONE:
+            pos += 2
+            continue
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        if length < 2:
+            raise CodecError("corrupt JPEG-LS codestream (bad marker segment length)")
+        if marker == 0xF7:  # SOF55
+            if length < 8 or pos + 2 + length > len(data):
+                raise CodecError("corrupt JPEG-LS frame header")
+            precision = data[pos + 4]
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            components = data[pos + 9]
+            if not (2 <= precision <= 16) or width < 1 or height < 1 or components < 1:
+                raise CodecError("corrupt JPEG-LS frame header")
+            if length != 8 + 3 * components:
+                raise CodecError("corrupt JPEG-LS frame header (component count)")
+            return SizInfo(width, height, components, (precision,) * components, (False,) * components)
+        if marker in (0xDA, 0xD9):  # SOS or EOI before any frame header
+            break
+        pos += 2 + length
+    raise CodecError("not a JPEG-LS codestream (no SOF55 frame header before the first scan)")
+
+
+def frame_info(codec: CodecName | str, codestream: bytes) -> SizInfo:
+    """What one stored frame's own header says, read with the parser for ``codec``."""
+    if _spec(codec).name == CodecName.JPEGLS:
+        return read_jpegls_header(codestream)
+    return read_siz(codestream)
 
 
 # --------------------------------------------------------------------- encode
@@ -295,12 +388,12 @@ def _lossy_settings(
 def encode(
     image: Image,
     *,
-    codec: CodecName | str = CodecName.J2K,
+    codec: CodecName | str | None = None,
     lossless: bool = True,
     ratio: float | None = None,
     psnr: float | None = None,
 ) -> EncodedImage:
-    """Compress an image into one raw JPEG 2000 codestream per frame.
+    """Compress an image into one raw codestream per frame.
 
     Parameters
     ----------
@@ -309,10 +402,12 @@ def encode(
         one frame or several. ``image.bits_stored`` becomes the codestream's
         precision.
     codec
-        ``"j2k"`` (JPEG 2000 Part 1, OpenJPEG) or ``"htj2k"`` (Part 15).
+        ``"htj2k"`` (JPEG 2000 Part 15, OpenJPH), ``"jpegls"`` (JPEG-LS,
+        CharLS; lossless only) or ``"j2k"`` (JPEG 2000 Part 1, OpenJPEG).
+        ``None`` means :func:`default_codec`.
     lossless
-        Reversible 5/3 wavelet (bit-exact) when true; otherwise irreversible
-        9/7 driven by ``ratio`` or ``psnr``.
+        Bit-exact when true (JPEG 2000: reversible 5/3 wavelet); otherwise
+        JPEG 2000's irreversible 9/7 driven by ``ratio`` or ``psnr``.
     ratio
         Lossy only: target compression ratio (raw bytes / codestream bytes).
     psnr
@@ -345,14 +440,18 @@ def encode(
     True
     """
     ratio, psnr = _lossy_settings(lossless, ratio, psnr)
-    spec = _spec(codec)
+    spec = _spec(default_codec() if codec is None else codec)
     frames, samples = _split_frames(image)
     bits = _check_bits(image, frames)
     backend = get_backend(spec.name)
     reason = backend.unavailable_reason()
     if reason is not None:
         raise CodecUnavailableError(reason)
-    mct = samples == 3 and image.photometric.upper() == "RGB"
+    mct = (
+        samples == 3
+        and image.photometric.upper() == "RGB"
+        and bool(getattr(backend, "SUPPORTS_MCT", True))
+    )
     achieved: list[float] = []
     streams_list: list[bytes] = []
     for f in frames:
@@ -495,7 +594,7 @@ def decode(enc: EncodedImage, *, max_pixels: int | None = None) -> np.ndarray:
     shape = tuple(enc.shape)
     fshape = check_size(shape, len(enc.frames), max_pixels)
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
-    sizs = [read_siz(cs) for cs in enc.frames]
+    sizs = [frame_info(enc.codec, cs) for cs in enc.frames]
     claimed = sum(s.samples for s in sizs)
     if claimed > limit:
         raise ImageTooLargeError(
@@ -521,16 +620,20 @@ def decode(enc: EncodedImage, *, max_pixels: int | None = None) -> np.ndarray:
             raise CodecError(f"could not decode frame {i}: {type(exc).__name__}") from None
         if arr.size != math.prod(fshape):
             raise CodecError(f"frame {i} decoded to an unexpected size")
-        out[i] = arr.reshape(fshape).astype(dtype, copy=False)
+        arr = arr.reshape(fshape)
+        if arr.dtype.kind in "iu" and arr.dtype.itemsize == dtype.itemsize:
+            arr = arr.view(dtype)  # JPEG-LS codes signed data as its unsigned bit pattern
+        out[i] = arr.astype(dtype, copy=False)
     return out if len(enc.frames) > 1 else out[0]
 
 
 def _check_complete(codestream: bytes) -> None:
     # OpenJPEG decodes a truncated codestream "as far as it goes" and returns a
-    # partial image without raising; a complete one ends with the EOC marker.
+    # partial image without raising; a complete one ends with the EOC marker
+    # (JPEG 2000) or EOI marker (JPEG-LS), both FF D9.
     tail = bytes(codestream[-3:])
     if not (tail.endswith(b"\xff\xd9") or tail == b"\xff\xd9\x00"):
-        raise CodecError("truncated JPEG 2000 codestream (no EOC marker at the end)")
+        raise CodecError("truncated codestream (no end-of-codestream marker at the end)")
 
 
 def params_jsonable(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,12 @@ __all__ = [
     "anchor_path",
     "blob_options",
     "blob_url",
+    "codec_name",
     "db_url",
+    "default_codec",
     "new_config",
     "read_config",
+    "set_default_codec",
     "write_config",
 ]
 
@@ -37,7 +40,13 @@ def new_config(
     blobs: str | None,
     storage_options: Mapping[str, Any] | None,
     audit_anchor: str | None = None,
+    codec: str | None = None,
 ) -> dict[str, Any]:
+    """A new vault's settings; ``codec`` is the default codec of its objects.
+
+    ``codec=None`` records :func:`medseal.codec.default_codec` (HTJ2K where an
+    HTJ2K encoder is installed, else classic JPEG 2000).
+    """
     for secret in ("key", "secret", "token", "password"):
         if storage_options and secret in storage_options:
             raise ConfigError(
@@ -54,8 +63,47 @@ def new_config(
         "blobs": blobs or "blobs",
         "storage_options": dict(storage_options or {}),
         "audit_anchor": audit_anchor or ANCHOR_NAME,
+        "codec": codec_name(codec),
         "created_at": datetime.now(UTC).isoformat(),
     }
+
+
+def codec_name(codec: str | None) -> str:
+    """``codec`` checked against the codec registry (``None``: the measured default)."""
+    from medseal.codec.registry import CodecName, UnknownCodecError, default_codec
+
+    if codec is None:
+        return str(default_codec().value)
+    try:
+        return str(CodecName(str(codec).lower()).value)
+    except ValueError:
+        known = ", ".join(sorted(c.value for c in CodecName))
+        raise UnknownCodecError(f"unknown codec {codec!r}; known codecs: {known}") from None
+
+
+def default_codec(config: Mapping[str, Any]) -> str:
+    """The codec new objects use: ``config["codec"]``, or the measured default.
+
+    Vaults created before the setting existed have no ``"codec"``: they get
+    the default too (each stored object records its own codec, so older
+    objects keep decoding whatever the setting says).
+    """
+    value = config.get("codec")
+    if value is not None and not isinstance(value, str):
+        raise ConfigError("vault settings: 'codec' must be a codec name")
+    try:
+        return codec_name(value)
+    except ValueError as exc:
+        raise ConfigError(f"vault settings: {exc}") from None
+
+
+def set_default_codec(root: Path, codec: str) -> str:
+    """Record ``codec`` as the default codec in ``root``'s ``vault.json``; returns its name."""
+    name = codec_name(codec)
+    config = read_config(root)
+    config["codec"] = name
+    write_config(root, config)
+    return name
 
 
 def write_config(root: Path, config: Mapping[str, Any]) -> None:

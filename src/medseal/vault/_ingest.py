@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from medseal.crypto import Algorithm
 from medseal.errors import AccessDenied, MedsealError
 from medseal.types import Image, ObjectRef
-from medseal.vault import _objects
+from medseal.vault import _config, _objects
 from medseal.vault._catalog_repo import Catalog
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -83,9 +83,15 @@ def ingest_records(
     progress: Callable[[int, int | None], None] | None,
     force: bool = False,
     batch_size: int = DEFAULT_BATCH,
+    codec: str | None = None,
 ) -> IngestReport:
-    """Store ``records`` in groups: the first group of one, each next twice as large."""
+    """Store ``records`` in groups: the first group of one, each next twice as large.
+
+    ``codec`` (``htj2k``, ``jpegls``, ``j2k``) overrides the vault's default
+    codec for this run; an unknown name fails before anything is read.
+    """
     report = IngestReport()
+    codec_name = _objects.vault_codec(vault) if codec is None else _config.codec_name(codec)
     seq: list[Record] = list(records) if not isinstance(records, list) else records
     total = len(seq)
     fp_key = vault.keyring.derive(f"source/{vault.id}")
@@ -138,7 +144,7 @@ def ingest_records(
             prepared = _objects.prepare(
                 vault, image, dataset=dataset, as_=as_, kind="image", name=name,
                 label=record.label, patient=patient, split=record.split, lossless=lossless,
-                ratio=ratio, algorithm=algorithm, source_fp=fp,
+                ratio=ratio, algorithm=algorithm, source_fp=fp, codec=codec_name,
             )  # fmt: skip
             batch.append((prepared, str(record.key), shown, int(image.pixels.nbytes)))
             pending_fps.add(fp)

@@ -18,6 +18,7 @@ from medseal.types import Image, ObjectRef
 from medseal.vault import _faults
 from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog, ObjectInfo
+from medseal.vault._config import default_codec
 from medseal.vault.manifest import (
     blob_key,
     build_manifest,
@@ -32,11 +33,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from medseal.vault.vault import Vault
 
 if TYPE_CHECKING:  # pragma: no cover
-    from medseal import codec
+    from medseal import codec as _codec
 else:  # imported on first use (see medseal.vault._lazy)
-    from medseal.vault._lazy import codec
+    from medseal.vault._lazy import codec as _codec
 
-__all__ = ["Prepared", "commit", "info", "open_payload", "prepare", "store"]
+__all__ = ["Prepared", "commit", "info", "open_payload", "prepare", "store", "vault_codec"]
 
 
 @dataclass
@@ -68,11 +69,19 @@ def prepare(
     psnr: float | None = None,
     algorithm: Algorithm | str = Algorithm.AES_256_GCM,
     source_fp: str | None = None,
+    codec: str | None = None,
 ) -> Prepared:
-    """Encode and seal ``image`` and build its catalogue row; nothing is written."""
-    enc = codec.encode(image, lossless=lossless, ratio=ratio, psnr=psnr)
+    """Encode and seal ``image`` and build its catalogue row; nothing is written.
+
+    ``codec`` names the codec (``htj2k``, ``jpegls``, ``j2k``); ``None`` means
+    the vault's default (``"codec"`` in ``vault.json``). The codec is recorded
+    per object (container descriptor and manifest), so objects stored with
+    another codec keep decoding.
+    """
+    chosen = codec if codec is not None else vault_codec(vault)
+    enc = _codec.encode(image, codec=chosen, lossless=lossless, ratio=ratio, psnr=psnr)
     _faults.crashpoint("put:encoded")
-    payload = codec.pack(enc, image.header)
+    payload = _codec.pack(enc, image.header)
     object_id = uuid.uuid4().hex
     manifest = build_manifest(
         object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id, name=name,
@@ -108,6 +117,11 @@ def prepare(
     return Prepared(
         ObjectRef(object_id, dataset, kind), key, data, values, sealed.wrapped_key, pseudonyms
     )
+
+
+def vault_codec(vault: Vault) -> str:
+    """The codec new objects of ``vault`` use: its ``vault.json`` setting, else the default."""
+    return default_codec(vault.config)
 
 
 def commit(vault: Vault, batch: Sequence[Prepared], as_: str) -> None:
@@ -266,5 +280,5 @@ def _parent_pixels(vault: Vault, parent: ObjectInfo, as_: str) -> np.ndarray:
     cached = vault._parent_cache
     if cached is None or cached[0] != parent.id:
         enc, _ = vault._decode(parent, as_, "put-derived")
-        cached = vault._parent_cache = (parent.id, codec.decode(enc))
+        cached = vault._parent_cache = (parent.id, _codec.decode(enc))
     return cached[1]
