@@ -1,9 +1,9 @@
 """``medseal more ...``, ``medseal attack more``, ``train conv-bilstm`` and ``evaluate seed003``.
 
 Where it sits: cli. :func:`register` adds the ``more`` group (``keygen``,
-``encrypt``, ``decrypt-results``) and ``attack more`` to the app; the lead
-mounts :func:`train_conv_bilstm` under ``train`` and :func:`evaluate_seed003`
-under ``evaluate``.
+``encrypt``, ``decrypt-results``) and ``attack more`` to the app;
+``medseal.cli`` mounts :func:`train_conv_bilstm` under ``train`` and
+:func:`evaluate_seed003` under ``evaluate``.
 
 The files between the client (data owner) and the server (compute host)::
 
