@@ -110,7 +110,9 @@ def test_the_vault_commands_run_without_any_extra(no_extras, tmp_path):
     assert "vault OK" in _ok(no_extras("vault", "verify", "--deep"))
 
 
-@pytest.mark.parametrize(("package", "extra"), [("medseal.models", "ml"), ("medseal.evaluate", "eval")])
+@pytest.mark.parametrize(
+    ("package", "extra"), [("medseal.models", "ml"), ("medseal.evaluate", "eval")]
+)
 def test_importing_a_package_that_needs_an_extra_names_the_pip_command(no_extras, package, extra):
     code = (
         "from medseal._extras import MissingExtraError\n"
@@ -144,7 +146,10 @@ def test_a_missing_extra_is_an_import_error_and_a_medseal_error():
 
     exc = MissingExtraError(Extra.HE, ("tenseal",))
     assert isinstance(exc, ImportError) and isinstance(exc, MedsealError)
-    assert str(exc) == "this feature needs the 'he' extra (missing: tenseal): pip install 'medseal[he]'"
+    assert (
+        str(exc)
+        == "this feature needs the 'he' extra (missing: tenseal): pip install 'medseal[he]'"
+    )
 
 
 def test_a_module_maps_to_the_smallest_extra_that_brings_it():

@@ -49,12 +49,25 @@ def test_the_base_install_leaves_the_ml_stack_to_extras():
 def test_the_wheel_holds_the_package_and_no_build_scripts_or_benchmarks(tmp_path):
     pytest.importorskip("setuptools")
     src = tmp_path / "src-tree"
-    skip = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*cache")
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*cache"
+    )
     shutil.copytree(ROOT, src, ignore=skip)
     assert (src / "scripts").is_dir() and (src / "benchmarks").is_dir()
     out = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(src),
+        ],
         check=True,
         capture_output=True,
         timeout=300,

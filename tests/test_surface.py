@@ -45,7 +45,7 @@ EXPECTED_ALL = {
         "AlgebraProjector", "DEFAULT_NOISE_RANGE", "MoreContextMismatchError", "MoreFormatError",
         "MoreIndexError", "MoreKey", "MoreKeyPickleError", "MorePublicContext", "MoreShapeError",
         "MoreTensor", "avg_pool2d", "concatenate", "conv2d", "conv2d_input_grad",
-        "conv2d_weight_grad", "stack",
+        "conv2d_weight_grad", "is_clear_key", "stack",
     ],
     "medseal.privacy.ckks": [
         "FORMAT_VERSION", "HE_STANDARD_128", "PROFILES", "AffineLayer", "CKKSBackend",
@@ -93,7 +93,11 @@ def test_no_module_exports_a_private_name():
             module = importlib.import_module(name)
         except ImportError:  # an optional backend that is not installed
             continue
-        private += [f"{name}.{n}" for n in getattr(module, "__all__", []) if n.startswith("_") and n != "__version__"]
+        private += [
+            f"{name}.{n}"
+            for n in getattr(module, "__all__", [])
+            if n.startswith("_") and n != "__version__"
+        ]
     assert private == []
 
 

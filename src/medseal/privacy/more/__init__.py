@@ -41,7 +41,7 @@ from medseal.privacy.more.functions import (
     conv2d_weight_grad,
     stack,
 )
-from medseal.privacy.more.key import DEFAULT_NOISE_RANGE, MoreKey
+from medseal.privacy.more.key import DEFAULT_NOISE_RANGE, MoreKey, is_clear_key
 from medseal.privacy.more.tensor import MoreTensor
 
 __all__ = [
@@ -60,5 +60,6 @@ __all__ = [
     "conv2d",
     "conv2d_input_grad",
     "conv2d_weight_grad",
+    "is_clear_key",
     "stack",
 ]
