@@ -3,7 +3,7 @@
 # (PostgreSQL from Debian's package, moto's S3 server; dcmtk and dicom3tools for the DICOM
 # conformance checks), starts them on loopback, runs lint, type and layer checks and pytest,
 # then stops the servers.
-MEDSEAL_EXTRAS=test
+MEDSEAL_EXTRAS=ml,eval,test
 source "$(dirname "$0")/_env.sh"
 
 need_apt=()

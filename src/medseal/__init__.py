@@ -14,7 +14,13 @@ The names a user types first are available here and imported on first use::
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what mypy and IDEs see; at run time each name is imported on first use
+    from medseal.crypto import KeyRing, seal, unseal
+    from medseal.ingest import read_dicom, read_image, to_display
+    from medseal.types import Image
+    from medseal.vault import Role, Vault
 
 __version__ = "0.1.0"
 
@@ -30,7 +36,18 @@ _EXPORTS = {
     "Image": "medseal.types",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "Image",
+    "KeyRing",
+    "Role",
+    "Vault",
+    "__version__",
+    "read_dicom",
+    "read_image",
+    "seal",
+    "to_display",
+    "unseal",
+]
 
 
 def __getattr__(name: str) -> Any:

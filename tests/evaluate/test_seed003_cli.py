@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 import typer
 from rich.console import Console
 from typer.testing import CliRunner
@@ -24,6 +25,18 @@ def _app() -> typer.Typer:
     return app
 
 
+@pytest.fixture
+def ring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A key ring for the sealed MORE key, found through the environment."""
+    from medseal.crypto import KeyRing
+
+    monkeypatch.setenv("MEDSEAL_PASSPHRASE", "more cli test passphrase")
+    monkeypatch.setenv("MEDSEAL_KEYRING", str(tmp_path / "ring.json"))
+    KeyRing.create(tmp_path / "ring.json", "more cli test passphrase")
+    return tmp_path / "ring.json"
+
+
+@pytest.mark.usefixtures("ring_env")
 def test_more_cli_round_trip(tmp_path: Path) -> None:
     app, runner = _app(), CliRunner()
     key, enc = tmp_path / "more.key", tmp_path / "enc"
@@ -84,7 +97,8 @@ def test_more_encrypt_from_vault(tmp_path: Path, monkeypatch) -> None:
     v.close()
     app, runner = _app(), CliRunner()
     key, enc = tmp_path / "more.key", tmp_path / "enc"
-    assert runner.invoke(app, ["more", "keygen", "-o", str(key), "--seed", "2"]).exit_code == 0
+    r = runner.invoke(app, ["more", "keygen", "-o", str(key), "--seed", "2", "--keyring", str(ring_path)])
+    assert r.exit_code == 0, r.output
     r = runner.invoke(app, ["more", "encrypt", "--vault", str(tmp_path / "vault"), "--dataset", "fu",
                             "--keyring", str(ring_path), "--as", "olivia", "--key", str(key),
                             "-o", str(enc), "--size", "8", "--length", "3", "--folds", "2"])  # fmt: skip
@@ -102,6 +116,7 @@ def test_more_encrypt_from_vault(tmp_path: Path, monkeypatch) -> None:
     assert r.exit_code != 0 and not (tmp_path / "enc2").exists()
 
 
+@pytest.mark.usefixtures("ring_env")
 def test_more_cli_trains_with_a_key_of_size_3(tmp_path: Path) -> None:
     """n >= 3 through the CLI: the server's backend gets the algebra projector from its reference."""
     app, runner = _app(), CliRunner()

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from medseal.privacy.more import (
-    FORMAT_VERSION,
     MoreContextMismatchError,
     MoreFormatError,
     MoreKey,
@@ -16,6 +15,7 @@ from medseal.privacy.more import (
     MorePublicContext,
     MoreTensor,
 )
+from medseal.privacy.more.serialize import FORMAT_VERSION
 
 
 @pytest.fixture(params=[2, 3])

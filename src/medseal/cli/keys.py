@@ -1,7 +1,15 @@
-"""`medseal keys …`: create, inspect and rotate the key store."""
+"""`medseal keys …`: create, inspect and rotate the key store.
+
+Secret keys kept outside the vault (MORE keys from ``more keygen``, CKKS keys
+from ``he keygen``) are sealed under the ring; ``keys rotate --rewrap FILE``
+moves their data keys to the new KEK with the vault's.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +26,10 @@ from medseal.cli._common import (
     vault_path,
 )
 from medseal.crypto import KeyRing
+from medseal.errors import InputError
 from medseal.vault import Vault
+
+__all__ = ["app", "init", "rotate", "show", "write_secret_file"]
 
 app = typer.Typer(
     help="The key store: master key from a passphrase (scrypt), key-encryption keys, rotation.",
@@ -50,13 +61,68 @@ def show(keyring: KeyringOpt = None) -> None:
         console.print(f"  KEK {kid}{mark}")
 
 
+def write_secret_file(path: Path, blob: bytes) -> None:
+    """Write ``blob`` to ``path`` with mode 0600, atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+_SEALED_KINDS = {"medseal-more-sealed-key": "MORE", "medseal-ckks-sealed-key": "CKKS"}
+
+
+def _sealed_kind(path: Path) -> str:
+    """``"MORE"`` or ``"CKKS"`` for a sealed key file; one clear error otherwise."""
+    from medseal.privacy.more import is_clear_key
+
+    if not path.is_file():
+        raise InputError(f"no sealed key file at {path}")
+    blob = path.read_bytes()
+    if is_clear_key(blob):
+        raise InputError(
+            f"{path} holds a MORE key in clear; run `medseal more seal-key {path}` first"
+        )
+    try:
+        fmt = json.loads(blob.decode("utf-8")).get("format")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        fmt = None
+    if fmt not in _SEALED_KINDS:
+        raise InputError(f"{path} is not a sealed MORE or CKKS key")
+    return _SEALED_KINDS[fmt]
+
+
+def _rewrap(path: Path, kind: str, ring: KeyRing) -> None:
+    from medseal.privacy.ckks import CKKSKey
+    from medseal.privacy.more import MoreKey
+
+    rewrap = MoreKey.rewrap_sealed if kind == "MORE" else CKKSKey.rewrap_sealed
+    write_secret_file(path, rewrap(path.read_bytes(), ring))
+
+
 @app.command("rotate")
 def rotate(
     keyring: KeyringOpt = None,
     vault: VaultOpt = None,
     as_: AsOpt = None,
+    rewrap: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--rewrap",
+            help="A sealed key file (MORE or CKKS) to re-wrap under the new KEK; repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """New KEK becomes current; the vault's data keys are re-wrapped. Pixel ciphertexts are untouched."""
+    """New KEK becomes current; the vault's data keys (and --rewrap key files) are re-wrapped."""
+    files = [(p, _sealed_kind(p)) for p in rewrap or []]  # refuse before rotating anything
     ring = open_keyring(keyring)
     try:
         path = vault_path(vault)
@@ -67,10 +133,13 @@ def rotate(
         console.print(
             f"new KEK {new} is current; old KEKs still decrypt. No vault given: no data keys re-wrapped."
         )
-        return
-    with Vault.open(path, keyring=ring) as v:
-        report = v.rotate_keys(as_=principal(as_))
-    console.print(
-        f"KEK {report.old_kek_id} -> {report.new_kek_id}; re-wrapped {report.rewrapped} data keys; "
-        "sealed blobs unchanged"
-    )
+    else:
+        with Vault.open(path, keyring=ring) as v:
+            report = v.rotate_keys(as_=principal(as_))
+        console.print(
+            f"KEK {report.old_kek_id} -> {report.new_kek_id}; re-wrapped {report.rewrapped} "
+            "data keys; sealed blobs unchanged"
+        )
+    for file, kind in files:
+        _rewrap(file, kind, ring)
+        console.print(f"{kind} key in {file} re-wrapped under KEK {ring.current_kek_id}")

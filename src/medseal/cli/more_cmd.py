@@ -1,13 +1,14 @@
 """``medseal more ...``, ``medseal attack more``, ``train conv-bilstm`` and ``evaluate seed003``.
 
 Where it sits: cli. :func:`register` adds the ``more`` group (``keygen``,
-``encrypt``, ``decrypt-results``) and ``attack more`` to the app; the lead
-mounts :func:`train_conv_bilstm` under ``train`` and :func:`evaluate_seed003`
-under ``evaluate``.
+``encrypt``, ``decrypt-results``) and ``attack more`` to the app;
+``medseal.cli`` mounts :func:`train_conv_bilstm` under ``train`` and
+:func:`evaluate_seed003` under ``evaluate``.
 
 The files between the client (data owner) and the server (compute host)::
 
-    more.key                 client only: the SECRET MORE key (unprotected bytes, mode 0600)
+    more.key                 client only: the SECRET MORE key, sealed under the key ring
+                             (AES-256-GCM; ``keys rotate --rewrap more.key`` re-wraps it)
     enc/context.more         public context (n, key id)
     enc/x.more, enc/y.more   encrypted sequences and labels
     enc/folds.json           patient-grouped fold indices chosen by the client (no labels)
@@ -16,6 +17,11 @@ The files between the client (data owner) and the server (compute host)::
 Early stopping needs one decryption per epoch (the validation loss): ``train``
 does it in-process when given ``--key`` (acting as the client's oracle) and
 otherwise trains for a fixed ``--epochs`` (the seed's fallback).
+
+Every command that reads ``--key`` opens the key ring (``--keyring``,
+``$MEDSEAL_KEYRING``; passphrase from ``$MEDSEAL_PASSPHRASE`` or a prompt). A key
+file in clear, written before keys were sealed, is refused with one line;
+``more seal-key`` seals it in place.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from medseal.cli._common import console
+from medseal.cli._common import KeyringOpt, console
 from medseal.errors import ConfigError, InputError
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "evaluate_seed003",
     "keygen",
     "register",
+    "seal_key",
     "train_conv_bilstm",
 ]
 
@@ -51,12 +58,20 @@ app = typer.Typer(
 )
 
 
-def _read_key(path: Path) -> Any:
-    from medseal.privacy.more import MoreKey
+def _read_key(path: Path, keyring: Path | None) -> Any:
+    """The MORE key sealed in ``path``, opened with the key ring."""
+    from medseal.cli._common import open_keyring
+    from medseal.privacy.more import MoreKey, is_clear_key
 
     if not path.is_file():
         raise ConfigError(f"no MORE key file at {path}")
-    return MoreKey.from_bytes(path.read_bytes())
+    blob = path.read_bytes()
+    if is_clear_key(blob):
+        raise ConfigError(
+            f"{path} holds a MORE key in clear (written before keys were sealed); "
+            f"run `medseal more seal-key {path}` to seal it under the key ring"
+        )
+    return MoreKey.unseal(blob, open_keyring(keyring))
 
 
 def _load_encrypted(enc_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
@@ -74,26 +89,62 @@ def _load_encrypted(enc_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
 
 @app.command("keygen")
 def keygen(
-    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the SECRET key.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Where to write the sealed SECRET key.")
+    ],
     n: Annotated[int, typer.Option(help="Matrix size (2: each value becomes 4 float64).")] = 2,
     seed: Annotated[
         int | None, typer.Option(help="Seed (tests only; omit for OS entropy).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+    keyring: KeyringOpt = None,
 ) -> None:
-    """Generate a MORE key. The file holds the secret matrix in clear: keep it with the data owner."""
+    """Generate a MORE key, sealed under the key ring (never written in clear)."""
+    from medseal.cli._common import open_keyring
+    from medseal.cli.keys import write_secret_file
     from medseal.privacy.more import MoreKey
 
     if output.exists() and not force:
         raise InputError(f"{output} exists; pass --force to overwrite")
+    ring = open_keyring(keyring)
     key = MoreKey.generate(n=n, seed=seed)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key.to_bytes())
+    write_secret_file(output, key.seal(ring))
     console.print(
-        f"MORE key n={key.n} id {key.key_id[:8]}… written to {output} (mode 0600, SECRET)"
+        f"MORE key n={key.n} id {key.key_id[:8]}… sealed under key ring {ring.id[:8]}… "
+        f"(KEK {ring.current_kek_id}) in {output}"
     )
+
+
+@app.command("seal-key")
+def seal_key(
+    path: Annotated[
+        Path, typer.Argument(help="A MORE key file written in clear by an older medseal.")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Where to write the sealed key (default: in place)."),
+    ] = None,
+    keyring: KeyringOpt = None,
+) -> None:
+    """Seal a MORE key that an older medseal wrote in clear (in place by default)."""
+    from medseal.cli._common import open_keyring
+    from medseal.cli.keys import write_secret_file
+    from medseal.privacy.more import MoreKey, is_clear_key
+
+    if not path.is_file():
+        raise ConfigError(f"no MORE key file at {path}")
+    blob = path.read_bytes()
+    if not is_clear_key(blob):
+        raise InputError(f"{path} is not a MORE key in clear (already sealed?)")
+    key = MoreKey.from_bytes(blob)
+    target = output or path
+    if output is not None and output.exists():
+        raise InputError(f"{output} exists; choose another --output")
+    ring = open_keyring(keyring)
+    write_secret_file(target, key.seal(ring))
+    console.print(f"MORE key id {key.key_id[:8]}… sealed under key ring {ring.id[:8]}… in {target}")
+    if output is not None:
+        console.print(f"[yellow]{path} still holds the key in clear: delete it[/]")
 
 
 def _vault_sequences(
@@ -137,12 +188,12 @@ def encrypt(
             "covid19-ny-sbu, synthetic (or a vault data set with --vault)."
         ),
     ],
-    key: Annotated[Path, typer.Option(help="MORE key file from `medseal more keygen`.")],
+    key: Annotated[Path, typer.Option(help="Sealed MORE key from `medseal more keygen`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the server.")],
     vault: Annotated[Path | None, typer.Option(help="Read the images from this vault.")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data sets folder.")] = None,
     as_: Annotated[str | None, typer.Option("--as", help="Acting principal (vault).")] = None,
-    keyring: Annotated[Path | None, typer.Option(help="Key store (vault).")] = None,
+    keyring: KeyringOpt = None,
     folds: Annotated[int, typer.Option(help="Patient-grouped folds to prepare.")] = 4,
     size: Annotated[int, typer.Option(help="Frame side in pixels.")] = 16,
     length: Annotated[int, typer.Option(help="Frames per sequence.")] = 3,
@@ -152,7 +203,7 @@ def encrypt(
     from medseal.models.more_train import grouped_folds, inner_validation_split
     from medseal.models.sequences import load_sequences
 
-    k = _read_key(key)
+    k = _read_key(key, keyring)
     if vault is not None:
         data = _vault_sequences(vault, dataset, as_, keyring, length, size)
     else:
@@ -205,6 +256,7 @@ def train_conv_bilstm(
         typer.Option("-o", "--output", help="Results folder (default ENCRYPTED/results)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Initial weights and batch order.")] = 0,
+    keyring: KeyringOpt = None,
 ) -> None:
     """Server side: train a sequence network on MORE ciphertexts, fold by fold; nothing is decrypted.
 
@@ -230,7 +282,7 @@ def train_conv_bilstm(
     model = build_net(net, frames=shape[1], size=shape[3])
     out = output or encrypted / "results"
     out.mkdir(parents=True, exist_ok=True)
-    client = MoreClient(_read_key(key)) if key is not None else None
+    client = MoreClient(_read_key(key, keyring)) if key is not None else None
     if client is not None and client.context != ctx:
         raise InputError("the key does not belong to these ciphertexts")
     fold_list = index["folds"][: folds or len(index["folds"])]
@@ -296,7 +348,7 @@ def _reference(x: Any) -> Any:
 @app.command("decrypt-results")
 def decrypt_results(
     results: Annotated[Path, typer.Argument(help="Results folder written by `train`.")],
-    key: Annotated[Path, typer.Option(help="The MORE key.")],
+    key: Annotated[Path, typer.Option(help="The sealed MORE key.")],
     encrypted: Annotated[
         Path | None,
         typer.Option(help="The encrypted data set folder (default: RESULTS/..), for its labels."),
@@ -307,12 +359,13 @@ def decrypt_results(
     weights: Annotated[
         bool, typer.Option(help="Also write decrypted weights (.npz) per fold.")
     ] = False,
+    keyring: KeyringOpt = None,
 ) -> None:
     """Client side: decrypt test logits (and weights), score them with scikit-learn."""
     from medseal.evaluate.seed003 import binary_metrics
     from medseal.privacy.more import MoreTensor
 
-    k = _read_key(key)
+    k = _read_key(key, keyring)
     enc_dir = encrypted or results.parent
     _, _, y_ct, _ = _load_encrypted(enc_dir)
     y = np.rint(k.decrypt(y_ct)).astype(int)
@@ -350,6 +403,7 @@ def attack_more(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Save recovered values (.npy).")
     ] = None,
+    keyring: KeyringOpt = None,
 ) -> None:
     """Compute-host attack: recover MORE plaintexts from ciphertexts alone (eigenvalues)."""
     from medseal.evaluate.attacks.more_eigenvalue import eigenvalue_attack
@@ -361,7 +415,7 @@ def attack_more(
     ct = MoreTensor.from_bytes(path.read_bytes())
     if ct.ndim >= 1 and ct.shape[0] > limit:
         ct = ct[:limit]
-    truth = _read_key(key).decrypt(ct) if key is not None else None
+    truth = _read_key(key, keyring).decrypt(ct) if key is not None else None
     res = eigenvalue_attack(ct, truth=truth, known_range=(0.0, 1.0))
     console.print(f"[red]eigenvalue attack[/] on {ct.size} ciphertexts {ct.shape}: {res.method}")
     console.print(

@@ -4,14 +4,21 @@ Sits after ``privacy`` in the flow: it consumes masked arrays (or, for the
 plaintext baseline and the AES control, arrays the data owner prepares) and
 produces probabilities for ``evaluate``.
 
-The torch-based names below are imported lazily, on first use, so the
-NumPy-only parts of this package work (and import fast) without torch.
+Needs the ``ml`` extra (``pip install 'medseal[ml]'``: torch, scikit-learn,
+SciPy); importing the package without it raises
+:class:`~medseal._extras.MissingExtraError`, one line naming the extra. The
+torch-based names below are imported lazily, on first use, so importing the
+package (or its NumPy-only MORE parts) stays fast.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
+
+from medseal._extras import Extra, require_extra
+
+require_extra(Extra.ML)
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.models.data import Split, SplitData, aes_control, load_dataset, to_tensor

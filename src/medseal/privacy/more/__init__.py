@@ -7,8 +7,9 @@ ciphertexts: ``+ - * / @``, sums, reshapes, convolution and matrix functions
 
 MORE is fast and exact but gives **no** confidentiality against a host that
 computes eigenvalues of ciphertexts; :mod:`medseal.evaluate.attacks.more_eigenvalue`
-demonstrates it. Use CKKS (``medseal.privacy.ckks``) when protection is needed.
-See ``docs/more.md``.
+demonstrates it. Use the CKKS mode (:mod:`medseal.privacy.ckks`, ``docs/he.md``)
+when protection is needed. See ``docs/more.md``; the byte format (and its
+``FORMAT_VERSION``) is in :mod:`medseal.privacy.more.serialize`.
 
 Example
 -------
@@ -40,14 +41,12 @@ from medseal.privacy.more.functions import (
     conv2d_weight_grad,
     stack,
 )
-from medseal.privacy.more.key import DEFAULT_NOISE_RANGE, MoreKey
-from medseal.privacy.more.serialize import FORMAT_VERSION
+from medseal.privacy.more.key import DEFAULT_NOISE_RANGE, MoreKey, is_clear_key
 from medseal.privacy.more.tensor import MoreTensor
 
 __all__ = [
     "AlgebraProjector",
     "DEFAULT_NOISE_RANGE",
-    "FORMAT_VERSION",
     "MoreContextMismatchError",
     "MoreFormatError",
     "MoreIndexError",
@@ -61,5 +60,6 @@ __all__ = [
     "conv2d",
     "conv2d_input_grad",
     "conv2d_weight_grad",
+    "is_clear_key",
     "stack",
 ]

@@ -72,7 +72,8 @@ def elem_matmul(a: F64, b: F64) -> F64:
     """Per-element matrix product of two broadcastable stacks of ``(n, n)`` matrices."""
     n = a.shape[-1]
     if n != 2:
-        return np.matmul(a, b)
+        product: F64 = np.matmul(a, b)
+        return product
     shape = np.broadcast_shapes(a.shape, b.shape)
     out = np.empty(shape, dtype=np.float64)
     a00, a01, a10, a11 = a[..., 0, 0], a[..., 0, 1], a[..., 1, 0], a[..., 1, 1]
@@ -329,7 +330,7 @@ def _eigvals_4x4(flat: F64) -> F64:
         & (np.min(np.diff(roots, axis=1), axis=1) >= _QUARTIC_GAP)
         & (s > 0.0)
     )
-    w = roots * s[:, None] + mid[:, None]
+    w: F64 = roots * s[:, None] + mid[:, None]
     if np.any(hard):
         w[hard] = np.sort(np.linalg.eigvals(flat[hard]).real, axis=1)
     return w

@@ -14,16 +14,27 @@ eigenvalues (see ``docs/more.md`` and :mod:`medseal.evaluate.attacks`).
 
 from __future__ import annotations
 
+import base64
+import json
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from medseal.errors import InputError
+from medseal.crypto import KeyRing, WrappedKey, seal, unseal
+from medseal.errors import DecryptionError, InputError
 from medseal.privacy.more import serialize
 from medseal.privacy.more.context import MAX_N, MorePublicContext
 from medseal.privacy.more.errors import MoreFormatError, MoreKeyPickleError
 from medseal.privacy.more.tensor import MoreTensor
 
-__all__ = ["DEFAULT_MAX_CONDITION", "DEFAULT_NOISE_RANGE", "MoreKey"]
+__all__ = [
+    "DEFAULT_MAX_CONDITION",
+    "DEFAULT_NOISE_RANGE",
+    "SEALED_FORMAT",
+    "MoreKey",
+    "is_clear_key",
+]
 
 F64 = NDArray[np.float64]
 
@@ -248,8 +259,8 @@ class MoreKey:
         Warning
         -------
         The result contains ``S`` in clear: whoever holds it decrypts every
-        tensor made under this key. Seal it (``medseal.crypto``) or keep it in
-        the key ring; never send it to the compute host.
+        tensor made under this key. Store :meth:`seal` output instead; never
+        send either to the compute host.
         """
         header = self._ctx.header()
         header["noise_range"] = list(self._noise)
@@ -280,3 +291,90 @@ class MoreKey:
             return cls(s, key_id=ctx.key_id, noise_range=(noise[0], noise[1]), rng=rng)
         except InputError as exc:
             raise MoreFormatError("serialized MORE key is not a valid key") from exc
+
+    # -- sealed under the key ring ------------------------------------------
+    def seal(self, keyring: KeyRing) -> bytes:
+        """The secret key sealed under ``keyring`` (AES-256-GCM, data key wrapped by its KEK).
+
+        JSON bytes safe to store at rest (the form ``medseal more keygen``
+        writes); only :meth:`unseal` with the same key ring opens them. After
+        ``keyring.rotate()``, :meth:`rewrap_sealed` moves the data key to the
+        new KEK without touching the sealed bytes (``medseal keys rotate --rewrap``).
+        The key id and ``n`` stay readable: they are public (the compute host
+        gets them in the public context).
+        """
+        blob = seal(self.to_bytes(), keyring=keyring, associated_data=_sealed_aad(self.key_id))
+        doc = {
+            "format": SEALED_FORMAT,
+            "version": 1,
+            "key_id": self.key_id,
+            "n": self.n,
+            "wrapped_key": blob.wrapped_key.to_json(),
+            "data": base64.b64encode(bytes(blob.data)).decode("ascii"),
+        }
+        return json.dumps(doc, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def unseal(
+        cls, sealed: bytes, keyring: KeyRing, *, rng: np.random.Generator | None = None
+    ) -> MoreKey:
+        """Open :meth:`seal` output.
+
+        :class:`~medseal.errors.DecryptionError` when the bytes were sealed under
+        another key ring or altered; :class:`MoreFormatError` when they are not a
+        sealed MORE key (a key in clear included: see :func:`is_clear_key`).
+        """
+        doc = _sealed_doc(sealed)
+        try:
+            data = base64.b64decode(str(doc["data"]).encode("ascii"), validate=True)
+            wrapped = WrappedKey.from_json(doc["wrapped_key"])
+        except (ValueError, KeyError, TypeError):
+            raise MoreFormatError("the sealed MORE key is damaged") from None
+        raw = unseal(
+            data, wrapped, keyring=keyring, associated_data=_sealed_aad(str(doc["key_id"]))
+        )
+        key = cls.from_bytes(raw, rng=rng)
+        if key.key_id != doc["key_id"]:  # pragma: no cover - bound by the associated data
+            raise DecryptionError("the sealed MORE key does not match its label")
+        return key
+
+    @staticmethod
+    def rewrap_sealed(sealed: bytes, keyring: KeyRing) -> bytes:
+        """The same sealed key with its data key re-wrapped under the ring's current KEK."""
+        doc = _sealed_doc(sealed)
+        try:
+            wrapped = WrappedKey.from_json(doc["wrapped_key"])
+        except (ValueError, KeyError, TypeError):
+            raise MoreFormatError("the sealed MORE key is damaged") from None
+        doc["wrapped_key"] = keyring.rewrap(wrapped).to_json()
+        return json.dumps(doc, sort_keys=True).encode("utf-8")
+
+
+SEALED_FORMAT = "medseal-more-sealed-key"
+"""The ``format`` field of a sealed MORE key (:meth:`MoreKey.seal`)."""
+
+
+def is_clear_key(blob: bytes | bytearray | memoryview) -> bool:
+    """Whether ``blob`` starts like a MORE key exported in clear (:meth:`MoreKey.to_bytes`)."""
+    head = bytes(blob[: len(serialize.MAGIC) + 1])
+    return head == serialize.MAGIC + serialize.KIND_KEY
+
+
+def _sealed_aad(key_id: str) -> bytes:
+    return b"medseal/more-secret-key/" + key_id.encode("ascii", "replace")
+
+
+def _sealed_doc(sealed: bytes | bytearray | memoryview) -> dict[str, Any]:
+    if is_clear_key(sealed):
+        raise MoreFormatError(
+            "this is a MORE key in clear, not a sealed one (`medseal more seal-key` seals it)"
+        )
+    try:
+        doc = json.loads(bytes(sealed).decode("utf-8"))
+        if not isinstance(doc, dict) or doc.get("format") != SEALED_FORMAT:
+            raise ValueError
+        if doc.get("version") != 1 or not isinstance(doc.get("key_id"), str):
+            raise ValueError
+    except (UnicodeDecodeError, ValueError):
+        raise MoreFormatError("not a sealed MORE key (or an unknown version)") from None
+    return doc

@@ -1,0 +1,180 @@
+"""The public surface: exact `__all__` per package, real types for mypy, no private or clashing names."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import medseal
+
+EXPECTED_ALL = {
+    "medseal": [
+        "Image", "KeyRing", "Role", "Vault", "__version__", "read_dicom", "read_image", "seal",
+        "to_display", "unseal",
+    ],
+    "medseal.ingest": [
+        "Deidentifier", "Record", "discover", "load_path", "read_dicom", "read_image", "read_npz",
+        "to_display",
+    ],
+    "medseal.codec": [
+        "CodecName", "available_codecs", "decode", "encode", "pack", "read_siz",
+        "register_backend", "to_dicom", "unpack", "write_dicom",
+    ],
+    "medseal.crypto": [
+        "CONTAINER_OVERHEAD", "Algorithm", "KeyRing", "SealedBlob", "WrappedKey",
+        "container_header_size", "seal", "seal_into", "sealed_size", "unseal", "unseal_into",
+    ],
+    "medseal.vault": [
+        "ALL_DATASETS", "Action", "Grant", "IngestReport", "ObjectInfo", "ObjectListing",
+        "PutItem", "Role", "RotationReport", "Vault", "VerifyReport", "check_id",
+    ],
+    "medseal.privacy": ["ckks", "masking", "more"],
+    "medseal.privacy.masking": [
+        "DEFAULT_SCHEME", "KEY_SIZE", "BlockScramble", "BlockTransform", "Compose", "MaskImage",
+        "MaskImaged", "MaskKind", "MaskingScheme", "NegativePositive", "PadMode", "PixelShuffle",
+        "blockify", "image_key", "key_id", "make_scheme", "pad_to_block", "unblockify",
+    ],
+    "medseal.privacy.more": [
+        "AlgebraProjector", "DEFAULT_NOISE_RANGE", "MoreContextMismatchError", "MoreFormatError",
+        "MoreIndexError", "MoreKey", "MoreKeyPickleError", "MorePublicContext", "MoreShapeError",
+        "MoreTensor", "avg_pool2d", "concatenate", "conv2d", "conv2d_input_grad",
+        "conv2d_weight_grad", "is_clear_key", "stack",
+    ],
+    "medseal.privacy.ckks": [
+        "FORMAT_VERSION", "HE_STANDARD_128", "PROFILES", "AffineLayer", "CKKSBackend",
+        "CKKSBackendUnavailableError", "CKKSContextMismatchError", "CKKSFormatError", "CKKSKey",
+        "CKKSModelMismatchError", "CKKSPlanError", "CKKSProfile", "CKKSProfileError",
+        "CKKSPublicContext", "CKKSSecretError", "CKKSServer", "EncryptedBatch", "EvalStats",
+        "HEProgram", "SquareLayer", "available_backends", "get_backend", "get_profile",
+    ],
+    "medseal.models": [
+        "MaskedCNN", "ResNet18", "Split", "SplitData", "TrainConfig", "TrainResult", "aes_control",
+        "fit", "load_dataset", "predict_proba", "to_tensor",
+    ],
+}  # fmt: skip
+
+
+def _modules() -> list[str]:
+    names = ["medseal"]
+    for info in pkgutil.walk_packages(medseal.__path__, "medseal.", onerror=lambda name: None):
+        if not info.name.endswith("__main__") and not info.name.startswith("medseal.cli"):
+            names.append(info.name)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(EXPECTED_ALL))
+def test_each_public_package_exports_exactly_the_listed_names(package):
+    module = importlib.import_module(package)
+    assert sorted(module.__all__) == sorted(EXPECTED_ALL[package])
+    assert len(set(module.__all__)) == len(module.__all__)
+    for name in module.__all__:
+        assert getattr(module, name) is not None
+
+
+def test_the_headline_features_import_from_their_packages():
+    from medseal.privacy import ckks, masking, more
+
+    assert masking.make_scheme is not None and more.MoreKey is not None
+    assert ckks.CKKSKey is not None
+    assert medseal.privacy.masking is masking
+
+
+def test_no_module_exports_a_private_name():
+    private = []
+    for name in _modules():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # an optional backend that is not installed
+            continue
+        private += [
+            f"{name}.{n}"
+            for n in getattr(module, "__all__", [])
+            if n.startswith("_") and n != "__version__"
+        ]
+    assert private == []
+
+
+def test_no_name_means_two_things_across_the_public_packages():
+    seen: dict[str, tuple[str, object]] = {}
+    clashes = []
+    for package in EXPECTED_ALL:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if name in seen and seen[name][1] is not obj:
+                clashes.append(f"{name}: {seen[name][0]} and {package}")
+            seen.setdefault(name, (package, obj))
+    assert clashes == []
+
+
+def test_mypy_sees_the_real_classes_behind_the_top_level_names(tmp_path):
+    pytest.importorskip("mypy")
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import medseal\n"
+        "reveal_type(medseal.Vault)\n"
+        "reveal_type(medseal.KeyRing)\n"
+        "reveal_type(medseal.read_dicom)\n",
+        encoding="utf-8",
+    )
+    src = str(Path(medseal.__file__).resolve().parents[1])  # the medseal under test
+    args = ["--follow-imports=silent", "--ignore-missing-imports", "--config-file", ""]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", *args, "--cache-dir", str(tmp_path / "cache"), str(probe)],
+        env={**os.environ, "MYPYPATH": src},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    revealed = [line for line in proc.stdout.splitlines() if "Revealed type" in line]
+    assert len(revealed) == 3, proc.stdout + proc.stderr
+    assert "medseal.vault.vault.Vault" in revealed[0]
+    assert "medseal.crypto.keyring.KeyRing" in revealed[1]
+    assert "medseal.types.Image" in revealed[2]
+    assert not any('"Any"' in line for line in revealed)
+
+
+DOCS_ROOT = Path(__file__).resolve().parents[1]
+# Written elsewhere at the moment; they join the check once their process words are rephrased.
+DOCS_PENDING = {"he.md", "performance.md", "seed000.md"}
+PROCESS_WORDS = re.compile(
+    r"\bissues? \d+|\bTODO\b|\bFIXME\b|\bhelper-\d|\bthe lead\b|\blead's\b|\bengineers?\b"
+    r"|\bstop \d+\b|\bthis stop\b|\bsessions?\b",
+    re.IGNORECASE,
+)
+
+
+def _doc_files() -> list[Path]:
+    docs = DOCS_ROOT / "docs"
+    if not docs.is_dir():
+        pytest.skip("docs/ is not beside this checkout")
+    files = [p for p in sorted(docs.glob("*.md")) if p.name not in DOCS_PENDING]
+    return [DOCS_ROOT / "README.md", *files]
+
+
+def test_the_docs_link_only_inside_the_repository():
+    outside = []
+    for path in _doc_files():
+        text = path.read_text(encoding="utf-8")
+        outside += [f"{path.name}: {m}" for m in re.findall(r"https?://\S+|www\.\S+", text)]
+        for target in re.findall(r"\]\(([^)#\s]+)", text):
+            resolved = (path.parent / target).resolve()
+            if not resolved.is_relative_to(DOCS_ROOT):
+                outside.append(f"{path.name}: {target}")
+    assert outside == []
+
+
+def test_the_docs_use_no_process_words():
+    found = []
+    for path in _doc_files():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            found += [f"{path.name}:{number}: {m}" for m in PROCESS_WORDS.findall(line)]
+    assert found == []
