@@ -19,10 +19,8 @@ def test_weighted_auc_equals_the_resampled_auc_when_weights_count_the_draws(clas
     rng = np.random.default_rng(0)
     n = 60
     y = rng.integers(0, classes, n)
-    if classes == 2:
-        p = np.round(rng.random(n), 1)  # ties on purpose
-    else:
-        p = rng.dirichlet(np.ones(classes), n)
+    # binary scores with ties on purpose; softmax-like rows for several classes
+    p = np.round(rng.random(n), 1) if classes == 2 else rng.dirichlet(np.ones(classes), n)
     idx = rng.integers(0, n, size=(50, n))
     w = np.zeros((50, n))
     np.add.at(w, (np.arange(50)[:, None], idx), 1.0)

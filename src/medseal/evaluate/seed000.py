@@ -786,7 +786,7 @@ def run_seed000(
 def _goals(
     name: str, results: dict[str, Any], views: dict[str, Any], cfg: Seed000Config
 ) -> list[dict[str, Any]]:
-    """The goals of issue 14 for this data set, each judged on the CI of its statistic."""
+    """The goals of the honest Masked-CNN study for this data set, each judged on the CI of its statistic."""
     comp = results["mean_over_seeds"]
     n = comp["n_seeds"]
     goals = []
