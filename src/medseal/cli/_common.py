@@ -8,25 +8,19 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from medseal.config import default_keyring_path
-from medseal.crypto import KeyRing
 from medseal.errors import ConfigError
-from medseal.vault import Vault
+
+if TYPE_CHECKING:  # imported when first used: a command loads only what it calls
+    from rich.progress import Progress, TaskID
+
+    from medseal.crypto import KeyRing
+    from medseal.vault import Vault
 
 # Wide when piped, so tables (audit log, listings) are not truncated in files and tests.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -78,6 +72,8 @@ def passphrase(*, confirm: bool = False) -> str:
 
 
 def open_keyring(path: Path | None) -> KeyRing:
+    from medseal.crypto import KeyRing
+
     return KeyRing.open(keyring_path(path), passphrase())
 
 
@@ -94,6 +90,8 @@ def vault_path(path: Path | None) -> Path:
 
 @contextmanager
 def open_vault(path: Path | None, keyring: Path | None) -> Iterator[Vault]:
+    from medseal.vault import Vault
+
     vault = Vault.open(vault_path(path), keyring=open_keyring(keyring))
     try:
         yield vault
@@ -102,6 +100,16 @@ def open_vault(path: Path | None, keyring: Path | None) -> Iterator[Vault]:
 
 
 def progress_bar(transient: bool = False) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
