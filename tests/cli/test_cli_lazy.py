@@ -61,3 +61,32 @@ def test_full_help_lists_commands_in_their_usual_order(capsys):
              "attack", "he"]  # fmt: skip
     positions = [out.index(f"│ {name} ") for name in order]
     assert positions == sorted(positions)
+
+
+GET_PROBE = """
+import os, sys
+import numpy as np
+from medseal.crypto import KeyRing
+from medseal.types import Image
+from medseal.vault import Vault
+root = sys.argv[1]
+os.environ.update(MEDSEAL_PASSPHRASE="pw", MEDSEAL_KEYRING=root + "/ring.json", MEDSEAL_USER="o")
+ring = KeyRing.create(root + "/ring.json", "pw", scrypt_n=2**10)
+with Vault.init(root + "/v", keyring=ring, owner="o") as v:
+    ref = v.put(Image(pixels=np.arange(64, dtype=np.uint8).reshape(8, 8), bits_stored=8),
+                dataset="d", as_="o")
+from medseal.cli import main
+assert main(["vault", "ls", "--json", "-V", root + "/v"]) == 0
+assert main(["vault", "get", ref.id, "-o", root + "/x.npy", "-V", root + "/v"]) == 0
+assert (np.load(root + "/x.npy") == np.arange(64).reshape(8, 8)).all()
+print("loaded:" + ",".join(m for m in ("rich", "torch", "medseal.ingest") if m in sys.modules))
+"""
+
+
+def test_vault_get_and_ls_json_run_without_importing_rich_or_torch(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", GET_PROBE, str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert f"wrote {tmp_path}/x.npy" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "loaded:"

@@ -13,7 +13,6 @@ import sys
 from collections.abc import Callable
 
 import typer
-from rich.markup import escape
 
 from medseal.cli._common import err_console
 from medseal.errors import AccessDenied, InputError, InvalidIdError, MedsealError, NotFoundError
@@ -152,6 +151,8 @@ def _show_usage_error(exc: Exception) -> int | None:
     if callable(show):
         show()
     else:
+        from rich.markup import escape
+
         message = getattr(exc, "format_message", lambda: str(exc))()
         err_console.print(f"[red]error:[/] {escape(str(message))}")
     code = getattr(exc, "exit_code", 2)

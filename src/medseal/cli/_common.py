@@ -8,23 +8,46 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from medseal.config import default_keyring_path
 from medseal.errors import ConfigError
 
 if TYPE_CHECKING:  # imported when first used: a command loads only what it calls
+    from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from medseal.crypto import KeyRing
     from medseal.vault import Vault
 
-# Wide when piped, so tables (audit log, listings) are not truncated in files and tests.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err_console = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+class LazyConsole:
+    """A rich ``Console`` made on first use: importing rich costs a command that prints
+    nothing through it (``vault get``, ``vault ls --json``) about 40 ms."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    @property
+    def real(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            stream = sys.stderr if self._stderr else sys.stdout
+            # Wide when piped, so tables (audit log, listings) are not truncated in files and tests.
+            self._console = Console(
+                stderr=self._stderr, highlight=False, width=None if stream.isatty() else 160
+            )
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+console = LazyConsole(stderr=False)
+err_console = LazyConsole(stderr=True)
 
 AsOpt = Annotated[
     str | None,
@@ -117,7 +140,7 @@ def progress_bar(transient: bool = False) -> Progress:
         TaskProgressColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=err_console.real,
         transient=transient,
         disable=not err_console.is_terminal and os.environ.get("MEDSEAL_PROGRESS") != "1",
     )

@@ -209,7 +209,7 @@ def get(
                 if image.frames > 1:
                     disp = disp[0]
                 PILImage.fromarray(np.clip(disp * 255 + 0.5, 0, 255).astype(np.uint8)).save(output)
-    console.print(f"wrote {output}")
+    typer.echo(f"wrote {output}")  # plain: a path is not rich markup
 
 
 @app.command("verify")
