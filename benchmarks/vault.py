@@ -341,31 +341,28 @@ def process_section(
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed package has its .pyc files
     py = sys.executable
 
-    class Timed(float):
-        cpu: float
-
     base_env = None if baseline is None else dict(env, PYTHONPATH=str(baseline))
 
-    def run(args: list[str], run_env: dict[str, str] | None = None) -> Timed:
-        run_env = run_env or env
-        subprocess.run(args, env=run_env, check=True, stdout=subprocess.DEVNULL)  # warm-up
-        wall = cpu = float("inf")
+    def run(args: list[str], envs: Sequence[dict[str, str]]) -> list[tuple[float, float]]:
+        """Best (wall, cpu) of ``args`` under each of ``envs``, run in turns so that a
+        loaded machine weighs on every variant alike."""
+        for e in envs:  # warm-up
+            subprocess.run(args, env=e, check=True, stdout=subprocess.DEVNULL)
+        got = [(float("inf"), float("inf"))] * len(envs)
         for _ in range(max(repeat, 3)):
-            c0, t0 = _child_cpu(), time.perf_counter()
-            subprocess.run(args, env=run_env, check=True, stdout=subprocess.DEVNULL)
-            wall, cpu = min(wall, time.perf_counter() - t0), min(cpu, _child_cpu() - c0)
-        timed = Timed(wall)
-        timed.cpu = cpu
-        return timed
+            for k, e in enumerate(envs):
+                c0, t0 = _child_cpu(), time.perf_counter()
+                subprocess.run(args, env=e, check=True, stdout=subprocess.DEVNULL)
+                wall, cpu = time.perf_counter() - t0, _child_cpu() - c0
+                got[k] = (min(got[k][0], wall), min(got[k][1], cpu))
+        return got
 
     def record(what: str, args: list[str], cli: bool = True) -> None:
-        if cli and base_env is not None:  # the baseline's CLI first, then this code's
-            b = run(args, base_env)
-            out[f"{what} (baseline)"] = float(b)
-            out[f"{what} (baseline) (cpu)"] = b.cpu
-        t = run(args)
-        out[what] = float(t)
-        out[f"{what} (cpu)"] = t.cpu
+        with_base = cli and base_env is not None
+        got = run(args, [env, base_env] if with_base and base_env is not None else [env])
+        out[what], out[f"{what} (cpu)"] = got[0]
+        if with_base:
+            out[f"{what} (baseline)"], out[f"{what} (baseline) (cpu)"] = got[1]
 
     record("python -c pass (interpreter start)", [py, "-c", "pass"], cli=False)
     if ct:
