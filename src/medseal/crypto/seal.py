@@ -78,9 +78,9 @@ class SealedBlob:
 
 
 GCM_TAG_SIZE = 16
-# AESGCM.encrypt_into / decrypt_into (cryptography >= 46): ciphertext and tag in one call,
-# at about a quarter of the fixed cost of a Cipher(AES, GCM) context; older releases
-# take the Cipher path (the same bytes).
+# AESGCM.encrypt_into / decrypt_into (recent cryptography releases, detected here):
+# ciphertext and tag in one call, at about a quarter of the fixed cost of a
+# Cipher(AES, GCM) context; older releases take the Cipher path (the same bytes).
 _AEAD_INTO = hasattr(AESGCM, "encrypt_into") and hasattr(AESGCM, "decrypt_into")
 
 
