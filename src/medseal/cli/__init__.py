@@ -8,14 +8,13 @@ one ``Error:`` line, exit code 2).
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
 
 import typer
-from rich.markup import escape
 
-from medseal.cli import he_cmd, keys, masked_cmd, more_cmd, vault_cmd
 from medseal.cli._common import err_console
-from medseal.cli.ingest_cmd import ingest
 from medseal.errors import AccessDenied, InputError, InvalidIdError, MedsealError, NotFoundError
 
 app = typer.Typer(
@@ -24,16 +23,101 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(keys.app, name="keys")
-app.add_typer(vault_cmd.app, name="vault")
-app.command("ingest")(ingest)
-# Seed 000 AI half: mask, train masked-cnn, predict, evaluate seed000.
-masked_cmd.register(app)
-# Seed 003: more keygen/encrypt/decrypt-results, attack more, train conv-bilstm, evaluate seed003.
-more_cmd.register(app)
-masked_cmd.train_app.command("conv-bilstm")(more_cmd.train_conv_bilstm)
-masked_cmd.evaluate_app.command("seed003")(more_cmd.evaluate_seed003)
-he_cmd.register(app)  # Issue 13: he keygen/compile/encrypt/predict/decrypt/train, evaluate he.
+
+
+@app.callback()
+def _root() -> None:
+    # A group even when only one command is registered (typer would run a lone command as
+    # the whole program: `medseal ingest --help` would lose its name).
+    pass
+
+
+# The command modules are registered on first use: a command imports only its own
+# module and what that needs (``medseal vault get`` neither the models, torch nor
+# the ingest stack); ``--help``, no command and unknown commands register them all.
+def _part_keys(root: typer.Typer) -> None:
+    root.add_typer(importlib.import_module("medseal.cli.keys").app, name="keys")
+
+
+def _part_vault(root: typer.Typer) -> None:
+    root.add_typer(importlib.import_module("medseal.cli.vault_cmd").app, name="vault")
+
+
+def _part_ingest(root: typer.Typer) -> None:
+    root.command("ingest")(importlib.import_module("medseal.cli.ingest_cmd").ingest)
+
+
+def _part_masked(root: typer.Typer) -> None:
+    # Seed 000 AI half: mask, train masked-cnn, predict, evaluate seed000.
+    importlib.import_module("medseal.cli.masked_cmd").register(root)
+
+
+def _part_more(root: typer.Typer) -> None:
+    # Seed 003: more keygen/encrypt/decrypt-results, attack more, train conv-bilstm, evaluate seed003.
+    masked_cmd = importlib.import_module("medseal.cli.masked_cmd")
+    more_cmd = importlib.import_module("medseal.cli.more_cmd")
+    more_cmd.register(root)
+    masked_cmd.train_app.command("conv-bilstm")(more_cmd.train_conv_bilstm)
+    masked_cmd.evaluate_app.command("seed003")(more_cmd.evaluate_seed003)
+
+
+def _part_he(root: typer.Typer) -> None:
+    # Issue 13: he keygen/compile/encrypt/predict/decrypt/train, evaluate he.
+    importlib.import_module("medseal.cli.he_cmd").register(root)
+
+
+def _part_demo(root: typer.Typer) -> None:
+    root.command("demo")(importlib.import_module("medseal.cli.demo").demo)
+
+
+_PARTS: dict[str, Callable[[typer.Typer], None]] = {  # in the order of `medseal --help`
+    "keys": _part_keys,
+    "vault": _part_vault,
+    "ingest": _part_ingest,
+    "masked": _part_masked,
+    "more": _part_more,
+    "he": _part_he,
+    "demo": _part_demo,
+}
+# Each top-level command and the parts that contribute to it.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "ingest": ("ingest",),
+    "mask": ("masked",),
+    "predict": ("masked",),
+    "demo": ("demo",),
+    "keys": ("keys",),
+    "vault": ("vault",),
+    "train": ("masked", "more"),
+    "evaluate": ("masked", "more", "he"),
+    "more": ("more",),
+    "attack": ("more",),
+    "he": ("he",),
+}
+_ORDER = {name: n for n, name in enumerate(_NEEDS)}  # the original order of `medseal --help`
+_registered: set[str] = set()
+
+
+def _register(parts: tuple[str, ...]) -> None:
+    """Register ``parts`` on :data:`app` (each once per process), keeping the help order."""
+    for part in _PARTS:  # in the canonical order: `train` lists masked-cnn before conv-bilstm
+        if part in parts and part not in _registered:
+            _PARTS[part](app)
+            _registered.add(part)
+    app.registered_commands.sort(key=lambda c: _ORDER.get(c.name or "", len(_ORDER)))
+    app.registered_groups.sort(key=lambda g: _ORDER.get(g.name or "", len(_ORDER)))
+
+
+def register_all() -> typer.Typer:
+    """Register every command on :data:`app` and return it (what ``medseal --help`` shows)."""
+    _register(tuple(_PARTS))
+    return app
+
+
+def _parts_for(args: list[str]) -> tuple[str, ...]:
+    """The parts the invoked command needs: all of them for help or an unknown command."""
+    if args and not args[0].startswith("-") and args[0] in _NEEDS:
+        return _NEEDS[args[0]]
+    return tuple(_PARTS)
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -67,30 +151,17 @@ def _show_usage_error(exc: Exception) -> int | None:
     if callable(show):
         show()
     else:
+        from rich.markup import escape
+
         message = getattr(exc, "format_message", lambda: str(exc))()
         err_console.print(f"[red]error:[/] {escape(str(message))}")
     code = getattr(exc, "exit_code", 2)
     return code if isinstance(code, int) else 2
 
 
-_LIGHT = ("vault", "keys")  # commands that never need the demo's imports (medseal.ingest)
-_demo_registered = False
-
-
-def _register_demo() -> None:
-    """Register ``demo`` (its module imports the ingest stack: 0.2 s a light command skips)."""
-    global _demo_registered
-    if not _demo_registered:
-        from medseal.cli.demo import demo
-
-        app.command("demo")(demo)
-        _demo_registered = True
-
-
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] not in _LIGHT:
-        _register_demo()
+    _register(_parts_for(list(args)))
     try:
         rc = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:

@@ -65,7 +65,7 @@ def demo(
                 from medseal.cli.demo_masked import run_masked_stage
 
                 run_masked_stage(
-                    console,
+                    console.real,
                     vault,
                     owner=OWNER,
                     analyst=ANALYST,
@@ -76,7 +76,7 @@ def demo(
         if "more" in chosen:
             from medseal.cli.demo_more import run_more_stage
 
-            run_more_stage(console, data_dir=data_dir)
+            run_more_stage(console.real, data_dir=data_dir)
     finally:
         if workdir is None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -6,11 +6,10 @@ import itertools
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
-from rich.table import Table
 
 from medseal.cli._common import (
     AsOpt,
@@ -24,8 +23,11 @@ from medseal.cli._common import (
     progress_bar,
 )
 from medseal.errors import AuditChainError
-from medseal.vault import ObjectInfo, Role, Vault
+from medseal.vault import Role, Vault
 from medseal.vault.maintenance import GC_GRACE_S
+
+if TYPE_CHECKING:
+    from medseal.vault import ObjectInfo
 
 app = typer.Typer(
     help="The encrypted vault: objects, grants, integrity and the audit trail.",
@@ -134,6 +136,8 @@ def ls(
             return (i.id, i.dataset, i.kind, i.name or "", label, shape, human_bytes(i.blob_size))
 
         if shown <= _TABLE_ROWS:
+            from rich.table import Table
+
             table = Table(title=f"{listing.total} objects")
             for col in cols:
                 table.add_column(col)
@@ -237,7 +241,7 @@ def get(
                 if image.frames > 1:
                     disp = disp[0]
                 PILImage.fromarray(np.clip(disp * 255 + 0.5, 0, 255).astype(np.uint8)).save(output)
-    console.print(f"wrote {output}")
+    typer.echo(f"wrote {output}")  # plain: a path is not rich markup
 
 
 @app.command("verify")
@@ -322,6 +326,8 @@ def audit(
             console.print(f"[green]audit chain intact[/]: {n} entries")
             return
         entries = v.audit_log(as_=who, limit=limit)
+    from rich.table import Table
+
     table = Table(title="audit log")
     for col in ("seq", "time", "actor", "action", "dataset", "target", "outcome"):
         table.add_column(col)
@@ -367,6 +373,8 @@ def grants(vault: VaultOpt = None, keyring: KeyringOpt = None, as_: AsOpt = None
     """List every grant (owner only)."""
     with open_vault(vault, keyring) as v:
         rows = v.list_grants(as_=principal(as_))
+    from rich.table import Table
+
     table = Table(title="grants")
     for col in ("principal", "role", "dataset"):
         table.add_column(col)

@@ -78,6 +78,10 @@ class SealedBlob:
 
 
 GCM_TAG_SIZE = 16
+# AESGCM.encrypt_into / decrypt_into (recent cryptography releases, detected here):
+# ciphertext and tag in one call, at about a quarter of the fixed cost of a
+# Cipher(AES, GCM) context; older releases take the Cipher path (the same bytes).
+_AEAD_INTO = hasattr(AESGCM, "encrypt_into") and hasattr(AESGCM, "decrypt_into")
 
 
 def _as_bytes(value: object, name: str) -> bytes:
@@ -144,6 +148,11 @@ def _gcm_into(
     """Write header || ciphertext || tag into ``view``; returns the container's size."""
     end = len(header) + len(plaintext)
     view[: len(header)] = header
+    if _AEAD_INTO:
+        written = AESGCM(dek).encrypt_into(nonce, plaintext, aad, view[len(header) : end + GCM_TAG_SIZE])
+        if written != len(plaintext) + GCM_TAG_SIZE:  # pragma: no cover - GCM is a stream mode
+            raise RuntimeError("AES-GCM wrote an unexpected number of bytes")
+        return end + GCM_TAG_SIZE
     gcm = Cipher(algorithms.AES(dek), modes.GCM(nonce)).encryptor()
     gcm.authenticate_additional_data(aad)
     # update_into wants room for one extra block; the tag slot provides it
@@ -343,13 +352,15 @@ def unseal_into(
     dest = memoryview(out).cast("B") if not isinstance(out, bytearray) else memoryview(out)
     if len(dest) < n + 16:
         raise ValueError("the output buffer is smaller than the plaintext plus one block")
-    try:
-        gcm = Cipher(
-            algorithms.AES(dek), modes.GCM(header.nonce, bytes(body[n:]))
-        ).decryptor()
-        gcm.authenticate_additional_data(header.raw + associated_data)
-        gcm.update_into(body[:n], dest)
-        gcm.finalize()
+    aad = header.raw + associated_data
+    try:  # both paths write before the tag is known to be good: wiped below if it is not
+        if _AEAD_INTO:
+            AESGCM(dek).decrypt_into(header.nonce, body, aad, dest[:n])
+        else:
+            gcm = Cipher(algorithms.AES(dek), modes.GCM(header.nonce, bytes(body[n:]))).decryptor()
+            gcm.authenticate_additional_data(aad)
+            gcm.update_into(body[:n], dest)
+            gcm.finalize()
     except (InvalidTag, ValueError):
         dest[: n + 16] = bytes(n + 16)
         raise DecryptionError(DECRYPTION_FAILED) from None

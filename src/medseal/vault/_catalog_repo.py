@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections import namedtuple
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ from medseal.vault.catalog import (
 from medseal.vault.policy import Grant, Role
 
 __all__ = ["Catalog", "ObjectInfo"]
+
+# An object row as a plain named tuple: listing reads ~20 attributes of every row,
+# and a SQLAlchemy ``Row`` answers each through its key map (~1-2 us apiece).
+ObjectRow = namedtuple("ObjectRow", [c.name for c in objects.columns])  # type: ignore[misc]  # noqa: PYI024
 
 
 @dataclass(frozen=True)
@@ -236,8 +241,9 @@ class Catalog:
     @staticmethod
     def object_page(
         conn: Connection, datasets: Sequence[str], after: tuple[Any, str] | None, limit: int
-    ) -> list[Row[Any]]:
-        """Up to ``limit`` rows of ``datasets`` after ``after`` = (created_at, id), in that order."""
+    ) -> list[Any]:
+        """Up to ``limit`` rows of ``datasets`` after ``after`` = (created_at, id), in that order
+        (:data:`ObjectRow` tuples)."""
         query = (
             select(objects)
             .where(objects.c.dataset.in_(datasets))
@@ -249,14 +255,15 @@ class Catalog:
                 (objects.c.created_at > after[0])
                 | ((objects.c.created_at == after[0]) & (objects.c.id > after[1]))
             )
-        return list(conn.execute(query))
+        return list(map(ObjectRow._make, conn.execute(query)))
 
     @staticmethod
-    def object_rows(conn: Connection, dataset: str | None = None) -> list[Row[Any]]:
+    def object_rows(conn: Connection, dataset: str | None = None) -> list[Any]:
+        """Every object row (of ``dataset``), oldest first, as :data:`ObjectRow` tuples."""
         query = select(objects).order_by(objects.c.created_at, objects.c.id)
         if dataset is not None:
             query = query.where(objects.c.dataset == dataset)
-        return list(conn.execute(query))
+        return list(map(ObjectRow._make, conn.execute(query)))
 
     @staticmethod
     def blob_keys(conn: Connection) -> set[str]:

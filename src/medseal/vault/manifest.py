@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from medseal.errors import IntegrityError, InvalidIdError
@@ -51,9 +53,13 @@ def check_id(object_id: str) -> str:
     return object_id
 
 
+# One encoder for every call (``json.dumps`` with options builds a new one each time).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def canonical(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, no spaces, ASCII only."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    return _CANONICAL.encode(obj).encode()
 
 
 _PLAIN = (str, int, float, bool)
@@ -134,10 +140,42 @@ def build_manifest(
     }
 
 
+_ROW_MAC_PREFIX = b"medseal-object-row-v2\x00"
+_bound_values = operator.attrgetter(*BOUND_COLUMNS)
+
+
 def row_mac(key: bytes, values: Mapping[str, Any]) -> str:
     """HMAC-SHA256 over the bound columns of a catalogue row."""
-    body = canonical({c: jsonable(values.get(c)) for c in BOUND_COLUMNS})
-    return hmac.new(key, b"medseal-object-row-v2\x00" + body, hashlib.sha256).hexdigest()
+    return _mac(key, [values.get(c) for c in BOUND_COLUMNS])
+
+
+# (index into BOUND_COLUMNS, '"name":') in canonical (sorted) key order.
+_ROW_PLAN = tuple(
+    (i, '"' + BOUND_COLUMNS[i] + '":')
+    for i in sorted(range(len(BOUND_COLUMNS)), key=BOUND_COLUMNS.__getitem__)
+)
+
+
+def _row_body(values: Sequence[Any]) -> bytes:
+    """``canonical`` of the bound columns, written directly when they are str, int or None
+    (every catalogue row): the same bytes at half the cost of building and sorting a dict."""
+    parts = []
+    for i, prefix in _ROW_PLAN:
+        v = values[i]
+        t = type(v)
+        if t is str:
+            parts.append(prefix + encode_basestring_ascii(v))
+        elif v is None:
+            parts.append(prefix + "null")
+        elif t is int:
+            parts.append(prefix + int.__repr__(v))
+        else:  # numpy scalars, floats, bools: the general path
+            return canonical({c: jsonable(x) for c, x in zip(BOUND_COLUMNS, values, strict=True)})
+    return ("{" + ",".join(parts) + "}").encode()
+
+
+def _mac(key: bytes, values: Sequence[Any]) -> str:
+    return hmac.digest(key, _ROW_MAC_PREFIX + _row_body(values), "sha256").hex()
 
 
 def check_row(key: bytes, row: Any) -> dict[str, Any]:
@@ -160,11 +198,12 @@ def check_row(key: bytes, row: Any) -> dict[str, Any]:
             f"object {object_id}: manifest format {manifest.get('format') if isinstance(manifest, dict) else '?'} "
             f"is not {MANIFEST_FORMAT} (stored by an older medseal; ingest it again)"
         )
-    values = {c: getattr(row, c) for c in BOUND_COLUMNS}
-    if not hmac.compare_digest(row_mac(key, values), str(row.manifest_mac or "")):
+    bound = _bound_values(row)  # one C call for the 17 columns
+    if not hmac.compare_digest(_mac(key, bound), str(row.manifest_mac or "")):
         raise IntegrityError(
             f"object {object_id}: catalogue row does not match its authenticated manifest"
         )
+    values = dict(zip(BOUND_COLUMNS, bound, strict=True))
     differ = [c for c in MIRRORED if manifest.get(c) != values[c]]
     if differ:  # pragma: no cover - the MAC covers these; kept as a second, explicit check
         raise IntegrityError(
