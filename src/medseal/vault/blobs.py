@@ -21,8 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import fsspec
-
 from medseal.errors import NotFoundError, StorageError
 from medseal.vault._faults import crashpoint
 
@@ -52,6 +50,8 @@ class BlobStore:
             self._root.mkdir(parents=True, exist_ok=True)
             self._fs = None
         else:
+            import fsspec  # remote stores only: a local vault never pays for the import
+
             try:
                 self._fs, self._base = fsspec.core.url_to_fs(url, **dict(storage_options or {}))
             except ImportError as exc:
