@@ -131,7 +131,15 @@ def test_a_command_that_needs_an_extra_fails_with_one_line_not_a_traceback(no_ex
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr + proc.stdout
     assert "needs the 'eval' extra" in proc.stderr
+    assert "pip install 'medseal[eval]'" in proc.stderr  # printed as text, not rich markup
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_demo_says_which_extra_it_needs_before_doing_any_work(no_extras, tmp_path):
+    proc = no_extras("demo", "--workdir", str(tmp_path / "w"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
+    assert "pip install 'medseal[eval]'" in proc.stderr
+    assert not (tmp_path / "w").exists()
 
 
 def test_require_extra_passes_when_the_modules_are_installed():

@@ -62,7 +62,7 @@ def _part_more(root: typer.Typer) -> None:
 
 
 def _part_he(root: typer.Typer) -> None:
-    # Issue 13: he keygen/compile/encrypt/predict/decrypt/train, evaluate he.
+    # CKKS: he keygen/compile/encrypt/predict/decrypt/train, evaluate he.
     importlib.import_module("medseal.cli.he_cmd").register(root)
 
 
@@ -159,6 +159,13 @@ def _show_usage_error(exc: Exception) -> int | None:
     return code if isinstance(code, int) else 2
 
 
+def _escape(text: str) -> str:
+    """Messages are text, not rich markup: ``medseal[ml]`` must print as typed."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _register(_parts_for(list(args)))
@@ -167,13 +174,22 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except (AccessDenied, NotFoundError) as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {_escape(str(exc))}")
         return 3
     except (InputError, InvalidIdError) as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {_escape(str(exc))}")
         return 2
     except MedsealError as exc:
-        err_console.print(f"[red]error:[/] {exc}")
+        err_console.print(f"[red]error:[/] {_escape(str(exc))}")
+        return 1
+    except ModuleNotFoundError as exc:  # a bare import of an optional dependency
+        from medseal._extras import MissingExtraError, extra_for_module
+
+        root = (exc.name or "").partition(".")[0]
+        extra = extra_for_module(root)
+        if extra is None:
+            raise
+        err_console.print(f"[red]error:[/] {_escape(str(MissingExtraError(extra, (root,))))}")
         return 1
     except typer.Abort:
         err_console.print("aborted")

@@ -56,6 +56,10 @@ def demo(
     unknown = chosen - {"vault", "masked", "more"}
     if unknown:
         raise typer.BadParameter(f"unknown stage(s): {', '.join(sorted(unknown))}")
+    if chosen & {"masked", "more"}:
+        from medseal._extras import Extra, require_extra
+
+        require_extra(Extra.EVAL)  # before any work: the AI stages train and evaluate
     tmp = Path(tempfile.mkdtemp(prefix="medseal-demo-")) if workdir is None else workdir
     tmp.mkdir(parents=True, exist_ok=True)
     try:
