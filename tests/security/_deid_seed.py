@@ -17,6 +17,7 @@ The file (Secondary Capture, 8x8 pixels, explicit VR little endian) holds:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -228,6 +229,18 @@ def _strings(value: object) -> Iterator[str]:
         yield str(value).strip()
 
 
+#: what a seeded marker looks like; pseudonyms are random capitals and may contain
+#: "MKR" by chance ("ANON^GBMKRXGYPO"), so a bare "MKR" is not enough
+MARKER = re.compile(r"MKR(?:\d| CREATOR|GIVEN|SOURCEAE|BADUID)", re.IGNORECASE)
+
+
+def has_marker(text: str | bytes) -> bool:
+    """``text`` carries a seeded marker (not merely the letters M, K, R in a row)."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    return MARKER.search(text) is not None
+
+
 def scan(ds: Dataset, seed: Seed) -> list[tuple[str, str]]:
     """(path, attribute) of every value in ``ds`` (file meta included) that holds a marker."""
     found: list[tuple[str, str]] = []
@@ -240,7 +253,7 @@ def scan(ds: Dataset, seed: Seed) -> list[tuple[str, str]]:
                     walk(item, f"{path}{name}[{n}].")
                 continue
             for text in _strings(elem.value):
-                if text in seed.markers or "MKR" in text.upper():
+                if text in seed.markers or has_marker(text):
                     found.append((path + name, text))
 
     meta = getattr(ds, "file_meta", None)
