@@ -100,3 +100,17 @@ def test_plain_simulate_and_encrypted_agree_on_small_inputs():
     # The compiled model survives its byte form (what `medseal he compile` writes).
     again = HEClassifier(clf.net, HEProgram.from_bytes(prog.to_bytes()))
     np.testing.assert_allclose(again.logits(x, mode="encrypted", key=key), sim, atol=1e-3)
+
+
+@needs_tenseal
+def test_encrypted_mode_gives_the_same_logits_in_the_single_image_packing():
+    from medseal.privacy.ckks import CKKSKey
+
+    clf = HEClassifier(_net())
+    prog = clf.compile(profile="128", calibration=_images(20))
+    assert prog.plan("single")["input_ciphertexts"] == 16  # 4x4 kernel taps
+    key = CKKSKey.generate("128")
+    x = _images(3)
+    sim = clf.logits(x, mode="simulate")
+    single = clf.logits(x, mode="encrypted", key=key, packing="single")
+    np.testing.assert_allclose(single, sim, atol=1e-3)

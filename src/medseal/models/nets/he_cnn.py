@@ -45,6 +45,7 @@ from medseal.privacy.ckks import (
     CKKSServer,
     EncryptedBatch,
     HEProgram,
+    Packing,
     SquareLayer,
     get_profile,
 )
@@ -265,8 +266,14 @@ class HEClassifier:
         mode: str = "plain",
         key: CKKSKey | None = None,
         server: CKKSServer | None = None,
+        packing: Packing | str = Packing.THROUGHPUT,
     ) -> F64:
-        """Logits of class 1 for ``(N, H, W)`` images (``uint8`` or floats in [0, 1])."""
+        """Logits of class 1 for ``(N, H, W)`` images (``uint8`` or floats in [0, 1]).
+
+        ``packing`` (encrypted mode): ``"throughput"`` encrypts up to ``slots``
+        images per batch; ``"single"`` encrypts and evaluates one image at a
+        time (low latency; the server's context needs its Galois keys).
+        """
         xf = _as_unit_float(x)
         if xf.ndim != 3:
             raise InputError(f"expected images (N, H, W), got shape {xf.shape}")
@@ -280,11 +287,12 @@ class HEClassifier:
         if mode == "encrypted":
             if key is None:
                 raise InputError("mode='encrypted' needs the data owner's CKKSKey (key=...)")
-            srv = server or CKKSServer(key.public_context(prog).to_bytes())
+            pk = Packing(packing)
+            srv = server or CKKSServer(key.public_context(prog, packing=pk).to_bytes())
             out = []
-            slots = prog.profile.slots
+            slots = 1 if pk is Packing.SINGLE else prog.profile.slots
             for i in range(0, len(xf), slots):
-                sent = key.encrypt(xf[i : i + slots], program=prog).to_bytes()
+                sent = key.encrypt(xf[i : i + slots], program=prog, packing=pk).to_bytes()
                 back = srv.predict(prog, EncryptedBatch.from_bytes(sent)).to_bytes()
                 out.append(key.decrypt(EncryptedBatch.from_bytes(back), program=prog)[:, 0])
             return np.concatenate(out)
@@ -297,9 +305,10 @@ class HEClassifier:
         mode: str = "plain",
         key: CKKSKey | None = None,
         server: CKKSServer | None = None,
+        packing: Packing | str = Packing.THROUGHPUT,
     ) -> F64:
         """Probabilities of class 1 (sigmoid of :meth:`logits`)."""
-        return _sigmoid(self.logits(x, mode=mode, key=key, server=server))
+        return _sigmoid(self.logits(x, mode=mode, key=key, server=server, packing=packing))
 
 
 def save_he_cnn(net: HECNN, directory: str | os.PathLike[str], info: dict[str, Any]) -> Path:
