@@ -77,6 +77,10 @@ def test_the_single_packing_gathers_each_units_taps_from_the_first_layer(prog):
     layout = prog.single_packing()
     assert layout.n_taps == 4 and layout.width == 48
     assert layout.steps == (1, 2, 4, 8, 16, 32)
+    # 4096 slots hold 85 blocks of 48 units: all 4 taps go into one ciphertext
+    assert layout.blocks == 4 and layout.n_ciphertexts == 1
+    assert layout.fold_steps == (48, 96, 144)
+    assert layout.pack(layout.gather(np.ones(25))).shape == (1, 4 * 48)
     x = np.random.default_rng(0).random(25)
     first = prog.layers[0]
     assert isinstance(first, AffineLayer)
@@ -93,7 +97,7 @@ def test_one_encrypted_image_agrees_with_the_simulation_through_bytes(key, prog)
     for x in xs:
         sent = key.encrypt(x[None], program=prog, packing="single").to_bytes()
         batch = EncryptedBatch.from_bytes(sent)
-        assert batch.packing == "single" and batch.n_features == 4 and batch.n_images == 1
+        assert batch.packing == "single" and batch.n_features == 1 and batch.n_images == 1
         out = EncryptedBatch.from_bytes(server.predict(prog, batch).to_bytes())
         y = key.decrypt(out, program=prog)
         np.testing.assert_allclose(y, prog.simulate(x[None]), atol=1e-3)
@@ -110,11 +114,11 @@ def test_a_deeper_program_continues_on_slot_zero_after_the_rotations():
 
 def test_the_context_carries_galois_keys_for_the_plans_steps_only(key, prog):
     single = CKKSPublicContext.from_bytes(key.public_context(prog, packing="single").to_bytes())
-    assert single.galois_steps == prog.single_packing().steps and single.relin_keys
+    assert single.galois_steps == prog.single_packing().galois_steps and single.relin_keys
     assert single.galois
     plan = prog.plan("single")
-    assert plan["galois_keys"] == list(single.galois_steps) and plan["input_ciphertexts"] == 4
-    assert plan["rotations"] == 2 * 6
+    assert plan["galois_keys"] == list(single.galois_steps) and plan["input_ciphertexts"] == 1
+    assert plan["rotations"] == 3 + 2 * 6
     throughput = key.public_context(prog)
     assert throughput.galois_steps == () and throughput.galois == b""
     assert prog.plan()["rotations"] == 0

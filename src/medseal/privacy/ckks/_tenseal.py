@@ -436,8 +436,22 @@ class TenSEALBackend:
         state.encoder.encode(np.asarray(values, dtype=np.float64).tolist(), pid, scale, pt)
         return pt
 
-    def taps_affine(self, state: _State, cts: Sequence[Any], weights: F64, bias: F64) -> Any:
-        """``sum_t weights[t] * cts[t] + bias`` slotwise (vectors), then rescale: one ciphertext."""
+    def taps_affine(
+        self,
+        state: _State,
+        cts: Sequence[Any],
+        weights: F64,
+        bias: F64,
+        *,
+        fold_steps: Sequence[int] = (),
+    ) -> Any:
+        """``sum_t weights[t] * cts[t]`` slotwise (vectors), rescale, fold, add ``bias``.
+
+        Folding adds ``rot(acc, s)`` for each of ``fold_steps`` (all of the same
+        ``acc``): the blocks of taps packed side by side land on the first block.
+        """
+        if fold_steps and (state.galois is None or not set(fold_steps) <= set(state.galois_steps)):
+            raise CKKSFormatError("the program needs Galois keys this context lacks")
         ev = state.evaluator
         pid = cts[0].parms_id()
         q = float(state.sc.get_context_data(pid).parms().coeff_modulus()[-1].value())
@@ -458,6 +472,13 @@ class TenSEALBackend:
         scale = float(cts[0].scale)
         ev.rescale_to_next_inplace(acc)
         acc.scale = scale
+        rotated = []
+        for step in fold_steps:
+            rot = seal.Ciphertext()
+            ev.rotate_vector(acc, int(step), state.galois, rot)
+            rotated.append(rot)
+        for rot in rotated:
+            ev.add_inplace(acc, rot)
         ev.add_plain_inplace(acc, self._vector_plain(state, bias, acc.parms_id(), scale))
         return acc
 

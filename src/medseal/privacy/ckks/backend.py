@@ -115,8 +115,17 @@ class CKKSBackend(Protocol):
     ) -> list[Any]:
         """The three layers fused, the middle units split over ``workers`` processes."""
 
-    def taps_affine(self, state: Any, cts: Sequence[Any], weights: F64, bias: F64) -> Any:
-        """Single-image packing: ``sum_t weights[t] * cts[t] + bias`` slotwise, then rescale."""
+    def taps_affine(
+        self,
+        state: Any,
+        cts: Sequence[Any],
+        weights: F64,
+        bias: F64,
+        *,
+        fold_steps: Sequence[int] = (),
+    ) -> Any:
+        """Single-image packing: ``sum_t weights[t] * cts[t]`` slotwise, rescale, fold the
+        blocks (add the rotations by ``fold_steps``), add ``bias``."""
 
     def dot_rotate(
         self, state: Any, ct: Any, rows: F64, bias: F64, steps: Sequence[int]

@@ -101,7 +101,7 @@ class CKKSKey:
         if program is not None:
             self._check_program(program)
             if pk is Packing.SINGLE:
-                relin, steps = True, program.single_packing().steps
+                relin, steps = True, program.single_packing().galois_steps
         elif pk is Packing.SINGLE:
             raise CKKSPlanError("the single-image packing needs the compiled program")
         blob = self._backend.export_public(self._state, relin_keys=relin)
@@ -189,10 +189,10 @@ class CKKSKey:
         if not np.all(np.isfinite(a)):
             raise CKKSPlanError("encrypt takes finite values only")
         layout = program.single_packing()
-        taps = layout.gather(a)
+        columns = layout.pack(layout.gather(a))
         blobs = self._backend.encrypt_to_bytes(
             self._state,
-            list(taps),
+            list(columns),
             levels=program.depth,
             scale=float(2**self._profile.scale_bits),
         )

@@ -139,8 +139,11 @@ class SinglePacking:
     """What the single-image packing derives from a program (public, like the program).
 
     ``taps_index[t, j]`` is the input feature unit ``j`` of the first layer takes
-    as its ``t``-th term (``-1``: none), ``taps_weight[t, j]`` its weight;
-    ``steps`` are the rotations that sum ``width`` slots into slot 0.
+    as its ``t``-th term (``-1``: none), ``taps_weight[t, j]`` its weight. When
+    ``blocks`` copies of the ``width`` units fit in the slots, each ciphertext
+    carries ``blocks`` taps side by side (fewer ciphertexts); the server folds
+    the blocks onto the first with rotations by ``fold_steps``. ``steps`` are
+    the rotations that then sum ``width`` slots into slot 0.
     """
 
     taps_index: I64 = field(repr=False)
@@ -148,10 +151,36 @@ class SinglePacking:
     bias: F64 = field(repr=False)
     width: int
     steps: tuple[int, ...]
+    blocks: int = 1
 
     @property
     def n_taps(self) -> int:
         return int(self.taps_index.shape[0])
+
+    @property
+    def n_ciphertexts(self) -> int:
+        """Input ciphertexts per image."""
+        return -(-self.n_taps // self.blocks)
+
+    @property
+    def fold_steps(self) -> tuple[int, ...]:
+        return tuple(self.width * j for j in range(1, self.blocks))
+
+    @property
+    def galois_steps(self) -> tuple[int, ...]:
+        """Every rotation step the plan uses (the Galois keys the context carries)."""
+        return self.fold_steps + self.steps
+
+    def pack(self, taps: F64) -> F64:
+        """``(n_taps, width)`` -> ``(n_ciphertexts, blocks * width)``, ``blocks`` taps per row."""
+        t = np.asarray(taps, dtype=np.float64)
+        out = np.zeros((self.n_ciphertexts * self.blocks, self.width))
+        out[: t.shape[0]] = t
+        return out.reshape(self.n_ciphertexts, self.blocks * self.width)
+
+    @property
+    def packed_weight(self) -> F64:
+        return self.pack(self.taps_weight)
 
     def gather(self, x: F64) -> F64:
         """The owner's tap vectors ``(n_taps, width)`` of one flattened input ``x``."""
@@ -278,7 +307,10 @@ class HEProgram:
             index[taps, rows] = first.indices
             weight[taps, rows] = first.data
             steps = tuple(2**i for i in range(max(0, math.ceil(math.log2(first.n_out)))))
-            self._single = SinglePacking(index, weight, first.bias, first.n_out, steps)
+            blocks = max(1, min(n_taps, self.profile.slots // first.n_out))
+            self._single = SinglePacking(
+                index, weight, first.bias, first.n_out, steps, blocks=blocks
+            )
         return self._single
 
     def relinearize_for(self, packing: Packing | str) -> list[bool]:
@@ -364,9 +396,11 @@ class HEProgram:
             **self._plan,
             "packing": "single (one image, its units in the slots; taps packed by the owner)",
             "images_per_batch": 1,
-            "input_ciphertexts": single.n_taps,
+            "input_ciphertexts": single.n_ciphertexts,
+            "taps": single.n_taps,
+            "taps_per_ciphertext": single.blocks,
             "slots_used": single.width,
-            "plain_mults": single.n_taps
+            "plain_mults": single.n_ciphertexts
             + second.n_out
             + sum(layer.nnz for layer in rest if isinstance(layer, AffineLayer)),
             "squares": 1 + sum(layer.n for layer in rest if isinstance(layer, SquareLayer)),
@@ -379,8 +413,8 @@ class HEProgram:
             "rescales": 2
             + second.n_out
             + sum(layer.n_out if isinstance(layer, AffineLayer) else layer.n for layer in rest),
-            "rotations": second.n_out * len(single.steps),
-            "galois_keys": list(single.steps),
+            "rotations": len(single.fold_steps) + second.n_out * len(single.steps),
+            "galois_keys": list(single.galois_steps),
             "relin_keys": True,
         }
 

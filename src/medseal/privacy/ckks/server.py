@@ -154,16 +154,19 @@ class CKKSServer:
     def _predict_single(self, program: HEProgram, batch: EncryptedBatch) -> EncryptedBatch:
         """The single-image packing: taps -> vector affine -> square -> rotate-sums -> rest."""
         layout = program.single_packing()
-        if batch.n_features != layout.n_taps:
+        if batch.n_features != layout.n_ciphertexts:
             raise CKKSPlanError(
                 f"the batch has {batch.n_features} input ciphertexts, the program's single-image "
-                f"packing takes {layout.n_taps}"
+                f"packing takes {layout.n_ciphertexts}"
             )
         if batch.levels < program.depth:
             raise CKKSPlanError(
                 f"the batch has {batch.levels} levels, the program needs {program.depth}"
             )
-        if not set(layout.steps) <= set(self.context.galois_steps) or not self.context.relin_keys:
+        if (
+            not set(layout.galois_steps) <= set(self.context.galois_steps)
+            or not self.context.relin_keys
+        ):
             raise CKKSPlanError(
                 "the single-image packing needs Galois keys for its rotation steps and "
                 "relinearization keys: make the context with packing='single'"
@@ -180,7 +183,9 @@ class CKKSServer:
         stats.load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         t1 = time.perf_counter()
-        packed = be.taps_affine(st, cts, layout.taps_weight, layout.bias)
+        packed = be.taps_affine(
+            st, cts, layout.packed_weight, layout.bias, fold_steps=layout.fold_steps
+        )
         stats.per_layer_s.append(time.perf_counter() - t1)
         t1 = time.perf_counter()
         packed = be.square(st, [packed], relinearize=True)[0]
