@@ -67,3 +67,13 @@ def test_goals_are_judged_from_the_numbers(result):
     worse["latency"]["per_image_full_batch_s"] = 0.02
     met = [g["met"] for g in judge_goals(worse)]
     assert not (met[0] or met[1] or met[2] or met[4])
+
+
+def test_the_study_measures_single_image_latency_in_the_single_image_packing(result):
+    single = result["single_packing"]
+    assert single["images"] == 10 and single["agreement_with_simulate"] == 1.0
+    assert single["max_abs_logit_diff_sim"] < 1e-2
+    assert single["plan"]["galois_keys"] and single["galois_keys_bytes"] > 0
+    assert result["latency"]["single_image_s"] == single["end_to_end_s"]
+    # one image is a few ciphertexts, far fewer bytes than a throughput batch
+    assert single["input_bytes_per_image"] < result["sizes"]["input_bytes"] / 20

@@ -77,6 +77,8 @@ class HEStudyConfig:
     seed: int = 0
     threads: int = 2
     workers: int = 2
+    singles: int = 10
+    """Test images also run one at a time in the single-image packing (latency)."""
     n_boot: int = 2000
     limit: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -174,6 +176,13 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
     p_enc = 0.5 * (1.0 + np.tanh(0.5 * z_enc))
     say(f"encrypted {len(xf)} images in {n_batches} batch(es): {t_enc + t_srv + t_dec:.1f} s")
 
+    single = _single_image_run(prog, key, xf[: cfg.singles]) if cfg.singles > 0 else None
+    if single is not None:
+        say(
+            f"single-image packing: {single['end_to_end_s']:.3f} s per image (median of "
+            f"{single['images']}), context {single['public_context_bytes'] / 2**20:.1f} MiB"
+        )
+
     y = test.y
     auc = {
         name: auc_with_ci(y, p, n_boot=cfg.n_boot, seed=cfg.seed).to_json()
@@ -192,7 +201,8 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
         "per_image_at_this_fill_s": (t_enc + t_srv + t_dec) / len(xf),
         # A batch costs the same whatever its fill (one ciphertext per pixel):
         "per_image_full_batch_s": amortized_full,
-        "single_image_s": batch_s,
+        "single_image_s": single["end_to_end_s"] if single else batch_s,
+        "throughput_single_image_s": batch_s,
         "server_per_layer_s": server.last_stats.per_layer_s,
         "simulate_s": t_sim,
         "compile_s": t_compile,
@@ -247,6 +257,7 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
             "max_abs_logit_diff_sim_enc": float(np.max(np.abs(prog.simulate(xf)[:, 0] - z_enc))),
         },
         "latency": latency,
+        "single_packing": single,
         "sizes": sizes,
         "plaintext_cost": cost,
         "attacks": [attack],
@@ -255,6 +266,49 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
     }
     result["goals"] = judge_goals(result)
     return result
+
+
+def _single_image_run(prog: Any, key: CKKSKey, xf: np.ndarray) -> dict[str, Any] | None:
+    """``xf`` one image at a time in the single-image packing; ``None`` if the program has none."""
+    from medseal.privacy.ckks import CKKSPlanError
+
+    try:
+        plan = prog.plan("single")
+    except CKKSPlanError:
+        return None
+    ctx = key.public_context(prog, packing="single")
+    ctx_bytes = ctx.to_bytes()
+    server = CKKSServer(ctx_bytes)
+    enc, srv, dec, total, logits, sizes = [], [], [], [], [], []
+    for x in xf:
+        t0 = time.perf_counter()
+        sent = key.encrypt(x[None], program=prog, packing="single").to_bytes()
+        t1 = time.perf_counter()
+        back = server.predict(prog, EncryptedBatch.from_bytes(sent)).to_bytes()
+        t2 = time.perf_counter()
+        logits.append(float(key.decrypt(EncryptedBatch.from_bytes(back), program=prog)[0, 0]))
+        t3 = time.perf_counter()
+        enc.append(t1 - t0)
+        srv.append(t2 - t1)
+        dec.append(t3 - t2)
+        total.append(t3 - t0)
+        sizes.append(len(sent))
+    sim = prog.simulate(xf)[:, 0]
+    z = np.asarray(logits)
+    return {
+        "images": len(xf),
+        "plan": {k: v for k, v in plan.items() if k != "scale_budget"},
+        "encrypt_s": float(np.median(enc)),
+        "server_s": float(np.median(srv)),
+        "decrypt_s": float(np.median(dec)),
+        "end_to_end_s": float(np.median(total)),
+        "end_to_end_max_s": float(np.max(total)),
+        "input_bytes_per_image": float(np.mean(sizes)),
+        "public_context_bytes": len(ctx_bytes),
+        "galois_keys_bytes": len(ctx.galois),
+        "agreement_with_simulate": float(np.mean((z > 0) == (sim > 0))),
+        "max_abs_logit_diff_sim": float(np.max(np.abs(z - sim))),
+    }
 
 
 def judge_goals(r: dict[str, Any]) -> list[dict[str, Any]]:
@@ -281,7 +335,12 @@ def judge_goals(r: dict[str, Any]) -> list[dict[str, Any]]:
         ),
         (
             "under 1 s per image, single image",
-            f"{lat['single_image_s']:.1f} s (throughput packing: one image costs a whole batch)",
+            (
+                f"{lat['single_image_s']:.3f} s (single-image packing, median of "
+                f"{r['single_packing']['images']} images)"
+                if r.get("single_packing")
+                else f"{lat['single_image_s']:.1f} s (throughput packing: a whole batch)"
+            ),
             lat["single_image_s"] < GOALS["single_s"],
         ),
         (
