@@ -81,6 +81,8 @@ class HEStudyConfig:
     """Test images also run one at a time in the single-image packing (latency)."""
     n_boot: int = 2000
     limit: int | None = None
+    image_size: int | None = None
+    """Resize every split to this side first (antialiased bilinear; e.g. NIH 64 px -> 28)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +104,27 @@ def _torch_latency(net: torch.nn.Module, x: np.ndarray, threads: int) -> dict[st
             singles.append(t)
         _, t_many = _timed(lambda: net(many))
     return {"single_s": float(np.median(singles)), "amortized_s": t_many / len(x)}
+
+
+def resize_splits(data: SplitData, size: int) -> SplitData:
+    """Every split's ``uint8`` images resized to ``size`` x ``size`` (antialiased bilinear)."""
+    import dataclasses
+
+    import torch.nn.functional as F  # noqa: N812
+
+    def one(x: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(x.astype(np.float32)).unsqueeze(1)
+        r = F.interpolate(
+            t, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
+        return np.clip(np.rint(r.squeeze(1).numpy()), 0, 255).astype(np.uint8)
+
+    return dataclasses.replace(
+        data,
+        train=data.train.with_x(one(data.train.x)),
+        val=data.val.with_x(one(data.val.x)),
+        test=data.test.with_x(one(data.test.x)),
+    )
 
 
 def train_he_cnn(cfg: HEStudyConfig, data: SplitData) -> tuple[HECNN, TrainResult]:
@@ -137,8 +160,14 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
     """Train, compile, evaluate three ways; return one JSON-able dict (goals judged inside)."""
     start = time.perf_counter()
     data = load_dataset(cfg.data, cfg.data_dir, seed=cfg.seed, limit=cfg.limit)
+    native = int(data.test.x.shape[1])
+    if cfg.image_size is not None and cfg.image_size != native:
+        data = resize_splits(data, cfg.image_size)
     test = data.test
-    say(f"data: {data.name}, train {len(data.train)}, val {len(data.val)}, test {len(test)}")
+    say(
+        f"data: {data.name}, train {len(data.train)}, val {len(data.val)}, test {len(test)}, "
+        f"{test.x.shape[1]} px (native {native} px)"
+    )
 
     net, trained = train_he_cnn(cfg, data)
     say(f"trained HE-CNN: {trained.epochs_run} epochs in {trained.seconds:.0f} s")
@@ -233,7 +262,16 @@ def run_he_study(cfg: HEStudyConfig, *, say: Callable[[str], None] = print) -> d
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {
         "study": "he",
-        "dataset": {"name": data.name, "split_rule": data.split_rule, "test": len(test)},
+        "dataset": {
+            "name": data.name,
+            "split_rule": data.split_rule,
+            "train": len(data.train),
+            "val": len(data.val),
+            "test": len(test),
+            "test_positives": int(np.sum(test.y)),
+            "native_px": native,
+            "px": int(test.x.shape[1]),
+        },
         "config": {
             **asdict(cfg),
             "hidden": list(cfg.hidden),
