@@ -324,6 +324,9 @@ def evaluate_he(
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
     workers: Annotated[int, typer.Option(help="Server processes (throughput packing).")] = 2,
+    singles: Annotated[
+        int, typer.Option(help="Test images also run one by one in the single-image packing.")
+    ] = 10,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
 ) -> None:
     """CKKS study: plaintext vs simulated vs encrypted AUC, agreement, latency, bytes, goals."""
@@ -348,6 +351,7 @@ def evaluate_he(
         profile=profile,
         shift=shift,
         workers=workers,
+        singles=singles,
         epochs=epochs,
         seed=seed,
         limit=limit,
