@@ -77,9 +77,10 @@ def test_the_single_packing_gathers_each_units_taps_from_the_first_layer(prog):
     layout = prog.single_packing()
     assert layout.n_taps == 4 and layout.width == 48
     assert layout.steps == (1, 2, 4, 8, 16, 32)
-    # 4096 slots hold 85 blocks of 48 units: all 4 taps go into one ciphertext
+    # 4096 slots hold 85 blocks of 48 units: all 4 taps go into one ciphertext,
+    # folded by doubling (2 rotations)
     assert layout.blocks == 4 and layout.n_ciphertexts == 1
-    assert layout.fold_steps == (48, 96, 144)
+    assert layout.fold_doubling and layout.fold_steps == (48, 96)
     assert layout.pack(layout.gather(np.ones(25))).shape == (1, 4 * 48)
     x = np.random.default_rng(0).random(25)
     first = prog.layers[0]
@@ -118,7 +119,7 @@ def test_the_context_carries_galois_keys_for_the_plans_steps_only(key, prog):
     assert single.galois
     plan = prog.plan("single")
     assert plan["galois_keys"] == list(single.galois_steps) and plan["input_ciphertexts"] == 1
-    assert plan["rotations"] == 3 + 2 * 6
+    assert plan["rotations"] == 2 + 2 * 6
     throughput = key.public_context(prog)
     assert throughput.galois_steps == () and throughput.galois == b""
     assert prog.plan()["rotations"] == 0
@@ -210,3 +211,28 @@ def test_input_ciphertexts_are_sent_seeded_at_about_half_their_expanded_size(key
         np.random.default_rng(0).random((4, 3)),
         atol=1e-6,
     )
+
+
+def test_many_taps_fold_by_doubling_and_three_blocks_fold_linearly():
+    # 144 units (1 channel, 12x12) and 25 taps: 28 blocks fit, 16 are used (4 rotations)
+    rng = np.random.default_rng(0)
+    w = np.zeros((144, 784))
+    for i in range(12):
+        for j in range(12):
+            for a in range(5):
+                for b in range(5):
+                    w[i * 12 + j, (2 * i + a) * 28 + 2 * j + b] = rng.normal()
+    layers = [
+        AffineLayer.from_dense(w * 0.1, np.zeros(144), scale_bits=36),
+        SquareLayer(144),
+        AffineLayer.from_dense(rng.normal(size=(1, 144)) * 0.1, [0.0], scale_bits=36),
+    ]
+    prog = HEProgram(layers, profile="128", input_shape=(28, 28))
+    layout = prog.single_packing()
+    assert layout.blocks == 16 and layout.n_ciphertexts == 2
+    assert layout.fold_steps == (144, 288, 576, 1152)
+    key = CKKSKey.generate("128")
+    server = CKKSServer(key.public_context(prog, packing="single").to_bytes())
+    x = rng.random((1, 28, 28))
+    out = server.predict(prog, key.encrypt(x, program=prog, packing="single"))
+    np.testing.assert_allclose(key.decrypt(out, program=prog), prog.simulate(x), atol=1e-3)

@@ -444,11 +444,13 @@ class TenSEALBackend:
         bias: F64,
         *,
         fold_steps: Sequence[int] = (),
+        fold_doubling: bool = False,
     ) -> Any:
         """``sum_t weights[t] * cts[t]`` slotwise (vectors), rescale, fold, add ``bias``.
 
-        Folding adds ``rot(acc, s)`` for each of ``fold_steps`` (all of the same
-        ``acc``): the blocks of taps packed side by side land on the first block.
+        Folding adds ``rot(acc, s)`` for each of ``fold_steps`` (of the running
+        sum when ``fold_doubling``, else all of the unfolded ``acc``): the blocks
+        of taps packed side by side land on the first block.
         """
         if fold_steps and (state.galois is None or not set(fold_steps) <= set(state.galois_steps)):
             raise CKKSFormatError("the program needs Galois keys this context lacks")
@@ -476,7 +478,10 @@ class TenSEALBackend:
         for step in fold_steps:
             rot = seal.Ciphertext()
             ev.rotate_vector(acc, int(step), state.galois, rot)
-            rotated.append(rot)
+            if fold_doubling:
+                ev.add_inplace(acc, rot)
+            else:
+                rotated.append(rot)
         for rot in rotated:
             ev.add_inplace(acc, rot)
         ev.add_plain_inplace(acc, self._vector_plain(state, bias, acc.parms_id(), scale))

@@ -123,9 +123,11 @@ class CKKSBackend(Protocol):
         bias: F64,
         *,
         fold_steps: Sequence[int] = (),
+        fold_doubling: bool = False,
     ) -> Any:
         """Single-image packing: ``sum_t weights[t] * cts[t]`` slotwise, rescale, fold the
-        blocks (add the rotations by ``fold_steps``), add ``bias``."""
+        blocks (add the rotations by ``fold_steps``: of the sum so far when
+        ``fold_doubling``, else of the unfolded sum), add ``bias``."""
 
     def dot_rotate(
         self, state: Any, ct: Any, rows: F64, bias: F64, steps: Sequence[int]

@@ -163,8 +163,16 @@ class SinglePacking:
         return -(-self.n_taps // self.blocks)
 
     @property
+    def fold_doubling(self) -> bool:
+        """Fold by doubling (``acc += rot(acc, width * 2^i)``) unless there are 3 blocks."""
+        return self.blocks != 3
+
+    @property
     def fold_steps(self) -> tuple[int, ...]:
-        return tuple(self.width * j for j in range(1, self.blocks))
+        """Rotations that add every block onto the first (``log2(blocks)`` of them, or 2 for 3)."""
+        if not self.fold_doubling:
+            return (self.width, 2 * self.width)
+        return tuple(self.width * 2**i for i in range(max(0, self.blocks.bit_length() - 1)))
 
     @property
     def galois_steps(self) -> tuple[int, ...]:
@@ -307,7 +315,11 @@ class HEProgram:
             index[taps, rows] = first.indices
             weight[taps, rows] = first.data
             steps = tuple(2**i for i in range(max(0, math.ceil(math.log2(first.n_out)))))
+            # Taps side by side: 3 blocks fold with 2 rotations; otherwise a power of two
+            # folds with log2(blocks) rotations by doubling (no block wraps around).
             blocks = max(1, min(n_taps, self.profile.slots // first.n_out))
+            if blocks != 3:
+                blocks = 2 ** (blocks.bit_length() - 1)
             self._single = SinglePacking(
                 index, weight, first.bias, first.n_out, steps, blocks=blocks
             )

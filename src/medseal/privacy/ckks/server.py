@@ -184,7 +184,12 @@ class CKKSServer:
         t0 = time.perf_counter()
         t1 = time.perf_counter()
         packed = be.taps_affine(
-            st, cts, layout.packed_weight, layout.bias, fold_steps=layout.fold_steps
+            st,
+            cts,
+            layout.packed_weight,
+            layout.bias,
+            fold_steps=layout.fold_steps,
+            fold_doubling=layout.fold_doubling,
         )
         stats.per_layer_s.append(time.perf_counter() - t1)
         t1 = time.perf_counter()
