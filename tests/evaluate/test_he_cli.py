@@ -54,3 +54,43 @@ def test_the_he_commands_run_the_whole_flow_and_refuse_bad_input(owner_env, caps
     err = capsys.readouterr().err
     assert "not under this context's key" in err and "truncated or corrupt" in err
     assert "unknown CKKS profile" in err
+
+
+def test_he_encrypt_reads_vault_objects_as_the_acting_principal(owner_env, capsys):
+    import numpy as np
+
+    from medseal.crypto import KeyRing
+    from medseal.types import Image
+    from medseal.vault import Vault
+
+    d = owner_env
+    ring = KeyRing.open(d / "ring.json", "he cli test passphrase")
+    with Vault.init(d / "vault", keyring=ring, owner="olivia") as v:
+        rng = np.random.default_rng(0)
+        for i in range(5):
+            px = rng.integers(0, 256, size=(28, 28), dtype=np.uint8)
+            v.put(Image(pixels=px, bits_stored=8), dataset="chest", as_="olivia",
+                  name=f"img{i}", label=i % 2, split="test" if i < 4 else "train")  # fmt: skip
+    args = ["--data", "embedded"]
+    assert main(["he", "train", "-o", "runs/he", "--epochs", "1", "--channels", "1", *args]) == 0
+    assert main(["he", "keygen"]) == 0
+    assert main(["he", "compile", "runs/he", "-o", "model.he", *args]) == 0
+    vault = ["--vault", str(d / "vault"), "--dataset", "chest"]
+    enc = ["he", "encrypt", *vault, "--as", "olivia", "-o", "batch.ct", "--context-out", "c.ctx"]
+    assert main([*enc, "--split", "test"]) == 0
+    ids = json.loads((d / "batch.ct.ids.json").read_text())
+    assert ids["dataset"] == "chest" and len(ids["objects"]) == 4
+    assert main(["he", "predict", "model.he", "batch.ct", "--context", "c.ctx"]) == 0
+    capsys.readouterr()
+    assert main(["he", "decrypt", "out.ct", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["probability"]) == 4
+    # one image in the single-image packing, through the same commands
+    one = ["he", "encrypt", *vault, "--as", "olivia", "--limit", "1", "--packing", "single"]
+    assert main([*one, "-o", "one.ct", "--context-out", "one.ctx"]) == 0
+    assert main(["he", "predict", "model.he", "one.ct", "--context", "one.ctx", "-o", "o1"]) == 0
+    capsys.readouterr()
+    assert main(["he", "decrypt", "o1", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["probability"]) == 1
+    # a principal without a grant on the data set is refused and nothing is written
+    assert main(["he", "encrypt", *vault, "--as", "mallory", "-o", "m.ct"]) != 0
+    assert not (d / "m.ct").exists()

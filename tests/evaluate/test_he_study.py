@@ -67,3 +67,36 @@ def test_goals_are_judged_from_the_numbers(result):
     worse["latency"]["per_image_full_batch_s"] = 0.02
     met = [g["met"] for g in judge_goals(worse)]
     assert not (met[0] or met[1] or met[2] or met[4])
+
+
+def test_the_study_measures_single_image_latency_in_the_single_image_packing(result):
+    single = result["single_packing"]
+    assert single["images"] == 10 and single["agreement_with_simulate"] == 1.0
+    assert single["max_abs_logit_diff_sim"] < 1e-2
+    assert single["plan"]["galois_keys"] and single["galois_keys_bytes"] > 0
+    assert result["latency"]["single_image_s"] == single["end_to_end_s"]
+    # one image is a few ciphertexts, far fewer bytes than a throughput batch
+    assert single["input_bytes_per_image"] < result["sizes"]["input_bytes"] / 20
+
+
+def test_resizing_the_splits_keeps_labels_and_ids_and_gives_the_new_side():
+    import numpy as np
+
+    from medseal.evaluate.he import resize_splits
+    from medseal.models.data import Split, SplitData
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        x = rng.integers(0, 256, size=(n, 64, 64), dtype=np.uint8)
+        return Split(x, np.arange(n) % 2, [f"id{i}" for i in range(n)])
+
+    data = SplitData("nih-test", split(4), split(3), split(2), "toy")
+    small = resize_splits(data, 28)
+    assert small.test.x.shape == (2, 28, 28) and small.train.x.dtype == np.uint8
+    assert small.val.ids == data.val.ids and list(small.train.y) == [0, 1, 0, 1]
+    # a flat image stays flat (antialiased bilinear averages, no ringing)
+    flat = SplitData(
+        "f", *(Split(np.full((1, 64, 64), 77, np.uint8), np.zeros(1), ["a"]),) * 3, "toy"
+    )
+    assert np.all(resize_splits(flat, 28).test.x == 77)

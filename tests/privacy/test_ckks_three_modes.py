@@ -100,3 +100,46 @@ def test_plain_simulate_and_encrypted_agree_on_small_inputs():
     # The compiled model survives its byte form (what `medseal he compile` writes).
     again = HEClassifier(clf.net, HEProgram.from_bytes(prog.to_bytes()))
     np.testing.assert_allclose(again.logits(x, mode="encrypted", key=key), sim, atol=1e-3)
+
+
+@needs_tenseal
+def test_encrypted_mode_gives_the_same_logits_in_the_single_image_packing():
+    from medseal.privacy.ckks import CKKSKey
+
+    clf = HEClassifier(_net())
+    prog = clf.compile(profile="128", calibration=_images(20))
+    plan = prog.plan("single")
+    assert plan["taps"] == 16 and plan["input_ciphertexts"] == 1  # 4x4 taps, 2x4x4 units
+    key = CKKSKey.generate("128")
+    x = _images(3)
+    sim = clf.logits(x, mode="simulate")
+    single = clf.logits(x, mode="encrypted", key=key, packing="single")
+    np.testing.assert_allclose(single, sim, atol=1e-3)
+
+
+def test_two_convolutions_compile_to_a_depth_five_program_equal_to_the_network():
+    net = _net(kernel=3, stride=1, conv2=(3, 3, 2), pool=1)  # 10 -> 8 -> 3
+    assert net.depth == 5 and net.config["conv2"] == [3, 3, 2]
+    with pytest.raises(CKKSPlanError, match="depth 5"):
+        compile_he(net, profile="128")
+    prog = compile_he(net, profile="128-deep", calibration=_images(20))
+    assert [type(layer).__name__[0] for layer in prog.layers] == list("ASASA")
+    x = _images()
+    np.testing.assert_allclose(
+        HEClassifier(net, prog).logits(x, mode="simulate"),
+        HEClassifier(net).logits(x, mode="plain"),
+        rtol=1e-4,
+        atol=1e-4,
+    )
+
+
+@needs_tenseal
+def test_two_convolutions_run_encrypted_in_the_throughput_packing():
+    from medseal.privacy.ckks import CKKSKey
+
+    net = _net(kernel=3, stride=1, conv2=(3, 3, 2), pool=1)
+    clf = HEClassifier(net)
+    clf.compile(profile="128-deep", calibration=_images(20))
+    x = _images(4)
+    enc = clf.logits(x, mode="encrypted", key=CKKSKey.generate("128-deep"))
+    np.testing.assert_allclose(enc, clf.logits(x, mode="simulate"), atol=1e-3)

@@ -26,13 +26,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from medseal.cli._common import KeyringOpt, console, open_keyring
+from medseal.cli._common import (
+    AsOpt,
+    KeyringOpt,
+    VaultOpt,
+    console,
+    open_keyring,
+    principal,
+    vault_path,
+)
 from medseal.errors import InputError
 
 __all__ = ["app", "evaluate_he", "register"]
@@ -151,33 +159,95 @@ def encrypt(
         "batch.ct"
     ),
     data: DataOpt = "pneumoniamnist",
-    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    split: Annotated[
+        str | None, typer.Option(help="train, val or test (vault: objects of that split).")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="At most N images.")] = None,
     key: KeyOpt = Path("he-key.sealed"),
     context_out: Annotated[
         Path | None,
         typer.Option("--context-out", help="Also write the public context this model needs."),
     ] = None,
+    vault: VaultOpt = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Vault data set to encrypt (with --vault).")
+    ] = None,
+    as_: AsOpt = None,
+    packing: Annotated[
+        str, typer.Option(help="throughput (many images) or single (one image, low latency).")
+    ] = "throughput",
     keyring: KeyringOpt = None,
 ) -> None:
-    """Owner: encrypt a data set split for a compiled model (labels stay with the owner)."""
-    from medseal.models.data import load_dataset
-    from medseal.privacy.ckks import CKKSKey, HEProgram
+    """Owner: encrypt a data set split, or a vault data set's images, for a compiled model.
 
+    Labels stay with the owner. With ``--vault``, the images are read as the
+    acting principal (audited by the vault) and the object ids, in slot order,
+    are written beside the batch (``<out>.ids.json``) so decrypted diagnoses can
+    be matched to objects.
+    """
+    from medseal.privacy.ckks import CKKSKey, HEProgram, Packing
+
+    try:
+        pk = Packing(packing)
+    except ValueError:
+        raise InputError(f"unknown packing {packing!r} (throughput, single)") from None
     prog = HEProgram.from_bytes(_read(model))
-    k = CKKSKey.unseal(_read(key), open_keyring(keyring))
-    part = load_dataset(data).splits().get(split)
-    if part is None:
-        raise InputError(f"unknown split {split!r} (train, val, test)")
-    x = part.x[:limit] if limit else part.x
-    slots = prog.profile.slots
-    if len(x) > slots:
-        raise InputError(f"{len(x)} images exceed one batch of {slots}; pass --limit {slots}")
-    batch = k.encrypt(x.astype(np.float64) / 255.0, program=prog)
+    ring = open_keyring(keyring)
+    k = CKKSKey.unseal(_read(key), ring)
+    ids: list[str] | None = None
+    if vault is not None or dataset is not None:
+        if vault is None or dataset is None:
+            raise InputError("--vault and --dataset go together")
+        x, ids = _vault_images(vault, ring, dataset, principal(as_), split, limit)
+    else:
+        from medseal.models.data import load_dataset
+
+        part = load_dataset(data).splits().get(split or "test")
+        if part is None:
+            raise InputError(f"unknown split {split!r} (train, val, test)")
+        x = part.x[:limit] if limit else part.x
+    if tuple(x.shape[1:]) != prog.input_shape:
+        raise InputError(
+            f"images of shape {tuple(x.shape[1:])} do not match the model's {prog.input_shape}"
+        )
+    cap = 1 if pk is Packing.SINGLE else prog.profile.slots
+    if len(x) > cap:
+        raise InputError(
+            f"{len(x)} images exceed one {pk.value} batch of {cap}; pass --limit {cap}"
+        )
+    batch = k.encrypt(x.astype(np.float64) / 255.0, program=prog, packing=pk)
     _write(out, batch.to_bytes())
+    if ids is not None:
+        doc = {"dataset": dataset, "objects": ids, "slot_order": True}
+        _write(out.with_name(out.name + ".ids.json"), json.dumps(doc, indent=1).encode())
     if context_out is not None:
-        _write(context_out, k.public_context(prog).to_bytes())
+        _write(context_out, k.public_context(prog, packing=pk).to_bytes())
     console.print(f"encrypted {batch!r} -> {out}")
+
+
+def _vault_images(
+    vault_dir: Path, ring: Any, dataset: str, who: str, split: str | None, limit: int | None
+) -> tuple[np.ndarray, list[str]]:
+    """Original images of a vault data set (sorted by id), read as ``who``; grey ``uint8``."""
+    from medseal.models.data import to_grey_uint8
+    from medseal.vault import Vault
+
+    with Vault.open(vault_path(vault_dir), keyring=ring) as v:
+        infos = [
+            i
+            for i in v.ls(as_=who, dataset=dataset)
+            if i.kind == "image" and (split is None or i.split == split)
+        ]
+        infos.sort(key=lambda i: i.id)
+        if limit:
+            infos = infos[:limit]
+        if not infos:
+            raise InputError(f"vault data set {dataset!r} has no images to encrypt")
+        images = v.get_many([i.id for i in infos], as_=who)
+    xs = [to_grey_uint8(im.pixels) for im in images]
+    if len({x.shape for x in xs}) != 1:
+        raise InputError(f"vault data set {dataset!r} holds images of several shapes")
+    return np.stack(xs), [i.id for i in infos]
 
 
 @app.command("predict")
@@ -229,24 +299,59 @@ def decrypt(
 
 def evaluate_he(
     data: DataOpt = "pneumoniamnist",
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Folder holding the data set folders.")
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", help="Resize images first (NIH: 64 -> 28, the default)."),
+    ] = None,
     channels: Annotated[int, typer.Option(help="Convolution filters of the HE-CNN.")] = 8,
     pool: Annotated[int, typer.Option(help="Average-pooling window.")] = 6,
+    conv2: Annotated[
+        str | None,
+        typer.Option(
+            help="Second convolution 'channels,kernel,stride' (needs --profile 128-deep)."
+        ),
+    ] = None,
+    profile: Annotated[str, typer.Option(help="CKKS profile: 128 or 128-deep.")] = "128",
+    shift: Annotated[int, typer.Option(help="Random training shifts of up to N pixels.")] = 0,
     epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed of splits and weights.")] = 0,
     limit: Annotated[
         int | None, typer.Option(help="At most N images per split (quick run).")
     ] = None,
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
+    workers: Annotated[int, typer.Option(help="Server processes (throughput packing).")] = 2,
+    singles: Annotated[
+        int, typer.Option(help="Test images also run one by one in the single-image packing.")
+    ] = 10,
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
 ) -> None:
     """CKKS study: plaintext vs simulated vs encrypted AUC, agreement, latency, bytes, goals."""
     from medseal.evaluate.he import HEStudyConfig, run_he_study
 
+    second: tuple[int, int, int] | None = None
+    if conv2:
+        try:
+            c, k, st = (int(v) for v in conv2.split(","))
+        except ValueError:
+            raise InputError("--conv2 is 'channels,kernel,stride', e.g. 8,3,2") from None
+        second = (c, k, st)
+    if image_size is None and data.strip().lower().startswith(("nih", "chestx")):
+        image_size = 28
     cfg = HEStudyConfig(
         data=data,
+        data_dir=data_dir,
+        image_size=image_size,
         channels=channels,
         pool=pool,
+        conv2=second,
+        profile=profile,
+        shift=shift,
+        workers=workers,
+        singles=singles,
         epochs=epochs,
         seed=seed,
         limit=limit,

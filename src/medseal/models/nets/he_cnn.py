@@ -8,6 +8,7 @@ program runs on ciphertexts on the compute host.
 Architecture (CryptoNets family, sized for the throughput packing)::
 
     x in [0,1] -> 2x-1 -> conv k x k / stride s (no bias) -> batch norm -> poly
+               [-> conv2 -> batch norm -> poly]
                -> avg pool p -> flatten -> [linear -> batch norm -> poly]* -> linear -> logit
 
 ``poly`` is a learned quadratic ``a z^2 + b z`` (a fitted low-degree
@@ -20,7 +21,8 @@ under encryption every activation is a bare square, one level each.
 
 Multiplicative depth = number of affine layers + number of activations:
 3 for the default (conv, square, dense), which fits the N = 8192 profile
-``"128"``; one hidden dense layer makes it 5 (profile ``"128-deep"``).
+``"128"``; a second convolution or one hidden dense layer makes it 5 (profile
+``"128-deep"``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from medseal.privacy.ckks import (
     CKKSServer,
     EncryptedBatch,
     HEProgram,
+    Packing,
     SquareLayer,
     get_profile,
 )
@@ -86,6 +89,9 @@ class HECNN(nn.Module):
         Average-pooling window after the first activation (1: none).
     hidden : tuple of int
         Widths of dense layers with their own activation before the output.
+    conv2 : (channels, kernel, stride), optional
+        A second convolution (no padding, batch norm, its own activation)
+        after the first activation; ``pool`` then follows the second.
     image_size : int
         Input side (grey, square).
 
@@ -102,24 +108,14 @@ class HECNN(nn.Module):
         stride: int = 2,
         pool: int = 2,
         hidden: tuple[int, ...] | list[int] = (),
+        conv2: tuple[int, int, int] | list[int] | None = None,
         image_size: int = 28,
     ) -> None:
         super().__init__()
         if channels < 1 or kernel < 1 or stride < 1 or pool < 1:
             raise InputError("channels, kernel, stride and pool must be >= 1")
         side = (image_size - kernel) // stride + 1
-        if side < pool or side % pool:
-            raise InputError(f"conv output side {side} must be a positive multiple of pool={pool}")
-        self.config: dict[str, Any] = {
-            "arch": "he_cnn",
-            "channels": channels,
-            "kernel": kernel,
-            "stride": stride,
-            "pool": pool,
-            "hidden": list(hidden),
-            "image_size": image_size,
-        }
-        self.image_size = image_size
+        first_channels = channels
         segs: list[nn.Module] = [
             nn.Sequential(
                 _Centre(),
@@ -127,6 +123,32 @@ class HECNN(nn.Module):
                 nn.BatchNorm2d(channels),
             )
         ]
+        if conv2 is not None:
+            if len(conv2) != 3 or min(conv2) < 1:
+                raise InputError("conv2 is (channels, kernel, stride), each >= 1")
+            c2, k2, s2 = (int(v) for v in conv2)
+            if side < k2:
+                raise InputError(f"conv output side {side} is smaller than conv2's kernel {k2}")
+            segs.append(
+                nn.Sequential(
+                    nn.Conv2d(channels, c2, k2, stride=s2, bias=False), nn.BatchNorm2d(c2)
+                )
+            )
+            side, channels = (side - k2) // s2 + 1, c2
+        if side < pool or side % pool:
+            raise InputError(f"conv output side {side} must be a positive multiple of pool={pool}")
+        self.config: dict[str, Any] = {
+            "arch": "he_cnn",
+            "channels": first_channels,
+            "kernel": kernel,
+            "stride": stride,
+            "pool": pool,
+            "hidden": list(hidden),
+            "image_size": image_size,
+        }
+        if conv2 is not None:
+            self.config["conv2"] = [int(v) for v in conv2]
+        self.image_size = image_size
         width = channels * (side // pool) ** 2
         head: list[nn.Module] = [nn.AvgPool2d(pool) if pool > 1 else nn.Identity(), nn.Flatten()]
         for h in hidden:
@@ -265,8 +287,14 @@ class HEClassifier:
         mode: str = "plain",
         key: CKKSKey | None = None,
         server: CKKSServer | None = None,
+        packing: Packing | str = Packing.THROUGHPUT,
     ) -> F64:
-        """Logits of class 1 for ``(N, H, W)`` images (``uint8`` or floats in [0, 1])."""
+        """Logits of class 1 for ``(N, H, W)`` images (``uint8`` or floats in [0, 1]).
+
+        ``packing`` (encrypted mode): ``"throughput"`` encrypts up to ``slots``
+        images per batch; ``"single"`` encrypts and evaluates one image at a
+        time (low latency; the server's context needs its Galois keys).
+        """
         xf = _as_unit_float(x)
         if xf.ndim != 3:
             raise InputError(f"expected images (N, H, W), got shape {xf.shape}")
@@ -280,11 +308,12 @@ class HEClassifier:
         if mode == "encrypted":
             if key is None:
                 raise InputError("mode='encrypted' needs the data owner's CKKSKey (key=...)")
-            srv = server or CKKSServer(key.public_context(prog).to_bytes())
+            pk = Packing(packing)
+            srv = server or CKKSServer(key.public_context(prog, packing=pk).to_bytes())
             out = []
-            slots = prog.profile.slots
+            slots = 1 if pk is Packing.SINGLE else prog.profile.slots
             for i in range(0, len(xf), slots):
-                sent = key.encrypt(xf[i : i + slots], program=prog).to_bytes()
+                sent = key.encrypt(xf[i : i + slots], program=prog, packing=pk).to_bytes()
                 back = srv.predict(prog, EncryptedBatch.from_bytes(sent)).to_bytes()
                 out.append(key.decrypt(EncryptedBatch.from_bytes(back), program=prog)[:, 0])
             return np.concatenate(out)
@@ -297,9 +326,10 @@ class HEClassifier:
         mode: str = "plain",
         key: CKKSKey | None = None,
         server: CKKSServer | None = None,
+        packing: Packing | str = Packing.THROUGHPUT,
     ) -> F64:
         """Probabilities of class 1 (sigmoid of :meth:`logits`)."""
-        return _sigmoid(self.logits(x, mode=mode, key=key, server=server))
+        return _sigmoid(self.logits(x, mode=mode, key=key, server=server, packing=packing))
 
 
 def save_he_cnn(net: HECNN, directory: str | os.PathLike[str], info: dict[str, Any]) -> Path:

@@ -42,7 +42,13 @@ from medseal.privacy.ckks.errors import (
     CKKSSecretError,
 )
 from medseal.privacy.ckks.profiles import HE_STANDARD_128, PROFILES, CKKSProfile, get_profile
-from medseal.privacy.ckks.program import AffineLayer, HEProgram, SquareLayer
+from medseal.privacy.ckks.program import (
+    AffineLayer,
+    HEProgram,
+    Packing,
+    SinglePacking,
+    SquareLayer,
+)
 from medseal.privacy.ckks.server import CKKSServer, EvalStats
 
 __all__ = [
@@ -65,6 +71,8 @@ __all__ = [
     "EncryptedBatch",
     "EvalStats",
     "HEProgram",
+    "Packing",
+    "SinglePacking",
     "SquareLayer",
     "available_backends",
     "get_backend",

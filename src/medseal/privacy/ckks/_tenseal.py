@@ -48,6 +48,8 @@ class _State:
     encryptor: Any | None
     decryptor: Any | None
     relin: Any | None
+    galois: Any | None = None
+    galois_steps: tuple[int, ...] = ()
 
 
 @contextmanager
@@ -117,6 +119,39 @@ class TenSEALBackend:
             )
         )
 
+    def export_galois(self, state: _State, steps: Sequence[int]) -> bytes:
+        """Galois keys for exactly the rotation ``steps`` (seeded: about half the bytes)."""
+        if not state.ctx.has_secret_key():
+            raise CKKSSecretError("only the data owner (secret key holder) makes Galois keys")
+        n2 = 2 * int(state.ctx.seal_context().data.key_context_data().parms().poly_modulus_degree())
+        elts = [_galois_element(int(s), n2) for s in steps]
+        keygen = seal.KeyGenerator(state.sc, state.ctx.secret_key().data)
+        with _scratch() as d:
+            path = os.path.join(d, "gk")
+            keygen.create_galois_keys(elts).save(path)
+            with open(path, "rb") as fh:
+                return fh.read()
+
+    def import_galois(self, state: _State, blob: bytes, steps: Sequence[int]) -> _State:
+        """``state`` with the Galois keys of :meth:`export_galois` attached."""
+        keys = seal.GaloisKeys()
+        with _scratch() as d:
+            path = os.path.join(d, "gk")
+            with open(path, "wb") as fh:
+                fh.write(blob)
+            try:
+                keys.load(state.sc, path)
+            except Exception as exc:  # SEAL: invalid_argument / logic_error
+                raise CKKSFormatError(
+                    "the Galois keys do not load under this context (other parameters, or corrupt)"
+                ) from exc
+        n2 = 2 * int(state.sc.key_context_data().parms().poly_modulus_degree())
+        if not all(keys.has_key(_galois_element(int(s), n2)) for s in steps):
+            raise CKKSFormatError("the Galois keys do not cover the rotations they claim")
+        state.galois = keys
+        state.galois_steps = tuple(int(s) for s in steps)
+        return state
+
     def import_public(self, blob: bytes) -> _State:
         ctx = self._load(blob, "public context")
         if ctx.has_secret_key():  # pragma: no cover - export_public never writes one
@@ -158,6 +193,29 @@ class TenSEALBackend:
         ct = seal.Ciphertext()
         state.encryptor.encrypt_symmetric(pt, ct)
         return ct
+
+    def encrypt_to_bytes(
+        self, state: _State, columns: Sequence[F64], *, levels: int, scale: float
+    ) -> list[bytes]:
+        """Encrypt each vector and serialize it *seeded* (the random half is a 64-byte seed).
+
+        Symmetric RLWE ciphertexts ``(c0, c1)`` have ``c1`` uniform; SEAL can
+        replace it by the seed of its PRNG, which halves the bytes sent. The
+        receiver expands it when loading (:meth:`from_bytes`).
+        """
+        if state.encryptor is None:
+            raise CKKSSecretError("only the data owner (secret key holder) encrypts")
+        pid = self._parms_id(state, levels)
+        out = []
+        pt = seal.Plaintext()
+        with _scratch() as d:
+            path = os.path.join(d, "ct")
+            for values in columns:
+                state.encoder.encode(np.asarray(values, dtype=np.float64).tolist(), pid, scale, pt)
+                state.encryptor.encrypt_symmetric(pt).save(path)
+                with open(path, "rb") as fh:
+                    out.append(fh.read())
+        return out
 
     def decrypt(self, state: _State, ct: Any) -> F64:
         if state.decryptor is None:
@@ -372,6 +430,94 @@ class TenSEALBackend:
             out.append(c)
         return out
 
+    # -- single-image packing (slots hold one image's units) ----------------
+    def _vector_plain(self, state: _State, values: F64, pid: Any, scale: float) -> Any:
+        pt = seal.Plaintext()
+        state.encoder.encode(np.asarray(values, dtype=np.float64).tolist(), pid, scale, pt)
+        return pt
+
+    def taps_affine(
+        self,
+        state: _State,
+        cts: Sequence[Any],
+        weights: F64,
+        bias: F64,
+        *,
+        fold_steps: Sequence[int] = (),
+        fold_doubling: bool = False,
+    ) -> Any:
+        """``sum_t weights[t] * cts[t]`` slotwise (vectors), rescale, fold, add ``bias``.
+
+        Folding adds ``rot(acc, s)`` for each of ``fold_steps`` (of the running
+        sum when ``fold_doubling``, else all of the unfolded ``acc``): the blocks
+        of taps packed side by side land on the first block.
+        """
+        if fold_steps and (state.galois is None or not set(fold_steps) <= set(state.galois_steps)):
+            raise CKKSFormatError("the program needs Galois keys this context lacks")
+        ev = state.evaluator
+        pid = cts[0].parms_id()
+        q = float(state.sc.get_context_data(pid).parms().coeff_modulus()[-1].value())
+        acc = None
+        tmp = seal.Ciphertext()
+        for ct, w in zip(cts, weights, strict=True):
+            if not np.any(w):
+                continue
+            pt = self._vector_plain(state, w, pid, q)
+            if acc is None:
+                acc = seal.Ciphertext()
+                ev.multiply_plain(ct, pt, acc)
+            else:
+                ev.multiply_plain(ct, pt, tmp)
+                ev.add_inplace(acc, tmp)
+        if acc is None:
+            raise CKKSFormatError("an affine layer has no non-zero weight")
+        scale = float(cts[0].scale)
+        ev.rescale_to_next_inplace(acc)
+        acc.scale = scale
+        rotated = []
+        for step in fold_steps:
+            rot = seal.Ciphertext()
+            ev.rotate_vector(acc, int(step), state.galois, rot)
+            if fold_doubling:
+                ev.add_inplace(acc, rot)
+            else:
+                rotated.append(rot)
+        for rot in rotated:
+            ev.add_inplace(acc, rot)
+        ev.add_plain_inplace(acc, self._vector_plain(state, bias, acc.parms_id(), scale))
+        return acc
+
+    def dot_rotate(
+        self, state: _State, ct: Any, rows: F64, bias: F64, steps: Sequence[int]
+    ) -> list[Any]:
+        """Per row ``j``: ``<rows[j], ct> + bias[j]`` summed by rotations into slot 0.
+
+        ``steps`` are the powers of two below the used width; every output is
+        one ciphertext whose slot 0 holds the value (other slots: partial sums).
+        """
+        if state.galois is None or not set(steps) <= set(state.galois_steps):
+            raise CKKSFormatError("the program needs Galois keys this context lacks")
+        ev = state.evaluator
+        pid = ct.parms_id()
+        q = float(state.sc.get_context_data(pid).parms().coeff_modulus()[-1].value())
+        scale = float(ct.scale)
+        out = []
+        rot = seal.Ciphertext()
+        for w, b in zip(rows, bias, strict=True):
+            acc = seal.Ciphertext()
+            ev.multiply_plain(ct, self._vector_plain(state, w, pid, q), acc)
+            ev.rescale_to_next_inplace(acc)
+            acc.scale = scale
+            for step in steps:
+                ev.rotate_vector(acc, int(step), state.galois, rot)
+                ev.add_inplace(acc, rot)
+            if b != 0.0:
+                pb = seal.Plaintext()
+                state.encoder.encode(float(b), acc.parms_id(), acc.scale, pb)
+                ev.add_plain_inplace(acc, pb)
+            out.append(acc)
+        return out
+
 
 _FORK_JOB: Any = None
 
@@ -394,6 +540,15 @@ def _fused_part(rows: tuple[int, int]) -> tuple[list[bytes | None], float]:
     for acc in accs:
         blobs.append(None if acc is None else be.to_bytes([acc])[0])
     return blobs, float(sq[0].scale)
+
+
+def _galois_element(step: int, two_n: int) -> int:
+    """SEAL's Galois element of a left rotation by ``step`` slots (``3^step mod 2N``)."""
+    if step == 0 or abs(step) >= two_n // 4:
+        raise CKKSFormatError(f"rotation step {step} is out of range")
+    if step < 0:
+        step = two_n // 4 + step
+    return pow(3, step, two_n)
 
 
 def _has_scale(ctx: Any) -> bool:

@@ -26,7 +26,7 @@ F64 = NDArray[np.float64]
 
 
 class CKKSBackend(Protocol):
-    """What a CKKS library must provide (throughput packing: no rotations needed)."""
+    """What a CKKS library must provide (rotations only for the single-image packing)."""
 
     name: str
     version: str
@@ -54,6 +54,17 @@ class CKKSBackend(Protocol):
 
     def encrypt(self, state: Any, values: F64, *, levels: int, scale: float) -> Any:
         """One ciphertext of up to ``slots`` values, ``levels`` rescales left, at ``scale``."""
+
+    def encrypt_to_bytes(
+        self, state: Any, columns: Sequence[F64], *, levels: int, scale: float
+    ) -> list[bytes]:
+        """Encrypt each vector and serialize it, compactly (seeded) where the library can."""
+
+    def export_galois(self, state: Any, steps: Sequence[int]) -> bytes:
+        """Galois (rotation) keys for exactly ``steps`` (needs the secret)."""
+
+    def import_galois(self, state: Any, blob: bytes, steps: Sequence[int]) -> Any:
+        """``state`` with the keys of :meth:`export_galois` attached (checked to cover ``steps``)."""
 
     def decrypt(self, state: Any, ct: Any) -> F64:
         """All slots of ``ct`` (needs the secret)."""
@@ -103,6 +114,25 @@ class CKKSBackend(Protocol):
         workers: int,
     ) -> list[Any]:
         """The three layers fused, the middle units split over ``workers`` processes."""
+
+    def taps_affine(
+        self,
+        state: Any,
+        cts: Sequence[Any],
+        weights: F64,
+        bias: F64,
+        *,
+        fold_steps: Sequence[int] = (),
+        fold_doubling: bool = False,
+    ) -> Any:
+        """Single-image packing: ``sum_t weights[t] * cts[t]`` slotwise, rescale, fold the
+        blocks (add the rotations by ``fold_steps``: of the sum so far when
+        ``fold_doubling``, else of the unfolded sum), add ``bias``."""
+
+    def dot_rotate(
+        self, state: Any, ct: Any, rows: F64, bias: F64, steps: Sequence[int]
+    ) -> list[Any]:
+        """Single-image packing: one ciphertext per row, ``<row, ct> + bias`` in slot 0."""
 
 
 _BACKENDS = {"tenseal": ("medseal.privacy.ckks._tenseal", "TenSEALBackend", "tenseal==0.3.18")}

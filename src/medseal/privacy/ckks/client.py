@@ -34,7 +34,7 @@ from medseal.privacy.ckks.errors import (
     CKKSSecretError,
 )
 from medseal.privacy.ckks.profiles import CKKSProfile, get_profile
-from medseal.privacy.ckks.program import HEProgram
+from medseal.privacy.ckks.program import HEProgram, Packing
 
 __all__ = ["CKKSKey"]
 
@@ -85,17 +85,30 @@ class CKKSKey:
         raise CKKSSecretError("a CKKSKey is secret and is not picklable; use key.to_bytes()")
 
     # -- what the server gets ------------------------------------------------
-    def public_context(self, program: HEProgram | None = None) -> CKKSPublicContext:
+    def public_context(
+        self, program: HEProgram | None = None, *, packing: Packing | str = Packing.THROUGHPUT
+    ) -> CKKSPublicContext:
         """Parameters plus the evaluation keys ``program`` needs (none: relinearisation keys).
 
         Without a program the context carries relinearisation keys, which any
-        depth-2+ square chain needs; with one, exactly what its plan lists.
+        depth-2+ square chain needs; with one, exactly what its plan for
+        ``packing`` lists: for the single-image packing, relinearisation keys
+        and Galois keys for its rotation steps only.
         """
+        pk = Packing(packing)
         relin = True if program is None else program.needs_relin_keys
+        steps: tuple[int, ...] = ()
         if program is not None:
             self._check_program(program)
+            if pk is Packing.SINGLE:
+                relin, steps = True, program.single_packing().galois_steps
+        elif pk is Packing.SINGLE:
+            raise CKKSPlanError("the single-image packing needs the compiled program")
         blob = self._backend.export_public(self._state, relin_keys=relin)
-        return CKKSPublicContext(self._key_id, self._profile, self._backend.name, relin, blob)
+        galois = self._backend.export_galois(self._state, steps) if steps else b""
+        return CKKSPublicContext(
+            self._key_id, self._profile, self._backend.name, relin, blob, steps, galois
+        )
 
     def _check_program(self, program: HEProgram) -> None:
         if program.profile != self._profile:
@@ -105,7 +118,13 @@ class CKKSKey:
             )
 
     # -- encrypt / decrypt -----------------------------------------------------
-    def encrypt(self, x: ArrayLike, *, program: HEProgram | None = None) -> EncryptedBatch:
+    def encrypt(
+        self,
+        x: ArrayLike,
+        *,
+        program: HEProgram | None = None,
+        packing: Packing | str = Packing.THROUGHPUT,
+    ) -> EncryptedBatch:
         """Encrypt ``B`` inputs in the throughput layout (one ciphertext per feature).
 
         Parameters
@@ -115,7 +134,12 @@ class CKKSKey:
         program : HEProgram, optional
             Encrypt for this program: only the levels it needs (smaller, faster),
             and the batch is tagged so another model refuses it.
+        packing : Packing or str
+            ``"single"``: one image (``B == 1``) in the single-image layout of
+            ``program`` (required): one ciphertext per tap of its first layer.
         """
+        if Packing(packing) is Packing.SINGLE:
+            return self._encrypt_single(x, program)
         a = np.asarray(x, dtype=np.float64)
         if a.ndim < 2 or a.shape[0] == 0:
             raise CKKSPlanError(f"encrypt takes a batch (B, ...) with B >= 1, got shape {a.shape}")
@@ -137,10 +161,9 @@ class CKKSKey:
                 )
             levels, pid = program.depth, program.program_id
         scale = float(2**self._profile.scale_bits)
-        cts = [
-            self._backend.encrypt(self._state, flat[:, i], levels=levels, scale=scale)
-            for i in range(flat.shape[1])
-        ]
+        blobs = self._backend.encrypt_to_bytes(
+            self._state, [flat[:, i] for i in range(flat.shape[1])], levels=levels, scale=scale
+        )
         return EncryptedBatch(
             key_id=self._key_id,
             profile=self._profile,
@@ -148,7 +171,40 @@ class CKKSKey:
             levels=levels,
             stage="input",
             program_id=pid,
-            ciphertexts=tuple(self._backend.to_bytes(cts)),
+            ciphertexts=tuple(blobs),
+        )
+
+    def _encrypt_single(self, x: ArrayLike, program: HEProgram | None) -> EncryptedBatch:
+        if program is None:
+            raise CKKSPlanError("the single-image packing needs the compiled program")
+        self._check_program(program)
+        a = np.asarray(x, dtype=np.float64)
+        if a.ndim >= 2 and a.shape[0] == 1 and a[0].size == program.n_inputs:
+            a = a[0]
+        if a.size != program.n_inputs:
+            raise CKKSPlanError(
+                f"the single-image packing takes one input of {program.n_inputs} values, "
+                f"got shape {a.shape}"
+            )
+        if not np.all(np.isfinite(a)):
+            raise CKKSPlanError("encrypt takes finite values only")
+        layout = program.single_packing()
+        columns = layout.pack(layout.gather(a))
+        blobs = self._backend.encrypt_to_bytes(
+            self._state,
+            list(columns),
+            levels=program.depth,
+            scale=float(2**self._profile.scale_bits),
+        )
+        return EncryptedBatch(
+            key_id=self._key_id,
+            profile=self._profile,
+            n_images=1,
+            levels=program.depth,
+            stage="input",
+            program_id=program.program_id,
+            ciphertexts=tuple(blobs),
+            packing=Packing.SINGLE.value,
         )
 
     def decrypt(self, batch: EncryptedBatch, *, program: HEProgram | None = None) -> F64:

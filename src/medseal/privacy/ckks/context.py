@@ -60,6 +60,9 @@ class CKKSPublicContext:
     backend: str
     relin_keys: bool
     blob: bytes = field(repr=False)
+    galois_steps: tuple[int, ...] = ()
+    """Rotation steps with Galois keys (single-image packing only)."""
+    galois: bytes = field(default=b"", repr=False)
 
     def check_batch(self, batch: EncryptedBatch) -> None:
         """Raise :class:`CKKSContextMismatchError` unless ``batch`` was made under this key."""
@@ -77,18 +80,29 @@ class CKKSPublicContext:
             "backend": self.backend,
             "relin_keys": self.relin_keys,
         }
-        return _format.pack(_format.KIND_CONTEXT, header, self.blob)
+        if self.galois_steps:
+            header["galois_steps"] = list(self.galois_steps)
+            header["lengths"] = [len(self.blob), len(self.galois)]
+        return _format.pack(_format.KIND_CONTEXT, header, self.blob + self.galois)
 
     @classmethod
     def from_bytes(cls, blob: bytes | bytearray | memoryview) -> CKKSPublicContext:
         header, payload = _format.unpack(blob, _format.KIND_CONTEXT)
         try:
+            steps = tuple(int(s) for s in header.get("galois_steps") or ())
+            galois = b""
+            if steps:
+                payload, galois = _format.split_blobs(
+                    payload, list(header["lengths"]), "public context"
+                )
             return cls(
                 key_id=_check_id(header["key_id"], "public context"),
                 profile=_profile_from(header["profile"]),
                 backend=str(header["backend"]),
                 relin_keys=bool(header["relin_keys"]),
                 blob=payload,
+                galois_steps=steps,
+                galois=galois,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CKKSFormatError):
@@ -98,7 +112,8 @@ class CKKSPublicContext:
     def __repr__(self) -> str:
         return (
             f"CKKSPublicContext(key_id='{self.key_id[:8]}…', profile={self.profile.name!r}, "
-            f"relin_keys={self.relin_keys}, bytes={len(self.blob)})"
+            f"relin_keys={self.relin_keys}, galois_steps={len(self.galois_steps)}, "
+            f"bytes={len(self.blob) + len(self.galois)})"
         )
 
 
@@ -118,6 +133,8 @@ class EncryptedBatch:
     stage: str
     program_id: str | None
     ciphertexts: tuple[bytes, ...] = field(repr=False)
+    packing: str = "throughput"
+    """``"throughput"`` (one slot per image) or ``"single"`` (one image, taps in the slots)."""
 
     @property
     def n_features(self) -> int:
@@ -147,6 +164,8 @@ class EncryptedBatch:
             "program_id": self.program_id,
             "lengths": [len(c) for c in self.ciphertexts],
         }
+        if self.packing != "throughput":
+            header["packing"] = self.packing
         return _format.pack(_format.KIND_BATCH, header, b"".join(self.ciphertexts))
 
     @classmethod
@@ -157,6 +176,9 @@ class EncryptedBatch:
             if stage not in ("input", "output"):
                 raise CKKSFormatError("serialized CKKS encrypted batch has an unknown stage")
             pid = header["program_id"]
+            packing = header.get("packing", "throughput")
+            if packing not in ("throughput", "single"):
+                raise CKKSFormatError("serialized CKKS encrypted batch has an unknown packing")
             batch = cls(
                 key_id=_check_id(header["key_id"], "encrypted batch"),
                 profile=_profile_from(header["profile"]),
@@ -167,17 +189,23 @@ class EncryptedBatch:
                 ciphertexts=tuple(
                     _format.split_blobs(payload, list(header["lengths"]), "encrypted batch")
                 ),
+                packing=packing,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CKKSFormatError):
                 raise
             raise CKKSFormatError("serialized CKKS encrypted batch has a malformed header") from exc
-        if not 0 < batch.n_images <= batch.profile.slots or not batch.ciphertexts:
+        if (
+            not 0 < batch.n_images <= batch.profile.slots
+            or not batch.ciphertexts
+            or (batch.packing == "single" and batch.n_images != 1)
+        ):
             raise CKKSFormatError("serialized CKKS encrypted batch has invalid sizes")
         return batch
 
     def __repr__(self) -> str:
         return (
-            f"EncryptedBatch({self.stage}, images={self.n_images}, features={self.n_features}, "
+            f"EncryptedBatch({self.stage}, {self.packing}, images={self.n_images}, "
+            f"ciphertexts={self.n_features}, "
             f"levels={self.levels}, bytes={self.nbytes})"
         )

@@ -13,6 +13,17 @@ slot per image. An affine layer is a sum of plaintext-scalar x ciphertext
 products followed by one rescale per output; a square is a ciphertext square
 followed by one rescale (relinearised only when another square follows). No
 rotations, so no Galois keys.
+
+Single-image packing (low latency, :class:`SinglePacking`): the slots of a
+ciphertext hold one image's units. The owner encrypts the first affine layer's
+*taps*: ciphertext ``t`` holds, for every unit ``j`` of the first layer, the
+input pixel that unit's ``t``-th weight multiplies (im2col for a convolution,
+as in TenSEAL's tutorial; the owner only rearranges its own image). The first
+layer is then ``sum_t w_t * ct_t`` with plaintext vectors, no rotations; the
+square acts on all units at once; the next affine layer is one plaintext
+vector product per output followed by ``log2(width)`` rotations that sum the
+slots into slot 0; any later layers run as in the throughput layout on slot 0.
+Galois keys: only those rotation steps.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ import hashlib
 import io
 import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -30,7 +42,7 @@ from medseal.privacy.ckks import _format
 from medseal.privacy.ckks.errors import CKKSFormatError, CKKSPlanError
 from medseal.privacy.ckks.profiles import CKKSProfile, get_profile
 
-__all__ = ["AffineLayer", "HEProgram", "Layer", "SquareLayer"]
+__all__ = ["AffineLayer", "HEProgram", "Layer", "Packing", "SinglePacking", "SquareLayer"]
 
 F64 = NDArray[np.float64]
 I64 = NDArray[np.int64]
@@ -113,6 +125,78 @@ class SquareLayer:
 Layer = AffineLayer | SquareLayer
 
 
+class Packing(StrEnum):
+    """How images are laid out in ciphertexts."""
+
+    THROUGHPUT = "throughput"
+    """One ciphertext per input feature, one slot per image (many images, no rotations)."""
+    SINGLE = "single"
+    """One image per set of ciphertexts, its units in the slots (low latency, rotations)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SinglePacking:
+    """What the single-image packing derives from a program (public, like the program).
+
+    ``taps_index[t, j]`` is the input feature unit ``j`` of the first layer takes
+    as its ``t``-th term (``-1``: none), ``taps_weight[t, j]`` its weight. When
+    ``blocks`` copies of the ``width`` units fit in the slots, each ciphertext
+    carries ``blocks`` taps side by side (fewer ciphertexts); the server folds
+    the blocks onto the first with rotations by ``fold_steps``. ``steps`` are
+    the rotations that then sum ``width`` slots into slot 0.
+    """
+
+    taps_index: I64 = field(repr=False)
+    taps_weight: F64 = field(repr=False)
+    bias: F64 = field(repr=False)
+    width: int
+    steps: tuple[int, ...]
+    blocks: int = 1
+
+    @property
+    def n_taps(self) -> int:
+        return int(self.taps_index.shape[0])
+
+    @property
+    def n_ciphertexts(self) -> int:
+        """Input ciphertexts per image."""
+        return -(-self.n_taps // self.blocks)
+
+    @property
+    def fold_doubling(self) -> bool:
+        """Fold by doubling (``acc += rot(acc, width * 2^i)``) unless there are 3 blocks."""
+        return self.blocks != 3
+
+    @property
+    def fold_steps(self) -> tuple[int, ...]:
+        """Rotations that add every block onto the first (``log2(blocks)`` of them, or 2 for 3)."""
+        if not self.fold_doubling:
+            return (self.width, 2 * self.width)
+        return tuple(self.width * 2**i for i in range(max(0, self.blocks.bit_length() - 1)))
+
+    @property
+    def galois_steps(self) -> tuple[int, ...]:
+        """Every rotation step the plan uses (the Galois keys the context carries)."""
+        return self.fold_steps + self.steps
+
+    def pack(self, taps: F64) -> F64:
+        """``(n_taps, width)`` -> ``(n_ciphertexts, blocks * width)``, ``blocks`` taps per row."""
+        t = np.asarray(taps, dtype=np.float64)
+        out = np.zeros((self.n_ciphertexts * self.blocks, self.width))
+        out[: t.shape[0]] = t
+        return out.reshape(self.n_ciphertexts, self.blocks * self.width)
+
+    @property
+    def packed_weight(self) -> F64:
+        return self.pack(self.taps_weight)
+
+    def gather(self, x: F64) -> F64:
+        """The owner's tap vectors ``(n_taps, width)`` of one flattened input ``x``."""
+        flat = np.asarray(x, dtype=np.float64).reshape(-1)
+        idx = self.taps_index
+        return np.where(idx >= 0, flat[np.maximum(idx, 0)], 0.0)
+
+
 def _quantize(a: F64, scale_bits: int) -> F64:
     s = float(2**scale_bits)
     return np.asarray(np.rint(a * s) / s, dtype=np.float64)
@@ -158,6 +242,7 @@ class HEProgram:
         self._check_structure()
         self._plan = self._make_plan()
         self._bytes: bytes | None = None
+        self._single: SinglePacking | None = None
 
     # -- structure and plan --------------------------------------------------
     def _check_structure(self) -> None:
@@ -200,6 +285,52 @@ class HEProgram:
     @property
     def needs_relin_keys(self) -> bool:
         return any(self.relinearize_after())
+
+    def single_packing(self) -> SinglePacking:
+        """The single-image layout of this program; :class:`CKKSPlanError` if it has none.
+
+        Needs ``affine -> square -> affine ...`` with the first layer's units
+        fitting the slots of one ciphertext.
+        """
+        if self._single is None:
+            layers = self.layers
+            if len(layers) < 3 or not isinstance(layers[1], SquareLayer):
+                raise CKKSPlanError(
+                    "the single-image packing needs an affine layer, a square and another "
+                    "affine layer at the start of the program"
+                )
+            first = layers[0]
+            assert isinstance(first, AffineLayer)
+            if first.n_out > self.profile.slots:
+                raise CKKSPlanError(
+                    f"the first layer's {first.n_out} units exceed the {self.profile.slots} "
+                    f"slots of one ciphertext under profile {self.profile.name!r}"
+                )
+            counts = np.diff(first.indptr)
+            n_taps = int(counts.max())
+            index = np.full((n_taps, first.n_out), -1, dtype=np.int64)
+            weight = np.zeros((n_taps, first.n_out))
+            rows = np.repeat(np.arange(first.n_out), counts)
+            taps = np.arange(first.indices.size) - np.repeat(first.indptr[:-1], counts)
+            index[taps, rows] = first.indices
+            weight[taps, rows] = first.data
+            steps = tuple(2**i for i in range(max(0, math.ceil(math.log2(first.n_out)))))
+            # Taps side by side: 3 blocks fold with 2 rotations; otherwise a power of two
+            # folds with log2(blocks) rotations by doubling (no block wraps around).
+            blocks = max(1, min(n_taps, self.profile.slots // first.n_out))
+            if blocks != 3:
+                blocks = 2 ** (blocks.bit_length() - 1)
+            self._single = SinglePacking(
+                index, weight, first.bias, first.n_out, steps, blocks=blocks
+            )
+        return self._single
+
+    def relinearize_for(self, packing: Packing | str) -> list[bool]:
+        """:meth:`relinearize_after` for ``packing`` (rotations need relinearised squares)."""
+        relin = self.relinearize_after()
+        if Packing(packing) is Packing.SINGLE:
+            relin[1] = True
+        return relin
 
     def _make_plan(self) -> dict[str, Any]:
         p = self.profile
@@ -261,9 +392,43 @@ class HEProgram:
             "scale_budget": budget,
         }
 
-    def plan(self) -> dict[str, Any]:
-        """The packing plan, operation counts and the per-level scale budget (JSON-able)."""
-        return dict(self._plan)
+    def plan(self, packing: Packing | str = Packing.THROUGHPUT) -> dict[str, Any]:
+        """The packing plan, operation counts and the per-level scale budget (JSON-able).
+
+        :class:`CKKSPlanError` when the program has no layout for ``packing``.
+        """
+        if Packing(packing) is Packing.THROUGHPUT:
+            return dict(self._plan)
+        single = self.single_packing()
+        second = self.layers[2]
+        assert isinstance(second, AffineLayer)
+        rest = self.layers[3:]
+        relin = self.relinearize_for(Packing.SINGLE)
+        return {
+            **self._plan,
+            "packing": "single (one image, its units in the slots; taps packed by the owner)",
+            "images_per_batch": 1,
+            "input_ciphertexts": single.n_ciphertexts,
+            "taps": single.n_taps,
+            "taps_per_ciphertext": single.blocks,
+            "slots_used": single.width,
+            "plain_mults": single.n_ciphertexts
+            + second.n_out
+            + sum(layer.nnz for layer in rest if isinstance(layer, AffineLayer)),
+            "squares": 1 + sum(layer.n for layer in rest if isinstance(layer, SquareLayer)),
+            "relinearizations": 1
+            + sum(
+                layer.n
+                for layer, r in zip(rest, relin[3:], strict=True)
+                if r and isinstance(layer, SquareLayer)
+            ),
+            "rescales": 2
+            + second.n_out
+            + sum(layer.n_out if isinstance(layer, AffineLayer) else layer.n for layer in rest),
+            "rotations": len(single.fold_steps) + second.n_out * len(single.steps),
+            "galois_keys": list(single.galois_steps),
+            "relin_keys": True,
+        }
 
     # -- plaintext evaluation ------------------------------------------------
     def simulate(self, x: ArrayLike) -> F64:

@@ -19,7 +19,7 @@ from medseal.privacy.ckks.errors import (
     CKKSFormatError,
     CKKSPlanError,
 )
-from medseal.privacy.ckks.program import AffineLayer, HEProgram, SquareLayer
+from medseal.privacy.ckks.program import AffineLayer, HEProgram, Packing, SquareLayer
 
 __all__ = ["CKKSServer", "EvalStats"]
 
@@ -65,6 +65,8 @@ class CKKSServer:
         self.context = ctx
         self._backend = get_backend(ctx.backend)
         self._state: Any = self._backend.import_public(ctx.blob)
+        if ctx.galois_steps:
+            self._state = self._backend.import_galois(self._state, ctx.galois, ctx.galois_steps)
         self.last_stats = EvalStats()
 
     @property
@@ -81,6 +83,8 @@ class CKKSServer:
                 f"{self.context.profile.name!r}"
             )
         batch.check_program(program.program_id, stage="input")
+        if batch.packing == Packing.SINGLE.value:
+            return self._predict_single(program, batch)
         if batch.n_features != program.n_inputs:
             raise CKKSPlanError(
                 f"the batch has {batch.n_features} input ciphertexts, the program takes "
@@ -145,6 +149,79 @@ class CKKSServer:
             stage="output",
             program_id=program.program_id,
             ciphertexts=tuple(blobs),
+        )
+
+    def _predict_single(self, program: HEProgram, batch: EncryptedBatch) -> EncryptedBatch:
+        """The single-image packing: taps -> vector affine -> square -> rotate-sums -> rest."""
+        layout = program.single_packing()
+        if batch.n_features != layout.n_ciphertexts:
+            raise CKKSPlanError(
+                f"the batch has {batch.n_features} input ciphertexts, the program's single-image "
+                f"packing takes {layout.n_ciphertexts}"
+            )
+        if batch.levels < program.depth:
+            raise CKKSPlanError(
+                f"the batch has {batch.levels} levels, the program needs {program.depth}"
+            )
+        if (
+            not set(layout.galois_steps) <= set(self.context.galois_steps)
+            or not self.context.relin_keys
+        ):
+            raise CKKSPlanError(
+                "the single-image packing needs Galois keys for its rotation steps and "
+                "relinearization keys: make the context with packing='single'"
+            )
+        relin = program.relinearize_for(Packing.SINGLE)
+        stats = EvalStats()
+        be, st = self._backend, self._state
+        t0 = time.perf_counter()
+        cts = be.from_bytes(st, batch.ciphertexts)
+        if any(be.levels(st, ct) != batch.levels for ct in cts):
+            raise CKKSFormatError("the batch's ciphertexts do not match its declared level")
+        if batch.levels > program.depth:
+            cts = be.mod_switch(st, cts, levels=program.depth)
+        stats.load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        t1 = time.perf_counter()
+        packed = be.taps_affine(
+            st,
+            cts,
+            layout.packed_weight,
+            layout.bias,
+            fold_steps=layout.fold_steps,
+            fold_doubling=layout.fold_doubling,
+        )
+        stats.per_layer_s.append(time.perf_counter() - t1)
+        t1 = time.perf_counter()
+        packed = be.square(st, [packed], relinearize=True)[0]
+        stats.per_layer_s.append(time.perf_counter() - t1)
+        t1 = time.perf_counter()
+        second = program.layers[2]
+        assert isinstance(second, AffineLayer)
+        rows = second.dense()
+        cts = be.dot_rotate(st, packed, rows, second.bias, layout.steps)
+        stats.per_layer_s.append(time.perf_counter() - t1)
+        for layer, rl in zip(program.layers[3:], relin[3:], strict=True):
+            t1 = time.perf_counter()
+            if isinstance(layer, AffineLayer):
+                cts = be.affine(st, cts, layer.indptr, layer.indices, layer.data, layer.bias)
+            else:
+                cts = be.square(st, cts, relinearize=rl)
+            stats.per_layer_s.append(time.perf_counter() - t1)
+        stats.compute_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        blobs = be.to_bytes(cts)
+        stats.serialize_s = time.perf_counter() - t0
+        self.last_stats = stats
+        return EncryptedBatch(
+            key_id=batch.key_id,
+            profile=batch.profile,
+            n_images=1,
+            levels=0,
+            stage="output",
+            program_id=program.program_id,
+            ciphertexts=tuple(blobs),
+            packing=Packing.SINGLE.value,
         )
 
     def residues(self, batch: EncryptedBatch) -> list[tuple[Any, int]]:
