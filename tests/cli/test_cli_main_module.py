@@ -10,8 +10,8 @@ import pytest
 
 @pytest.mark.parametrize("module", ["medseal.__main__", "medseal.cli.__main__"])
 def test_importing_the_main_module_runs_nothing(module: str) -> None:
-    # multiprocessing's spawn imports the parent's main module under another name;
-    # an unguarded main() re-ran `evaluate seed000` inside every training worker
+    # unguarded, the import ran the CLI with the process's arguments (here: a whole
+    # `evaluate seed000`)
     proc = subprocess.run(
         [sys.executable, "-c", f"import {module}; print('imported')", "evaluate", "seed000"],
         capture_output=True,

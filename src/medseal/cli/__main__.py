@@ -6,8 +6,7 @@ import sys
 
 from medseal.cli import main
 
-# Guarded: worker processes started with "spawn" import the parent's main module
-# (as __mp_main__); unguarded, each worker of `evaluate seed000 --jobs 2` re-ran
-# the whole command before doing its own task.
+# Guarded, so that importing this module (a tool, a test) does not run the CLI.
+# (multiprocessing's spawn already skips ``*.__main__`` modules in its workers.)
 if __name__ == "__main__":
     sys.exit(main())
