@@ -266,8 +266,11 @@ def _train_all(
     cfg: Seed000Config,
     augs: dict[str, KeyFreeAugment | None],
     progress: bool,
+    done: Callable[[str, int, dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train every (seed, model) task; ``cfg.jobs`` at once, each in its own process.
+
+    ``done(name, seed, record)`` is called as each model finishes (in finishing order).
 
     Each model's result depends only on its seed, its data and ``cfg`` (epochs,
     threads per job), not on how many run beside it, so ``jobs`` changes the
@@ -297,6 +300,8 @@ def _train_all(
             out.append(
                 _train(label, model, train, val, cfg, seed, progress, augment, views, epochs)
             )
+            if done is not None:
+                done(name, s, out[-1])
         return out
     results: list[dict[str, Any] | None] = [None] * len(tasks)
     ctx = multiprocessing.get_context("spawn")
@@ -328,6 +333,8 @@ def _train_all(
                 per_seed[i]["models"][name].load_state_dict(state)
                 results[k] = record
                 log.info("%s (seed %d): trained in a worker", name, s)
+                if done is not None:
+                    done(name, s, record)
                 if bar is not None:
                     bar.advance(tid)
     finally:
@@ -513,14 +520,17 @@ def run_seed000(
 
     # ------------------------------------------------- training: every model of every seed
     tasks = [(i, name, run["seed"]) for i, run in enumerate(per_seed) for name in run["models"]]
-    trained = _train_all(tasks, per_seed, cfg, augs, progress)
-    for (i, name, s), rec in zip(tasks, trained, strict=True):
-        per_seed[i]["training"][name] = rec
+
+    def done(name: str, s: int, rec: dict[str, Any]) -> None:  # one line as each model ends
         say(
             f"seed {s} {name:6s} trained: best epoch {rec['best_epoch']}/{rec['epochs_run']}, "
             f"val loss {rec['best_val_loss']:.3f}, "
             f"val AUC {rec['best_val_auc'] or float('nan'):.3f} ({rec['seconds']:.0f} s)"
         )
+
+    trained = _train_all(tasks, per_seed, cfg, augs, progress, done)
+    for (i, name, _), rec in zip(tasks, trained, strict=True):
+        per_seed[i]["training"][name] = rec
 
     # ------------------------------------------------- the test split, read once per model
     probs: dict[str, list[np.ndarray]] = {"plain": [], "masked": [], "aes": []}
