@@ -43,7 +43,7 @@ from medseal.cli._common import (
 )
 from medseal.errors import InputError
 
-__all__ = ["app", "evaluate_he", "register"]
+__all__ = ["app", "evaluate_he", "evaluate_modes", "register"]
 
 app = typer.Typer(help="CKKS homomorphic inference (128-bit): owner and compute host apart.")
 
@@ -373,9 +373,29 @@ def evaluate_he(
     console.print(f"json: {path} ({r['seconds']:.0f} s)")
 
 
+def evaluate_modes(
+    seed000: Annotated[
+        Path | None, typer.Option("--seed000", help="Result of `evaluate seed000` (masking).")
+    ] = None,
+    seed003: Annotated[
+        Path | None, typer.Option("--seed003", help="Result of `evaluate seed003` (MORE).")
+    ] = None,
+    he: Annotated[Path | None, typer.Option("--he", help="Result of `evaluate he` (CKKS).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
+) -> None:
+    """Every privacy mode's accuracy, cost and leakage in one table (from the studies' JSON)."""
+    from medseal.evaluate.report_modes import Mode, modes_markdown, write_modes_report
+
+    given = {Mode.MASKED: seed000, Mode.MORE: seed003, Mode.CKKS: he}
+    rows, paths = write_modes_report({m: p for m, p in given.items() if p is not None}, out)
+    console.print(modes_markdown(rows), markup=False, highlight=False)
+    console.print(f"written: {', '.join(str(p) for p in paths)}")
+
+
 def register(root: typer.Typer) -> None:
-    """Add the ``he`` group and ``evaluate he`` to the ``medseal`` app."""
+    """Add the ``he`` group, ``evaluate he`` and ``evaluate modes`` to the ``medseal`` app."""
     from medseal.cli.masked_cmd import evaluate_app
 
     root.add_typer(app, name="he")
     evaluate_app.command("he")(evaluate_he)
+    evaluate_app.command("modes")(evaluate_modes)
