@@ -4,8 +4,8 @@ Side by side, on 28x28 grey inputs on this machine:
 
 1. **medseal HE-CNN, single-image packing** (profile ``128``: N = 8192,
    212-bit modulus, 128-bit security): one image at a time, the owner packs
-   the convolution's taps (25 ciphertexts), the server uses vector products
-   and 11 rotations (Galois keys for those steps only); median of
+   the convolution's taps (9 ciphertexts), the server uses vector products
+   and rotations (Galois keys for those steps only); median of
    ``--singles`` images.
 2. **medseal HE-CNN, throughput packing** (same profile): one ciphertext per
    pixel, one slot per image. Client encryption, server evaluation (from the
@@ -19,9 +19,11 @@ Side by side, on 28x28 grey inputs on this machine:
    [31, 26 x 6, 31], im2col packing, one image per ciphertext), per image.
 
 Weights are seeded random values (latency does not depend on them; trained
-weights give the same operation counts). Timings are wall-clock seconds of
-one run each; ``--threads`` torch threads for the plaintext rows (SEAL runs
-single-threaded here).
+weights give the same operation counts). Our encrypted rows run through the
+same timed loops as ``medseal evaluate he`` (``medseal.evaluate.he_latency``)
+and report wall and CPU seconds (CPU: this process and the server's forked
+workers), so a loaded machine's figure can be read; ``--threads`` torch
+threads for the plaintext rows (SEAL runs single-threaded per process).
 
 Usage::
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -42,14 +45,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from medseal.evaluate.he_latency import single_image_run, throughput_run, torch_latency
 from medseal.models.nets.he_cnn import HECNN, HEClassifier
-from medseal.privacy.ckks import CKKSKey, CKKSServer, EncryptedBatch
-
-
-def _timed(fn: Any) -> tuple[Any, float]:
-    t = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t
+from medseal.privacy.ckks import CKKSKey, ProfileName
 
 
 def _net(seed: int, channels: int) -> HECNN:
@@ -62,97 +60,30 @@ def _net(seed: int, channels: int) -> HECNN:
     return net.eval()
 
 
-def run_single(prog: Any, key: CKKSKey, x: np.ndarray, n: int) -> dict[str, Any]:
-    """The single-image packing: ``n`` images one at a time, owner and server timed apart."""
-    ctx, t_ctx = _timed(lambda: key.public_context(prog, packing="single"))
-    ctx_bytes = ctx.to_bytes()
-    server, t_load = _timed(lambda: CKKSServer(ctx_bytes))
-    enc, srv, dec, errs, sizes, cpu = [], [], [], [], [], []
-    for i in range(n):
-        c0 = time.process_time()
-        xf = x[i : i + 1].astype(np.float64) / 255.0
-        sent, t_enc = _timed(
-            lambda: key.encrypt(xf, program=prog, packing="single").to_bytes()  # noqa: B023
-        )
-        out, t_srv = _timed(
-            lambda: server.predict(prog, EncryptedBatch.from_bytes(sent)).to_bytes()  # noqa: B023
-        )
-        z, t_dec = _timed(
-            lambda: key.decrypt(EncryptedBatch.from_bytes(out), program=prog)[0, 0]  # noqa: B023
-        )
-        cpu.append(time.process_time() - c0)
-        enc.append(t_enc)
-        srv.append(t_srv)
-        dec.append(t_dec)
-        sizes.append(len(sent))
-        errs.append(abs(float(z) - float(prog.simulate(xf)[0, 0])))
-    total = [a + b + c for a, b, c in zip(enc, srv, dec, strict=True)]
-    return {
-        "images": n,
-        "plan": {k: v for k, v in prog.plan("single").items() if k != "scale_budget"},
-        "public_context_bytes": len(ctx_bytes),
-        "galois_keys_bytes": len(ctx.galois),
-        "galois_steps": list(ctx.galois_steps),
-        "context_make_s": t_ctx,
-        "server_context_load_s": t_load,
-        "encrypt_s": float(np.median(enc)),
-        "server_s": float(np.median(srv)),
-        "decrypt_s": float(np.median(dec)),
-        "end_to_end_s": float(np.median(total)),
-        "end_to_end_max_s": float(np.max(total)),
-        "end_to_end_cpu_s": float(np.median(cpu)),
-        "input_bytes": float(np.mean(sizes)),
-        "max_abs_logit_error": max(errs),
-    }
-
-
 def run_medseal(
     images: int, channels: int, threads: int, seed: int, workers: int = 1, singles: int = 5
 ) -> dict[str, Any]:
+    """Our rows, through the same timed loops as ``medseal evaluate he``."""
     rng = np.random.default_rng(seed)
     x_full = rng.integers(0, 256, size=(images, 28, 28), dtype=np.uint8)
+    xf = x_full.astype(np.float64) / 255.0
     clf = HEClassifier(_net(seed, channels))
-    prog, t_compile = _timed(lambda: clf.compile(profile="128", calibration=x_full[:256]))
-    key, t_keygen = _timed(lambda: CKKSKey.generate("128"))
-    ctx_bytes = key.public_context(prog).to_bytes()
-    ctx_relin_bytes = key.public_context().to_bytes()
-    secret_bytes = len(key.to_bytes())
-    server, t_server_load = _timed(lambda: CKKSServer(ctx_bytes, workers=workers))
-    rows: dict[str, Any] = {}
-    for label, n in (("single", 1), ("batch", images)):
-        xf = x_full[:n].astype(np.float64) / 255.0
-        sent, t_enc = _timed(lambda: key.encrypt(xf, program=prog).to_bytes())
-        out, t_srv = _timed(
-            lambda: server.predict(prog, EncryptedBatch.from_bytes(sent)).to_bytes()
-        )
-        stats = server.last_stats
-        logits, t_dec = _timed(
-            lambda: key.decrypt(EncryptedBatch.from_bytes(out), program=prog)[:, 0]
-        )
-        sim = prog.simulate(xf)[:, 0]
-        rows[label] = {
-            "images": n,
-            "encrypt_s": t_enc,
-            "server_s": t_srv,
-            "server_compute_s": stats.compute_s,
-            "server_load_s": stats.load_s,
-            "server_serialize_s": stats.serialize_s,
-            "per_layer_s": stats.per_layer_s,
-            "decrypt_s": t_dec,
-            "end_to_end_s": t_enc + t_srv + t_dec,
-            "input_bytes": len(sent),
-            "output_bytes": len(out),
-            "max_abs_logit_error": float(np.max(np.abs(logits - sim))),
-        }
-    single = run_single(prog, key, x_full, singles)
+    t0 = time.perf_counter()
+    prog = clf.compile(profile=ProfileName.P128, calibration=x_full[:256])
+    t_compile = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    key = CKKSKey.generate(ProfileName.P128)
+    t_keygen = time.perf_counter() - t0
+    rows = {
+        "single": throughput_run(prog, key, xf[:1], workers=workers),
+        "batch": throughput_run(prog, key, xf, workers=workers),
+    }
+    for row in rows.values():
+        z = row.pop("logits")
+        row["max_abs_logit_error"] = float(np.max(np.abs(z - prog.simulate(xf[: len(z)])[:, 0])))
+    single = single_image_run(prog, key, xf[:singles])
     batch = rows["batch"]
-    with torch.no_grad():
-        torch.set_num_threads(threads)
-        t1 = torch.from_numpy(x_full[:1].astype(np.float32) / 255.0).unsqueeze(1)
-        tb = torch.from_numpy(x_full.astype(np.float32) / 255.0).unsqueeze(1)
-        clf.net(t1)
-        _, plain_single = _timed(lambda: clf.net(t1))
-        _, plain_batch = _timed(lambda: clf.net(tb))
+    plain = torch_latency(clf.net, x_full, threads)
     return {
         "network": clf.net.config,
         "server_workers": workers,
@@ -160,20 +91,20 @@ def run_medseal(
         "profile": prog.profile.describe(),
         "compile_s": t_compile,
         "keygen_s": t_keygen,
-        "server_context_load_s": t_server_load,
-        "public_context_bytes": len(ctx_bytes),
-        "public_context_with_relin_keys_bytes": len(ctx_relin_bytes),
-        "secret_key_bytes": secret_bytes,
+        "public_context_bytes": batch["public_context_bytes"],
+        "public_context_with_relin_keys_bytes": len(key.public_context().to_bytes()),
+        "secret_key_bytes": len(key.to_bytes()),
         "galois_keys_bytes": 0,
         "rows": rows,
         "single_packing": single,
-        "throughput_single_s": rows["single"]["end_to_end_s"],
-        "encrypted_single_s": single["end_to_end_s"],
-        "encrypted_amortized_s": batch["end_to_end_s"] / batch["images"],
+        "throughput_single_s": rows["single"]["wall_s"],
+        "encrypted_single_s": single["end_to_end_s"] if single else None,
+        "encrypted_amortized_s": batch["wall_s"] / batch["images"],
+        "encrypted_amortized_cpu_s": batch["cpu_s"] / batch["images"],
         "server_amortized_s": batch["server_s"] / batch["images"],
         "input_bytes_per_image": batch["input_bytes"] / batch["images"],
-        "plain_single_s": plain_single,
-        "plain_amortized_s": plain_batch / images,
+        "plain_single_s": plain["single_s"],
+        "plain_amortized_s": plain["amortized_s"],
     }
 
 
@@ -264,14 +195,15 @@ def main() -> None:
         f"{sp['end_to_end_s']:.3f} s (owner {sp['encrypt_s']:.3f}, server {sp['server_s']:.3f}; "
         f"CPU {sp['end_to_end_cpu_s']:.3f} s)",
         f"{sp['end_to_end_s']:.3f} s (one image per set of ciphertexts)",
-        f"{sp['input_bytes'] / kb:.0f} KiB",
+        f"{sp['input_bytes_per_image'] / kb:.0f} KiB",
         f"public ctx {sp['public_context_bytes'] / kb / kb:.1f} MiB "
         f"({len(sp['galois_steps'])} Galois keys {sp['galois_keys_bytes'] / kb / kb:.1f} MiB)",
     )
     table.add_row(
         f"medseal HE-CNN encrypted (throughput packing, N=8192, {args.workers} server procs)",
         f"{ours['throughput_single_s']:.2f} s (a whole batch)",
-        f"{ours['encrypted_amortized_s'] * 1e3:.2f} ms (server {ours['server_amortized_s'] * 1e3:.2f} ms)",
+        f"{ours['encrypted_amortized_s'] * 1e3:.2f} ms (server {ours['server_amortized_s'] * 1e3:.2f} ms;"
+        f" CPU {ours['encrypted_amortized_cpu_s'] * 1e3:.2f} ms)",
         f"{ours['input_bytes_per_image'] / kb:.1f} KiB",
         f"public ctx {ours['public_context_bytes']} B, secret {ours['secret_key_bytes'] / kb:.0f} KiB",
     )
@@ -297,6 +229,8 @@ def main() -> None:
             "python": platform.python_version(),
             "processor": platform.processor() or platform.machine(),
             "torch_threads": args.threads,
+            "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
         },
         "medseal": ours,
         "tenseal_tutorial": peer,

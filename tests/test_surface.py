@@ -53,7 +53,7 @@ EXPECTED_ALL = {
         "CKKSBackendUnavailableError", "CKKSContextMismatchError", "CKKSFormatError", "CKKSKey",
         "CKKSModelMismatchError", "CKKSPlanError", "CKKSProfile", "CKKSProfileError",
         "CKKSPublicContext", "CKKSSecretError", "CKKSServer", "EncryptedBatch", "EvalStats",
-        "HEProgram", "Packing", "SinglePacking", "SquareLayer", "available_backends", "get_backend", "get_profile",
+        "HEProgram", "Packing", "SinglePacking", "SquareLayer", "ProfileName", "RoundTrip", "available_backends", "ckks_backend", "get_profile", "round_trip",
     ],
     "medseal.models": [
         "MaskedCNN", "ResNet18", "Split", "SplitData", "TrainConfig", "TrainResult", "aes_control",

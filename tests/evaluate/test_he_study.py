@@ -50,6 +50,19 @@ def test_the_study_reports_cost_and_sizes_measured_in_the_run(result):
     assert result["profile"]["security_bits"] == 128
 
 
+def test_the_study_reports_cpu_seconds_beside_wall_time(result):
+    lat = result["latency"]
+    assert lat["cpu_s"] > 0 and lat["wall_s"] > 0
+    assert lat["per_image_full_batch_cpu_s"] == pytest.approx(
+        lat["cpu_s"] / lat["batches"] / result["profile"]["slots"]
+    )
+    assert lat["single_image_cpu_s"] > 0 and result["cpu_seconds"] > 0
+    assert len(result["machine"]["load_average"]) == 3
+    measured = {g["goal"]: g["measured"] for g in result["goals"]}
+    assert "ms CPU per image" in measured["under 10 ms per image amortized (batched packing)"]
+    assert "min CPU" in measured["whole study under 20 minutes"]
+
+
 def test_goals_are_judged_from_the_numbers(result):
     assert [g["met"] for g in result["goals"]] == [g["met"] for g in judge_goals(result)]
     better = copy.deepcopy(result)

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
@@ -53,6 +54,18 @@ DataOpt = Annotated[
 ]
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def _choice(kind: type[E], value: str, option: str) -> E:
+    """``value`` as a member of ``kind``, or one line naming the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(m.value for m in kind)
+        raise InputError(f"{option} must be one of {known} (got {value!r})") from None
+
+
 def _write(path: Path, blob: bytes, *, secret: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
@@ -75,22 +88,27 @@ def train(
     data: DataOpt = "pneumoniamnist",
     channels: Annotated[int, typer.Option(help="Convolution filters.")] = 8,
     pool: Annotated[int, typer.Option(help="Average-pooling window.")] = 6,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 60,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 15,
     seed: Annotated[int, typer.Option(help="Seed of weights and batch order.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
 ) -> None:
     """Train the HE-friendly CNN in plaintext (owner side) and save it."""
-    import torch
-
+    from medseal.evaluate.he import HEData, HEStudyConfig, train_he_cnn
     from medseal.models.data import load_dataset
-    from medseal.models.nets.he_cnn import HECNN, save_he_cnn
-    from medseal.models.train import TrainConfig, fit
+    from medseal.models.nets.he_cnn import save_he_cnn
 
-    d = load_dataset(data, seed=seed)
-    torch.manual_seed(seed)
-    net = HECNN(channels=channels, pool=pool, image_size=int(d.train.x.shape[1]))
-    cfg = TrainConfig(epochs=epochs, batch_size=64, lr=3e-3, patience=8, seed=seed, threads=threads)
-    res = fit(net, d.train, d.val, cfg, description="HE-CNN")
+    cfg = HEStudyConfig(
+        data=_choice(HEData, data, "--data"),
+        channels=channels,
+        pool=pool,
+        epochs=epochs,
+        patience=patience,
+        seed=seed,
+        threads=threads,
+    )
+    d = load_dataset(cfg.data, seed=seed)
+    net, res = train_he_cnn(cfg, d)
     save_he_cnn(net, out, {"data": d.name, "training": res.to_json()})
     console.print(f"saved {out} ({res.epochs_run} epochs, best val loss {res.best_val_loss:.3f})")
 
@@ -187,10 +205,7 @@ def encrypt(
     """
     from medseal.privacy.ckks import CKKSKey, HEProgram, Packing
 
-    try:
-        pk = Packing(packing)
-    except ValueError:
-        raise InputError(f"unknown packing {packing!r} (throughput, single)") from None
+    pk = _choice(Packing, packing, "--packing")
     prog = HEProgram.from_bytes(_read(model))
     ring = open_keyring(keyring)
     k = CKKSKey.unseal(_read(key), ring)
@@ -317,7 +332,8 @@ def evaluate_he(
     ] = None,
     profile: Annotated[str, typer.Option(help="CKKS profile: 128 or 128-deep.")] = "128",
     shift: Annotated[int, typer.Option(help="Random training shifts of up to N pixels.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 30,
+    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 60,
+    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 15,
     seed: Annotated[int, typer.Option(help="Seed of splits and weights.")] = 0,
     limit: Annotated[
         int | None, typer.Option(help="At most N images per split (quick run).")
@@ -330,7 +346,8 @@ def evaluate_he(
     n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
 ) -> None:
     """CKKS study: plaintext vs simulated vs encrypted AUC, agreement, latency, bytes, goals."""
-    from medseal.evaluate.he import HEStudyConfig, run_he_study
+    from medseal.evaluate.he import HEData, HEStudyConfig, run_he_study
+    from medseal.privacy.ckks import ProfileName
 
     second: tuple[int, int, int] | None = None
     if conv2:
@@ -342,17 +359,18 @@ def evaluate_he(
     if image_size is None and data.strip().lower().startswith(("nih", "chestx")):
         image_size = 28
     cfg = HEStudyConfig(
-        data=data,
+        data=_choice(HEData, data, "--data"),
         data_dir=data_dir,
         image_size=image_size,
         channels=channels,
         pool=pool,
         conv2=second,
-        profile=profile,
+        profile=_choice(ProfileName, profile, "--profile"),
         shift=shift,
         workers=workers,
         singles=singles,
         epochs=epochs,
+        patience=patience,
         seed=seed,
         limit=limit,
         threads=threads,

@@ -38,7 +38,11 @@ __all__ = [
 
 
 class Mode(StrEnum):
-    """The privacy modes of medseal, each with the study that measures it."""
+    """The privacy modes of medseal.
+
+    Each is measured by its own study: ``masked`` by ``evaluate seed000``,
+    ``more`` by ``evaluate seed003``, ``ckks`` by ``evaluate he``.
+    """
 
     MASKED = "masked"
     MORE = "more"
@@ -51,8 +55,10 @@ class ModeRow:
 
     mode: Mode
     dataset: str
+    """The data set of the study's test split."""
     model: str
     auc: float
+    """AUC of the model on protected data, on the study's test split."""
     auc_ci: tuple[float, float] | None
     """95% CI of ``auc`` where the study computed one (``None``: a spread over folds instead)."""
     plain_auc: float

@@ -31,8 +31,9 @@ import copy
 import json
 import math
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import torch
@@ -45,14 +46,23 @@ from medseal.privacy.ckks import (
     CKKSKey,
     CKKSProfile,
     CKKSServer,
-    EncryptedBatch,
     HEProgram,
     Packing,
     SquareLayer,
     get_profile,
+    round_trip,
 )
 
-__all__ = ["HECNN", "HEClassifier", "PolyAct", "compile_he", "load_he_cnn", "save_he_cnn"]
+__all__ = [
+    "HECNN",
+    "EncryptedRun",
+    "HEClassifier",
+    "HEMode",
+    "PolyAct",
+    "compile_he",
+    "load_he_cnn",
+    "save_he_cnn",
+]
 
 F64 = NDArray[np.float64]
 _MIN_QUADRATIC = 1e-6
@@ -254,6 +264,25 @@ def _sigmoid(z: F64) -> F64:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)), dtype=np.float64)
 
 
+class HEMode(StrEnum):
+    """How :class:`HEClassifier` runs (Concrete-ML's three modes)."""
+
+    PLAIN = "plain"
+    """The torch network."""
+    SIMULATE = "simulate"
+    """The compiled polynomial program in float64, on the encoding grid."""
+    ENCRYPTED = "encrypted"
+    """CKKS end to end: owner encrypts, server evaluates, owner decrypts."""
+
+
+class EncryptedRun(TypedDict, total=False):
+    """Options of an encrypted run (:meth:`HEClassifier.logits`)."""
+
+    key: CKKSKey
+    server: CKKSServer
+    packing: Packing | str
+
+
 class HEClassifier:
     """One binary classifier, three ways to run it: ``plain``, ``simulate``, ``encrypted``.
 
@@ -281,55 +310,42 @@ class HEClassifier:
         return self.program
 
     def logits(
-        self,
-        x: ArrayLike,
-        *,
-        mode: str = "plain",
-        key: CKKSKey | None = None,
-        server: CKKSServer | None = None,
-        packing: Packing | str = Packing.THROUGHPUT,
+        self, x: ArrayLike, *, mode: HEMode | str = HEMode.PLAIN, **options: Unpack[EncryptedRun]
     ) -> F64:
         """Logits of class 1 for ``(N, H, W)`` images (``uint8`` or floats in [0, 1]).
 
-        ``packing`` (encrypted mode): ``"throughput"`` encrypts up to ``slots``
-        images per batch; ``"single"`` encrypts and evaluates one image at a
-        time (low latency; the server's context needs its Galois keys).
+        ``options`` (encrypted mode): ``key``, the data owner's :class:`CKKSKey`;
+        ``server``, a :class:`CKKSServer` (default: one built from the key's
+        serialized public context); ``packing``, ``"throughput"`` (up to
+        ``slots`` images per batch) or ``"single"`` (one image at a time: low
+        latency, the server's context needs its Galois keys).
         """
         xf = _as_unit_float(x)
         if xf.ndim != 3:
             raise InputError(f"expected images (N, H, W), got shape {xf.shape}")
-        if mode == "plain":
+        try:
+            how = HEMode(mode)
+        except ValueError:
+            raise InputError(f"unknown mode {mode!r} (plain, simulate, encrypted)") from None
+        if how is HEMode.PLAIN:
             with torch.no_grad():
                 t = torch.from_numpy(xf.astype(np.float32)).unsqueeze(1)
                 return self.net.float()(t).squeeze(1).double().numpy()
         prog = self._need_program()
-        if mode == "simulate":
+        if how is HEMode.SIMULATE:
             return prog.simulate(xf)[:, 0]
-        if mode == "encrypted":
-            if key is None:
-                raise InputError("mode='encrypted' needs the data owner's CKKSKey (key=...)")
-            pk = Packing(packing)
-            srv = server or CKKSServer(key.public_context(prog, packing=pk).to_bytes())
-            out = []
-            slots = 1 if pk is Packing.SINGLE else prog.profile.slots
-            for i in range(0, len(xf), slots):
-                sent = key.encrypt(xf[i : i + slots], program=prog, packing=pk).to_bytes()
-                back = srv.predict(prog, EncryptedBatch.from_bytes(sent)).to_bytes()
-                out.append(key.decrypt(EncryptedBatch.from_bytes(back), program=prog)[:, 0])
-            return np.concatenate(out)
-        raise InputError(f"unknown mode {mode!r} (plain, simulate, encrypted)")
+        key = options.get("key")
+        if key is None:
+            raise InputError("mode='encrypted' needs the data owner's CKKSKey (key=...)")
+        pk = Packing(options.get("packing", Packing.THROUGHPUT))
+        srv = options.get("server") or CKKSServer(key.public_context(prog, packing=pk).to_bytes())
+        return round_trip(key, srv, prog, xf, packing=pk).logits
 
     def predict(
-        self,
-        x: ArrayLike,
-        *,
-        mode: str = "plain",
-        key: CKKSKey | None = None,
-        server: CKKSServer | None = None,
-        packing: Packing | str = Packing.THROUGHPUT,
+        self, x: ArrayLike, *, mode: HEMode | str = HEMode.PLAIN, **options: Unpack[EncryptedRun]
     ) -> F64:
-        """Probabilities of class 1 (sigmoid of :meth:`logits`)."""
-        return _sigmoid(self.logits(x, mode=mode, key=key, server=server, packing=packing))
+        """Probabilities of class 1 (sigmoid of :meth:`logits`, same arguments)."""
+        return _sigmoid(self.logits(x, mode=mode, **options))
 
 
 def save_he_cnn(net: HECNN, directory: str | os.PathLike[str], info: dict[str, Any]) -> Path:

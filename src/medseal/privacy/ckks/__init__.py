@@ -29,7 +29,7 @@ Example
 from __future__ import annotations
 
 from medseal.privacy.ckks._format import FORMAT_VERSION
-from medseal.privacy.ckks.backend import CKKSBackend, available_backends, get_backend
+from medseal.privacy.ckks.backend import CKKSBackend, available_backends, ckks_backend
 from medseal.privacy.ckks.client import CKKSKey
 from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
@@ -41,7 +41,13 @@ from medseal.privacy.ckks.errors import (
     CKKSProfileError,
     CKKSSecretError,
 )
-from medseal.privacy.ckks.profiles import HE_STANDARD_128, PROFILES, CKKSProfile, get_profile
+from medseal.privacy.ckks.profiles import (
+    HE_STANDARD_128,
+    PROFILES,
+    CKKSProfile,
+    ProfileName,
+    get_profile,
+)
 from medseal.privacy.ckks.program import (
     AffineLayer,
     HEProgram,
@@ -49,6 +55,7 @@ from medseal.privacy.ckks.program import (
     SinglePacking,
     SquareLayer,
 )
+from medseal.privacy.ckks.roundtrip import RoundTrip, round_trip
 from medseal.privacy.ckks.server import CKKSServer, EvalStats
 
 __all__ = [
@@ -72,9 +79,12 @@ __all__ = [
     "EvalStats",
     "HEProgram",
     "Packing",
+    "ProfileName",
+    "RoundTrip",
     "SinglePacking",
     "SquareLayer",
     "available_backends",
-    "get_backend",
+    "ckks_backend",
     "get_profile",
+    "round_trip",
 ]

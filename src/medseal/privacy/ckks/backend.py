@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from medseal.privacy.ckks.errors import CKKSBackendUnavailableError
 from medseal.privacy.ckks.profiles import CKKSProfile
 
-__all__ = ["CKKSBackend", "available_backends", "get_backend"]
+__all__ = ["CKKSBackend", "available_backends", "ckks_backend"]
 
 F64 = NDArray[np.float64]
 
@@ -143,7 +143,7 @@ def available_backends() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in _BACKENDS:
         try:
-            get_backend(name)
+            ckks_backend(name)
         except CKKSBackendUnavailableError as exc:
             out[name] = str(exc)
         else:
@@ -151,7 +151,7 @@ def available_backends() -> dict[str, str | None]:
     return out
 
 
-def get_backend(name: str = "tenseal") -> CKKSBackend:
+def ckks_backend(name: str = "tenseal") -> CKKSBackend:
     """The named backend, imported now; :class:`CKKSBackendUnavailableError` if missing."""
     try:
         module, cls, pip_name = _BACKENDS[name]

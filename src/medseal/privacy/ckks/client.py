@@ -25,7 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from medseal.crypto import KeyRing, WrappedKey, seal, unseal
 from medseal.errors import DecryptionError
 from medseal.privacy.ckks import _format
-from medseal.privacy.ckks.backend import CKKSBackend, get_backend
+from medseal.privacy.ckks.backend import CKKSBackend, ckks_backend
 from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
     CKKSContextMismatchError,
@@ -66,7 +66,7 @@ class CKKSKey:
     def generate(cls, profile: str | CKKSProfile = "128", *, backend: str = "tenseal") -> CKKSKey:
         """Fresh keys from OS entropy under a checked 128-bit profile."""
         prof = get_profile(profile)
-        be = get_backend(backend)
+        be = ckks_backend(backend)
         return cls(be, be.keygen(prof), prof, secrets.token_hex(16))
 
     @property
@@ -256,7 +256,7 @@ class CKKSKey:
                 int(p["scale_bits"]),
             )
             key_id = str(header["key_id"])
-            be = get_backend(str(header["backend"]))
+            be = ckks_backend(str(header["backend"]))
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, CKKSFormatError):
                 raise

@@ -17,10 +17,11 @@ decrypted outputs (``|value| < 2 ** (first - scale_bits - 1)``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from medseal.privacy.ckks.errors import CKKSProfileError
 
-__all__ = ["HE_STANDARD_128", "PROFILES", "CKKSProfile", "get_profile"]
+__all__ = ["HE_STANDARD_128", "PROFILES", "CKKSProfile", "ProfileName", "get_profile"]
 
 HE_STANDARD_128: dict[int, int] = {
     1024: 27,
@@ -159,15 +160,24 @@ class CKKSProfile:
         }
 
 
+class ProfileName(StrEnum):
+    """The named profiles of :data:`PROFILES`, all at 128-bit classical security."""
+
+    P128 = "128"
+    """N = 8192, depth 3: one convolution, its square and a dense layer."""
+    P128_DEEP = "128-deep"
+    """N = 16384, depth 7: deeper networks (a second convolution) at twice the slots."""
+
+
 PROFILES: dict[str, CKKSProfile] = {
     # Depth 3 (conv, square, dense): the throughput network. 212 <= 218 bits.
-    "128": CKKSProfile("128", 8192, (52, 36, 36, 36, 52), 36),
+    ProfileName.P128: CKKSProfile("128", 8192, (52, 36, 36, 36, 52), 36),
     # Depth 7 for deeper networks at twice the slots. 400 <= 438 bits.
-    "128-deep": CKKSProfile("128-deep", 16384, (60, 40, 40, 40, 40, 40, 40, 40, 60), 40),
+    ProfileName.P128_DEEP: CKKSProfile("128-deep", 16384, (60, 40, 40, 40, 40, 40, 40, 40, 60), 40),
 }
 
 
-def get_profile(profile: str | CKKSProfile) -> CKKSProfile:
+def get_profile(profile: ProfileName | str | CKKSProfile) -> CKKSProfile:
     """A named profile (``"128"``, ``"128-deep"``) or the given object, checked."""
     if isinstance(profile, CKKSProfile):
         return profile

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from medseal.privacy.ckks.backend import get_backend
+from medseal.privacy.ckks.backend import ckks_backend
 from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
     CKKSContextMismatchError,
@@ -63,7 +63,7 @@ class CKKSServer:
             else CKKSPublicContext.from_bytes(context)
         )
         self.context = ctx
-        self._backend = get_backend(ctx.backend)
+        self._backend = ckks_backend(ctx.backend)
         self._state: Any = self._backend.import_public(ctx.blob)
         if ctx.galois_steps:
             self._state = self._backend.import_galois(self._state, ctx.galois, ctx.galois_steps)
