@@ -12,7 +12,7 @@ package to install.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,9 +20,21 @@ from numpy.typing import NDArray
 from medseal.privacy.ckks.errors import CKKSBackendUnavailableError
 from medseal.privacy.ckks.profiles import CKKSProfile
 
-__all__ = ["CKKSBackend", "available_backends", "ckks_backend"]
+__all__ = ["AffineWeights", "CKKSBackend", "available_backends", "ckks_backend"]
 
 F64 = NDArray[np.float64]
+
+
+class AffineWeights(NamedTuple):
+    """An affine layer for a backend: ``out[j] = sum_k data[k] * x[indices[k]] + bias[j]``.
+
+    CSR rows: the entries of output ``j`` are ``indptr[j]:indptr[j + 1]``.
+    """
+
+    indptr: NDArray[np.int64]
+    indices: NDArray[np.int64]
+    data: F64
+    bias: F64
 
 
 class CKKSBackend(Protocol):
@@ -89,16 +101,8 @@ class CKKSBackend(Protocol):
     def mod_switch(self, state: Any, cts: Sequence[Any], *, levels: int) -> list[Any]:
         """Drop primes (no rescale) until ``levels`` rescales are left."""
 
-    def affine(
-        self,
-        state: Any,
-        cts: Sequence[Any],
-        indptr: NDArray[np.int64],
-        indices: NDArray[np.int64],
-        data: F64,
-        bias: F64,
-    ) -> list[Any]:
-        """``out[j] = sum_k data[k] * cts[indices[k]] + bias[j]`` (CSR rows), then rescale."""
+    def affine(self, state: Any, cts: Sequence[Any], layer: AffineWeights) -> list[Any]:
+        """``layer`` applied to ``cts`` (one ciphertext per input), then rescale."""
 
     def square(self, state: Any, cts: Sequence[Any], *, relinearize: bool) -> list[Any]:
         """Square every ciphertext, optionally relinearise, then rescale."""
@@ -107,9 +111,9 @@ class CKKSBackend(Protocol):
         self,
         state: Any,
         cts: Sequence[Any],
-        first: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        first: AffineWeights,
         relinearize: bool,
-        second: tuple[NDArray[np.int64], NDArray[np.int64], F64, F64],
+        second: AffineWeights,
         *,
         workers: int,
     ) -> list[Any]:

@@ -85,26 +85,11 @@ class CKKSServer:
         batch.check_program(program.program_id, stage="input")
         if batch.packing == Packing.SINGLE.value:
             return self._predict_single(program, batch)
-        if batch.n_features != program.n_inputs:
-            raise CKKSPlanError(
-                f"the batch has {batch.n_features} input ciphertexts, the program takes "
-                f"{program.n_inputs}"
-            )
-        if batch.levels < program.depth:
-            raise CKKSPlanError(
-                f"the batch has {batch.levels} levels, the program needs {program.depth}"
-            )
         relin = program.relinearize_after()
         if any(relin) and not self.context.relin_keys:
             raise CKKSPlanError("the program needs relinearization keys the context does not carry")
         stats = EvalStats()
-        t0 = time.perf_counter()
-        cts = self._backend.from_bytes(self._state, batch.ciphertexts)
-        if any(self._backend.levels(self._state, ct) != batch.levels for ct in cts):
-            raise CKKSFormatError("the batch's ciphertexts do not match its declared level")
-        if batch.levels > program.depth:
-            cts = self._backend.mod_switch(self._state, cts, levels=program.depth)
-        stats.load_s = time.perf_counter() - t0
+        cts = self._load(program, batch, program.n_inputs, "", stats)
         t0 = time.perf_counter()
         layers = list(zip(program.layers, relin, strict=True))
         head = program.layers[:3]
@@ -116,23 +101,15 @@ class CKKSServer:
             and isinstance(head[2], AffineLayer)
         ):
             t1 = time.perf_counter()
-            a0, a2 = head[0], head[2]
             cts = self._backend.affine_square_affine(
-                self._state,
-                cts,
-                (a0.indptr, a0.indices, a0.data, a0.bias),
-                relin[1],
-                (a2.indptr, a2.indices, a2.data, a2.bias),
-                workers=self.workers,
+                self._state, cts, head[0].weights, relin[1], head[2].weights, workers=self.workers
             )
             stats.per_layer_s.append(time.perf_counter() - t1)
             layers = layers[3:]
         for layer, rl in layers:
             t1 = time.perf_counter()
             if isinstance(layer, AffineLayer):
-                cts = self._backend.affine(
-                    self._state, cts, layer.indptr, layer.indices, layer.data, layer.bias
-                )
+                cts = self._backend.affine(self._state, cts, layer.weights)
             else:
                 cts = self._backend.square(self._state, cts, relinearize=rl)
             stats.per_layer_s.append(time.perf_counter() - t1)
@@ -154,15 +131,6 @@ class CKKSServer:
     def _predict_single(self, program: HEProgram, batch: EncryptedBatch) -> EncryptedBatch:
         """The single-image packing: taps -> vector affine -> square -> rotate-sums -> rest."""
         layout = program.single_packing()
-        if batch.n_features != layout.n_ciphertexts:
-            raise CKKSPlanError(
-                f"the batch has {batch.n_features} input ciphertexts, the program's single-image "
-                f"packing takes {layout.n_ciphertexts}"
-            )
-        if batch.levels < program.depth:
-            raise CKKSPlanError(
-                f"the batch has {batch.levels} levels, the program needs {program.depth}"
-            )
         if (
             not set(layout.galois_steps) <= set(self.context.galois_steps)
             or not self.context.relin_keys
@@ -174,13 +142,7 @@ class CKKSServer:
         relin = program.relinearize_for(Packing.SINGLE)
         stats = EvalStats()
         be, st = self._backend, self._state
-        t0 = time.perf_counter()
-        cts = be.from_bytes(st, batch.ciphertexts)
-        if any(be.levels(st, ct) != batch.levels for ct in cts):
-            raise CKKSFormatError("the batch's ciphertexts do not match its declared level")
-        if batch.levels > program.depth:
-            cts = be.mod_switch(st, cts, levels=program.depth)
-        stats.load_s = time.perf_counter() - t0
+        cts = self._load(program, batch, layout.n_ciphertexts, "'s single-image packing", stats)
         t0 = time.perf_counter()
         t1 = time.perf_counter()
         packed = be.taps_affine(
@@ -204,7 +166,7 @@ class CKKSServer:
         for layer, rl in zip(program.layers[3:], relin[3:], strict=True):
             t1 = time.perf_counter()
             if isinstance(layer, AffineLayer):
-                cts = be.affine(st, cts, layer.indptr, layer.indices, layer.data, layer.bias)
+                cts = be.affine(st, cts, layer.weights)
             else:
                 cts = be.square(st, cts, relinearize=rl)
             stats.per_layer_s.append(time.perf_counter() - t1)
@@ -223,6 +185,28 @@ class CKKSServer:
             ciphertexts=tuple(blobs),
             packing=Packing.SINGLE.value,
         )
+
+    def _load(
+        self, program: HEProgram, batch: EncryptedBatch, n_inputs: int, what: str, stats: EvalStats
+    ) -> list[Any]:
+        """The batch's ciphertexts, checked against the program and brought to its depth."""
+        if batch.n_features != n_inputs:
+            raise CKKSPlanError(
+                f"the batch has {batch.n_features} input ciphertexts, the program{what} takes "
+                f"{n_inputs}"
+            )
+        if batch.levels < program.depth:
+            raise CKKSPlanError(
+                f"the batch has {batch.levels} levels, the program needs {program.depth}"
+            )
+        t0 = time.perf_counter()
+        cts = self._backend.from_bytes(self._state, batch.ciphertexts)
+        if any(self._backend.levels(self._state, ct) != batch.levels for ct in cts):
+            raise CKKSFormatError("the batch's ciphertexts do not match its declared level")
+        if batch.levels > program.depth:
+            cts = self._backend.mod_switch(self._state, cts, levels=program.depth)
+        stats.load_s = time.perf_counter() - t0
+        return cts
 
     def residues(self, batch: EncryptedBatch) -> list[tuple[Any, int]]:
         """The host's numeric view of each ciphertext: first RNS limb per polynomial, prime.
