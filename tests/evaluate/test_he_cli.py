@@ -94,3 +94,12 @@ def test_he_encrypt_reads_vault_objects_as_the_acting_principal(owner_env, capsy
     # a principal without a grant on the data set is refused and nothing is written
     assert main(["he", "encrypt", *vault, "--as", "mallory", "-o", "m.ct"]) != 0
     assert not (d / "m.ct").exists()
+
+
+def test_evaluate_he_refuses_an_unknown_data_set_or_profile_in_one_line(capsys):
+    assert main(["evaluate", "he", "--profile", "256"]) == 2
+    assert main(["evaluate", "he", "--data", "mnist"]) == 2
+    assert main(["evaluate", "he", "--conv2", "8x3"]) == 2
+    err = capsys.readouterr().err
+    assert "--profile must be one of 128, 128-deep" in err and "--data must be one of" in err
+    assert "--conv2 is 'channels,kernel,stride'" in err and "Traceback" not in err

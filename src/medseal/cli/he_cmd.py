@@ -44,7 +44,7 @@ from medseal.cli._common import (
 )
 from medseal.errors import InputError
 
-__all__ = ["app", "evaluate_he", "evaluate_modes", "register"]
+__all__ = ["app", "register"]
 
 app = typer.Typer(help="CKKS homomorphic inference (128-bit): owner and compute host apart.")
 
@@ -57,7 +57,7 @@ DataOpt = Annotated[
 E = TypeVar("E", bound=StrEnum)
 
 
-def _choice(kind: type[E], value: str, option: str) -> E:
+def choice(kind: type[E], value: str, option: str) -> E:
     """``value`` as a member of ``kind``, or one line naming the choices."""
     try:
         return kind(value)
@@ -94,19 +94,13 @@ def train(
     threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
 ) -> None:
     """Train the HE-friendly CNN in plaintext (owner side) and save it."""
-    from medseal.evaluate.he import HEData, HEStudyConfig, train_he_cnn
+    options = dict(locals())  # the options, named as HEStudyConfig's fields (out aside)
+    from medseal.cli.he_study_cmd import study_config
+    from medseal.evaluate.he import train_he_cnn
     from medseal.models.data import load_dataset
     from medseal.models.nets.he_cnn import save_he_cnn
 
-    cfg = HEStudyConfig(
-        data=_choice(HEData, data, "--data"),
-        channels=channels,
-        pool=pool,
-        epochs=epochs,
-        patience=patience,
-        seed=seed,
-        threads=threads,
-    )
+    cfg = study_config(**{k: v for k, v in options.items() if k != "out"})
     d = load_dataset(cfg.data, seed=seed)
     net, res = train_he_cnn(cfg, d)
     save_he_cnn(net, out, {"data": d.name, "training": res.to_json()})
@@ -205,7 +199,7 @@ def encrypt(
     """
     from medseal.privacy.ckks import CKKSKey, HEProgram, Packing
 
-    pk = _choice(Packing, packing, "--packing")
+    pk = choice(Packing, packing, "--packing")
     prog = HEProgram.from_bytes(_read(model))
     ring = open_keyring(keyring)
     k = CKKSKey.unseal(_read(key), ring)
@@ -312,106 +306,9 @@ def decrypt(
     console.print(table)
 
 
-def evaluate_he(
-    data: DataOpt = "pneumoniamnist",
-    data_dir: Annotated[
-        str | None, typer.Option("--data-dir", help="Folder holding the data set folders.")
-    ] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
-    image_size: Annotated[
-        int | None,
-        typer.Option("--image-size", help="Resize images first (NIH: 64 -> 28, the default)."),
-    ] = None,
-    channels: Annotated[int, typer.Option(help="Convolution filters of the HE-CNN.")] = 8,
-    pool: Annotated[int, typer.Option(help="Average-pooling window.")] = 6,
-    conv2: Annotated[
-        str | None,
-        typer.Option(
-            help="Second convolution 'channels,kernel,stride' (needs --profile 128-deep)."
-        ),
-    ] = None,
-    profile: Annotated[str, typer.Option(help="CKKS profile: 128 or 128-deep.")] = "128",
-    shift: Annotated[int, typer.Option(help="Random training shifts of up to N pixels.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Maximum epochs.")] = 60,
-    patience: Annotated[int, typer.Option(help="Early-stopping patience (epochs).")] = 15,
-    seed: Annotated[int, typer.Option(help="Seed of splits and weights.")] = 0,
-    limit: Annotated[
-        int | None, typer.Option(help="At most N images per split (quick run).")
-    ] = None,
-    threads: Annotated[int, typer.Option(help="Torch threads.")] = 2,
-    workers: Annotated[int, typer.Option(help="Server processes (throughput packing).")] = 2,
-    singles: Annotated[
-        int, typer.Option(help="Test images also run one by one in the single-image packing.")
-    ] = 10,
-    n_boot: Annotated[int, typer.Option(help="Bootstrap resamples for CIs.")] = 2000,
-) -> None:
-    """CKKS study: plaintext vs simulated vs encrypted AUC, agreement, latency, bytes, goals."""
-    from medseal.evaluate.he import HEData, HEStudyConfig, run_he_study
-    from medseal.privacy.ckks import ProfileName
-
-    second: tuple[int, int, int] | None = None
-    if conv2:
-        try:
-            c, k, st = (int(v) for v in conv2.split(","))
-        except ValueError:
-            raise InputError("--conv2 is 'channels,kernel,stride', e.g. 8,3,2") from None
-        second = (c, k, st)
-    if image_size is None and data.strip().lower().startswith(("nih", "chestx")):
-        image_size = 28
-    cfg = HEStudyConfig(
-        data=_choice(HEData, data, "--data"),
-        data_dir=data_dir,
-        image_size=image_size,
-        channels=channels,
-        pool=pool,
-        conv2=second,
-        profile=_choice(ProfileName, profile, "--profile"),
-        shift=shift,
-        workers=workers,
-        singles=singles,
-        epochs=epochs,
-        patience=patience,
-        seed=seed,
-        limit=limit,
-        threads=threads,
-        n_boot=n_boot,
-    )
-    r = run_he_study(cfg, say=console.print)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"he-{r['dataset']['name']}.json"
-    path.write_text(json.dumps(r, indent=2, default=str) + "\n")
-    table = Table("mode", "AUC [95% CI]", title=f"CKKS study on {r['dataset']['name']}")
-    for mode, a in r["auc"].items():
-        table.add_row(mode, f"{a['auc']:.4f} [{a['lo']:.4f}, {a['hi']:.4f}]")
-    console.print(table)
-    goals = Table("goal", "measured", "met")
-    for g in r["goals"]:
-        goals.add_row(g["goal"], g["measured"], "yes" if g["met"] else "NO")
-    console.print(goals)
-    console.print(f"json: {path} ({r['seconds']:.0f} s)")
-
-
-def evaluate_modes(
-    seed000: Annotated[
-        Path | None, typer.Option("--seed000", help="Result of `evaluate seed000` (masking).")
-    ] = None,
-    seed003: Annotated[
-        Path | None, typer.Option("--seed003", help="Result of `evaluate seed003` (MORE).")
-    ] = None,
-    he: Annotated[Path | None, typer.Option("--he", help="Result of `evaluate he` (CKKS).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
-) -> None:
-    """Every privacy mode's accuracy, cost and leakage in one table (from the studies' JSON)."""
-    from medseal.evaluate.report_modes import Mode, modes_markdown, write_modes_report
-
-    given = {Mode.MASKED: seed000, Mode.MORE: seed003, Mode.CKKS: he}
-    rows, paths = write_modes_report({m: p for m, p in given.items() if p is not None}, out)
-    console.print(modes_markdown(rows), markup=False, highlight=False)
-    console.print(f"written: {', '.join(str(p) for p in paths)}")
-
-
 def register(root: typer.Typer) -> None:
     """Add the ``he`` group, ``evaluate he`` and ``evaluate modes`` to the ``medseal`` app."""
+    from medseal.cli.he_study_cmd import evaluate_he, evaluate_modes
     from medseal.cli.masked_cmd import evaluate_app
 
     root.add_typer(app, name="he")

@@ -112,6 +112,10 @@ class HEStudyConfig:
                 known = ", ".join(m.value for m in kind)
                 raise InputError(f"unknown {name} {value!r} (known: {known})") from None
 
+    def pick(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """These settings by name (what the network or the training loop takes)."""
+        return {n: getattr(self, n) for n in names}
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(data=self.data.value, profile=self.profile.value, hidden=list(self.hidden))
@@ -140,31 +144,18 @@ def resize_splits(data: SplitData, size: int) -> SplitData:
     )
 
 
+_NET_FIELDS = ("channels", "kernel", "stride", "pool", "hidden", "conv2")
+_TRAIN_FIELDS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "seed", "threads")
+
+
 def train_he_cnn(cfg: HEStudyConfig, data: SplitData) -> tuple[HECNN, TrainResult]:
     """The HE-CNN of ``cfg`` trained in plaintext on ``data``'s train split (val: early stop)."""
     torch.manual_seed(cfg.seed)
-    net = HECNN(
-        channels=cfg.channels,
-        kernel=cfg.kernel,
-        stride=cfg.stride,
-        pool=cfg.pool,
-        hidden=cfg.hidden,
-        conv2=cfg.conv2,
-        image_size=int(data.train.x.shape[1]),
-    )
+    net = HECNN(image_size=int(data.train.x.shape[1]), **cfg.pick(_NET_FIELDS))
     augment = None
     if cfg.shift or cfg.contrast:
         augment = KeyFreeAugment(shift=cfg.shift, contrast=cfg.contrast)
-    train_cfg = TrainConfig(
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        weight_decay=cfg.weight_decay,
-        patience=cfg.patience,
-        seed=cfg.seed,
-        threads=cfg.threads,
-        augment=augment,
-    )
+    train_cfg = TrainConfig(augment=augment, **cfg.pick(_TRAIN_FIELDS))
     trained = fit(net, data.train, data.val, train_cfg, description="HE-CNN")
     return net.eval(), trained
 

@@ -8,106 +8,13 @@ the few gallery images the data owner chose to show.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from medseal.evaluate.metrics import roc_curve  # noqa: E402
+from medseal.evaluate.report_figures import gallery_figure, inverse_figure, roc_figure
 
 __all__ = ["render_html", "write_report"]
-
-
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def _roc_figure(result: dict[str, Any]) -> str | None:
-    arrays = result.get("_arrays", {})
-    y, probs = arrays.get("labels"), arrays.get("probs")
-    if y is None or not probs:
-        return None
-    if any(np.asarray(p).ndim == 2 for p in probs.values()):
-        return None  # multi-class: macro AUC, no single ROC curve
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
-    names = {
-        "plain": "plaintext ResNet-18",
-        "masked": "Masked-CNN (masked)",
-        "aes": "AES ciphertext control",
-    }
-    for key, p in probs.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        r = result["results"][key]
-        ax.plot(
-            fpr,
-            tpr,
-            label=f"{names.get(key, key)}: {r['auc']:.3f} [{r['auc_ci'][0]:.3f}, {r['auc_ci'][1]:.3f}]",
-        )
-    ax.plot([0, 1], [0, 1], "k:", lw=0.8)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title("ROC, test split (AUC, bootstrap 95% CI)", fontsize=9)
-    return _png(fig)
-
-
-def _gallery_figure(result: dict[str, Any]) -> str | None:
-    gallery: dict[str, np.ndarray] = result.get("_arrays", {}).get("gallery", {})
-    if not gallery:
-        return None
-    cols = list(gallery)
-    rows = min(len(v) for v in gallery.values())
-    if rows == 0:
-        return None
-    fig, axes = plt.subplots(rows, len(cols), figsize=(1.35 * len(cols), 1.4 * rows), squeeze=False)
-    for j, name in enumerate(cols):
-        for i in range(rows):
-            ax = axes[i][j]
-            ax.imshow(gallery[name][i], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if i == 0:
-                ax.set_title(name.replace("_", "\n"), fontsize=7)
-    return _png(fig)
-
-
-def _inverse_figure(result: dict[str, Any]) -> str | None:
-    inv = result.get("attacks", {}).get("learned_inverse")
-    if not inv:
-        return None
-    fig, ax = plt.subplots(figsize=(4.6, 3.4))
-    for rep, rows in inv.items():
-        if rows:
-            ax.plot(
-                [r["n_pairs"] for r in rows],
-                [r["ssim"] for r in rows],
-                "o-",
-                label=f"decoder on {rep}",
-            )
-    ax.axhline(
-        result["attacks"].get("mean_image_ssim", np.nan),
-        color="k",
-        ls=":",
-        lw=0.8,
-        label="mean training image",
-    )
-    ax.set_xscale("log")
-    ax.set_xlabel("known pairs N")
-    ax.set_ylabel("SSIM(reconstruction, truth)")
-    ax.set_ylim(-0.05, 1.02)
-    ax.legend(fontsize=7)
-    ax.set_title("Learned inverse vs number of known pairs", fontsize=9)
-    return _png(fig)
 
 
 def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
@@ -294,7 +201,7 @@ def render_html(result: dict[str, Any]) -> str:
         "cipher's output is independent of the image, so its AUC can only differ from 0.5 by chance, and "
         "an accuracy equal to the majority-class rate means it predicts one class.</p>",
     ]
-    for fig in (_roc_figure(result),):
+    for fig in (roc_figure(result),):
         if fig:
             parts.append(f"<img src='{fig}' alt='ROC curves'>")
     parts.append("<h2>Leakage metrics (plaintext vs representation, test images)</h2>")
@@ -353,7 +260,7 @@ def render_html(result: dict[str, Any]) -> str:
         + f"<p>SSIM of the mean training image vs each test image: {a['mean_image_ssim']:.3f} (what an attacker gets for free). "
         f"Plaintext model AUC on the untouched attack images: {a['reference_plain_auc_on_attack_images']:.3f}.</p>"
     )
-    fig = _inverse_figure(result)
+    fig = inverse_figure(result)
     if fig:
         parts.append(f"<img src='{fig}' alt='learned inverse sweep'>")
     km = a["key_mismatch"]
@@ -378,7 +285,7 @@ def render_html(result: dict[str, Any]) -> str:
         "draw for all keys). An AUC below 0.5 is information too (flip the scores): "
         "max(AUC, 1-AUC) near 0.5 means nothing the model learnt survives another key.</p>"
     )
-    fig = _gallery_figure(result)
+    fig = gallery_figure(result)
     if fig:
         parts.append(f"<h2>Gallery</h2><img src='{fig}' alt='gallery'>")
     lat, st = result["latency"], result["storage"]
@@ -392,36 +299,9 @@ def render_html(result: dict[str, Any]) -> str:
     )
     parts.append(_table([st], list(st)))
     parts.append("<h2>Training</h2>")
-    parts.append(
-        _table(
-            [
-                {
-                    "model": k,
-                    **{
-                        x: v.get(x)
-                        for x in (
-                            "best_epoch",
-                            "epochs_run",
-                            "best_val_loss",
-                            "best_val_auc",
-                            "seconds",
-                            "stopped_early",
-                        )
-                    },
-                }
-                for k, v in result["training"].items()
-            ],
-            [
-                "model",
-                "best_epoch",
-                "epochs_run",
-                "best_val_loss",
-                "best_val_auc",
-                "seconds",
-                "stopped_early",
-            ],
-        )
-    )
+    cols = ["best_epoch", "epochs_run", "best_val_loss", "best_val_auc", "seconds", "stopped_early"]
+    rows = [{"model": k, **{c: v.get(c) for c in cols}} for k, v in result["training"].items()]
+    parts.append(_table(rows, ["model", *cols]))
     parts.append(
         "<p>Generated by <code>medseal evaluate seed000</code>. See docs/seed000.md for how to read each number.</p>"
     )

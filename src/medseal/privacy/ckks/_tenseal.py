@@ -70,17 +70,18 @@ class TenSEALBackend(SealEvaluator):
             relin=ctx.relin_keys().data if ctx.has_relin_keys() else None,
         )
 
+    @staticmethod
+    def _serialize(state: _State, *, secret: bool, relin_keys: bool) -> bytes:
+        # Galois keys never go in here: only the plan's steps, seeded (export_galois).
+        flags = {"save_public_key": secret, "save_secret_key": secret}
+        return bytes(
+            state.ctx.serialize(save_galois_keys=False, save_relin_keys=relin_keys, **flags)
+        )
+
     def export_secret(self, state: _State) -> bytes:
         if not state.ctx.has_secret_key():
             raise CKKSSecretError("this CKKS context holds no secret key")
-        return bytes(
-            state.ctx.serialize(
-                save_public_key=True,
-                save_secret_key=True,
-                save_galois_keys=False,
-                save_relin_keys=True,
-            )
-        )
+        return self._serialize(state, secret=True, relin_keys=True)
 
     def import_secret(self, blob: bytes) -> _State:
         ctx = self._load(blob, "secret key")
@@ -89,14 +90,7 @@ class TenSEALBackend(SealEvaluator):
         return self._wrap(ctx)
 
     def export_public(self, state: _State, *, relin_keys: bool) -> bytes:
-        return bytes(
-            state.ctx.serialize(
-                save_public_key=False,
-                save_secret_key=False,
-                save_galois_keys=False,
-                save_relin_keys=relin_keys,
-            )
-        )
+        return self._serialize(state, secret=False, relin_keys=relin_keys)
 
     def export_galois(self, state: _State, steps: Sequence[int]) -> bytes:
         """Galois keys for exactly the rotation ``steps`` (seeded: about half the bytes)."""

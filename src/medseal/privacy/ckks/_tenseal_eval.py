@@ -19,7 +19,7 @@ import numpy as np
 import tenseal.sealapi as seal
 from numpy.typing import NDArray
 
-from medseal.privacy.ckks.backend import AffineWeights
+from medseal.privacy.ckks.backend import AffineWeights, FusedLayers, TapsWeights
 from medseal.privacy.ckks.errors import CKKSFormatError
 
 __all__ = ["SealEvaluator"]
@@ -162,14 +162,7 @@ class SealEvaluator:
         ]
 
     def affine_square_affine(
-        self,
-        state: _State,
-        cts: Sequence[Any],
-        first: AffineWeights,
-        relinearize: bool,
-        second: AffineWeights,
-        *,
-        workers: int,
+        self, state: _State, cts: Sequence[Any], fused: FusedLayers, *, workers: int
     ) -> list[Any]:
         """``affine -> square -> affine`` with the middle units split over ``workers`` processes.
 
@@ -180,6 +173,7 @@ class SealEvaluator:
         path up to CKKS rounding.
         """
         global _FORK_JOB
+        first, relinearize, second = fused
         n_mid = len(first.indptr) - 1
         chunks = [c for c in np.array_split(np.arange(n_mid), max(1, workers)) if c.size]
         if len(chunks) < 2:
@@ -227,22 +221,14 @@ class SealEvaluator:
         state.encoder.encode(np.asarray(values, dtype=np.float64).tolist(), pid, scale, pt)
         return pt
 
-    def taps_affine(
-        self,
-        state: _State,
-        cts: Sequence[Any],
-        weights: F64,
-        bias: F64,
-        *,
-        fold_steps: Sequence[int] = (),
-        fold_doubling: bool = False,
-    ) -> Any:
+    def taps_affine(self, state: _State, cts: Sequence[Any], taps: TapsWeights) -> Any:
         """``sum_t weights[t] * cts[t]`` slotwise (vectors), rescale, fold, add ``bias``.
 
         Folding adds ``rot(acc, s)`` for each of ``fold_steps`` (of the running
         sum when ``fold_doubling``, else all of the unfolded ``acc``): the blocks
         of taps packed side by side land on the first block.
         """
+        weights, bias, fold_steps, fold_doubling = taps
         if fold_steps and (state.galois is None or not set(fold_steps) <= set(state.galois_steps)):
             raise CKKSFormatError("the program needs Galois keys this context lacks")
         ev = state.evaluator

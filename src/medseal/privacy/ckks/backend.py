@@ -20,7 +20,14 @@ from numpy.typing import NDArray
 from medseal.privacy.ckks.errors import CKKSBackendUnavailableError
 from medseal.privacy.ckks.profiles import CKKSProfile
 
-__all__ = ["AffineWeights", "CKKSBackend", "available_backends", "ckks_backend"]
+__all__ = [
+    "AffineWeights",
+    "CKKSBackend",
+    "FusedLayers",
+    "TapsWeights",
+    "available_backends",
+    "ckks_backend",
+]
 
 F64 = NDArray[np.float64]
 
@@ -35,6 +42,29 @@ class AffineWeights(NamedTuple):
     indices: NDArray[np.int64]
     data: F64
     bias: F64
+
+
+class FusedLayers(NamedTuple):
+    """``affine -> square -> affine`` evaluated as one step (the server's workers split it)."""
+
+    first: AffineWeights
+    relinearize: bool
+    """Relinearise the squares (another square follows later)."""
+    second: AffineWeights
+
+
+class TapsWeights(NamedTuple):
+    """The single-image packing's first layer for a backend.
+
+    ``sum_t weights[t] * cts[t]`` slotwise, rescale, fold the blocks (add the
+    rotations by ``fold_steps``: of the sum so far when ``fold_doubling``, else
+    of the unfolded sum), add ``bias``.
+    """
+
+    weights: F64
+    bias: F64
+    fold_steps: tuple[int, ...]
+    fold_doubling: bool
 
 
 class CKKSBackend(Protocol):
@@ -108,30 +138,12 @@ class CKKSBackend(Protocol):
         """Square every ciphertext, optionally relinearise, then rescale."""
 
     def affine_square_affine(
-        self,
-        state: Any,
-        cts: Sequence[Any],
-        first: AffineWeights,
-        relinearize: bool,
-        second: AffineWeights,
-        *,
-        workers: int,
+        self, state: Any, cts: Sequence[Any], fused: FusedLayers, *, workers: int
     ) -> list[Any]:
         """The three layers fused, the middle units split over ``workers`` processes."""
 
-    def taps_affine(
-        self,
-        state: Any,
-        cts: Sequence[Any],
-        weights: F64,
-        bias: F64,
-        *,
-        fold_steps: Sequence[int] = (),
-        fold_doubling: bool = False,
-    ) -> Any:
-        """Single-image packing: ``sum_t weights[t] * cts[t]`` slotwise, rescale, fold the
-        blocks (add the rotations by ``fold_steps``: of the sum so far when
-        ``fold_doubling``, else of the unfolded sum), add ``bias``."""
+    def taps_affine(self, state: Any, cts: Sequence[Any], taps: TapsWeights) -> Any:
+        """Single-image packing: the first layer on the tap ciphertexts (one ciphertext out)."""
 
     def dot_rotate(
         self, state: Any, ct: Any, rows: F64, bias: F64, steps: Sequence[int]

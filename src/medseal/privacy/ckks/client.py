@@ -248,13 +248,7 @@ class CKKSKey:
     def from_bytes(cls, blob: bytes | bytearray | memoryview) -> CKKSKey:
         header, payload = _format.unpack(blob, _format.KIND_SECRET)
         try:
-            p = header["profile"]
-            prof = CKKSProfile(
-                str(p["name"]),
-                int(p["poly_modulus_degree"]),
-                tuple(p["coeff_mod_bit_sizes"]),
-                int(p["scale_bits"]),
-            )
+            prof = CKKSProfile.from_description(header["profile"])
             key_id = str(header["key_id"])
             be = ckks_backend(str(header["backend"]))
         except (KeyError, TypeError, ValueError) as exc:

@@ -13,7 +13,7 @@ from enum import StrEnum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from medseal.privacy.ckks.backend import AffineWeights
+from medseal.privacy.ckks.backend import AffineWeights, TapsWeights
 from medseal.privacy.ckks.errors import CKKSPlanError
 
 __all__ = ["AffineLayer", "Layer", "Packing", "SinglePacking", "SquareLayer"]
@@ -168,6 +168,11 @@ class SinglePacking:
     @property
     def packed_weight(self) -> F64:
         return self.pack(self.taps_weight)
+
+    @property
+    def taps(self) -> TapsWeights:
+        """The first layer as a backend evaluates it (on the packed tap ciphertexts)."""
+        return TapsWeights(self.packed_weight, self.bias, self.fold_steps, self.fold_doubling)
 
     def gather(self, x: F64) -> F64:
         """The owner's tap vectors ``(n_taps, width)`` of one flattened input ``x``."""

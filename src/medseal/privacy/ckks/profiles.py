@@ -16,8 +16,10 @@ decrypted outputs (``|value| < 2 ** (first - scale_bits - 1)``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from medseal.privacy.ckks.errors import CKKSProfileError
 
@@ -158,6 +160,20 @@ class CKKSProfile:
             "depth": self.depth,
             "slots": self.slots,
         }
+
+    @classmethod
+    def from_description(cls, d: Mapping[str, Any]) -> CKKSProfile:
+        """Inverse of :meth:`describe` (checked again against the security table).
+
+        Malformed input raises ``KeyError``, ``TypeError`` or ``ValueError`` for the
+        reader of the enclosing format to turn into its own error.
+        """
+        return cls(
+            str(d["name"]),
+            int(d["poly_modulus_degree"]),
+            tuple(int(b) for b in d["coeff_mod_bit_sizes"]),
+            int(d["scale_bits"]),
+        )
 
 
 class ProfileName(StrEnum):

@@ -345,13 +345,7 @@ class HEProgram:
         """Inverse of :meth:`to_bytes`; :class:`CKKSFormatError` on bad bytes."""
         header, payload = _format.unpack(blob, _format.KIND_PROGRAM)
         try:
-            prof = header["profile"]
-            profile = CKKSProfile(
-                prof["name"],
-                int(prof["poly_modulus_degree"]),
-                tuple(prof["coeff_mod_bit_sizes"]),
-                int(prof["scale_bits"]),
-            )
+            profile = CKKSProfile.from_description(header["profile"])
             with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
             layers: list[Layer] = []

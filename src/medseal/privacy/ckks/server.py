@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from medseal.privacy.ckks.backend import ckks_backend
+from medseal.privacy.ckks.backend import FusedLayers, ckks_backend
 from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
     CKKSContextMismatchError,
@@ -101,9 +101,8 @@ class CKKSServer:
             and isinstance(head[2], AffineLayer)
         ):
             t1 = time.perf_counter()
-            cts = self._backend.affine_square_affine(
-                self._state, cts, head[0].weights, relin[1], head[2].weights, workers=self.workers
-            )
+            fused = FusedLayers(head[0].weights, relin[1], head[2].weights)
+            cts = self._backend.affine_square_affine(self._state, cts, fused, workers=self.workers)
             stats.per_layer_s.append(time.perf_counter() - t1)
             layers = layers[3:]
         for layer, rl in layers:
@@ -145,14 +144,7 @@ class CKKSServer:
         cts = self._load(program, batch, layout.n_ciphertexts, "'s single-image packing", stats)
         t0 = time.perf_counter()
         t1 = time.perf_counter()
-        packed = be.taps_affine(
-            st,
-            cts,
-            layout.packed_weight,
-            layout.bias,
-            fold_steps=layout.fold_steps,
-            fold_doubling=layout.fold_doubling,
-        )
+        packed = be.taps_affine(st, cts, layout.taps)
         stats.per_layer_s.append(time.perf_counter() - t1)
         t1 = time.perf_counter()
         packed = be.square(st, [packed], relinearize=True)[0]
