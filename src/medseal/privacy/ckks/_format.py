@@ -21,11 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from medseal.privacy.ckks.errors import CKKSFormatError
 
 __all__ = [
+    "malformed",
     "FORMAT_VERSION",
     "KIND_BATCH",
     "KIND_CONTEXT",
@@ -106,3 +109,17 @@ def split_blobs(payload: bytes, lengths: list[int], what: str) -> list[bytes]:
         out.append(payload[pos : pos + n])
         pos += n
     return out
+
+
+@contextmanager
+def malformed(what: str) -> Iterator[None]:
+    """Turn a reader's ``KeyError``/``TypeError``/``ValueError`` into one :class:`CKKSFormatError`.
+
+    A :class:`CKKSFormatError` raised inside passes through unchanged.
+    """
+    try:
+        yield
+    except CKKSFormatError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CKKSFormatError(f"serialized CKKS {what} has a malformed header") from exc

@@ -247,14 +247,10 @@ class CKKSKey:
     @classmethod
     def from_bytes(cls, blob: bytes | bytearray | memoryview) -> CKKSKey:
         header, payload = _format.unpack(blob, _format.KIND_SECRET)
-        try:
+        with _format.malformed("secret key"):
             prof = CKKSProfile.from_description(header["profile"])
             key_id = str(header["key_id"])
             be = ckks_backend(str(header["backend"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, CKKSFormatError):
-                raise
-            raise CKKSFormatError("serialized CKKS secret key has a malformed header") from exc
         return cls(be, be.import_secret(payload), prof, key_id)
 
     # -- sealed under the key ring ------------------------------------------

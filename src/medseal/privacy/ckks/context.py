@@ -37,6 +37,11 @@ def _profile_header(p: CKKSProfile) -> dict[str, Any]:
     }
 
 
+def _header(key_id: str, profile: CKKSProfile, **fields: Any) -> dict[str, Any]:
+    """The header every serialized object under a key starts with, then its own fields."""
+    return {"key_id": key_id, "profile": _profile_header(profile), **fields}
+
+
 def _profile_from(h: dict[str, Any]) -> CKKSProfile:
     return CKKSProfile(str(h["name"]), int(h["n"]), tuple(h["primes"]), int(h["scale_bits"]))
 
@@ -74,12 +79,9 @@ class CKKSPublicContext:
             )
 
     def to_bytes(self) -> bytes:
-        header = {
-            "key_id": self.key_id,
-            "profile": _profile_header(self.profile),
-            "backend": self.backend,
-            "relin_keys": self.relin_keys,
-        }
+        header = _header(
+            self.key_id, self.profile, backend=self.backend, relin_keys=self.relin_keys
+        )
         if self.galois_steps:
             header["galois_steps"] = list(self.galois_steps)
             header["lengths"] = [len(self.blob), len(self.galois)]
@@ -88,7 +90,7 @@ class CKKSPublicContext:
     @classmethod
     def from_bytes(cls, blob: bytes | bytearray | memoryview) -> CKKSPublicContext:
         header, payload = _format.unpack(blob, _format.KIND_CONTEXT)
-        try:
+        with _format.malformed("public context"):
             steps = tuple(int(s) for s in header.get("galois_steps") or ())
             galois = b""
             if steps:
@@ -104,10 +106,6 @@ class CKKSPublicContext:
                 galois_steps=steps,
                 galois=galois,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, CKKSFormatError):
-                raise
-            raise CKKSFormatError("serialized CKKS public context has a malformed header") from exc
 
     def __repr__(self) -> str:
         return (
@@ -155,15 +153,15 @@ class EncryptedBatch:
             )
 
     def to_bytes(self) -> bytes:
-        header = {
-            "key_id": self.key_id,
-            "profile": _profile_header(self.profile),
-            "n_images": self.n_images,
-            "levels": self.levels,
-            "stage": self.stage,
-            "program_id": self.program_id,
-            "lengths": [len(c) for c in self.ciphertexts],
-        }
+        header = _header(
+            self.key_id,
+            self.profile,
+            n_images=self.n_images,
+            levels=self.levels,
+            stage=self.stage,
+            program_id=self.program_id,
+            lengths=[len(c) for c in self.ciphertexts],
+        )
         if self.packing != "throughput":
             header["packing"] = self.packing
         return _format.pack(_format.KIND_BATCH, header, b"".join(self.ciphertexts))
@@ -171,7 +169,7 @@ class EncryptedBatch:
     @classmethod
     def from_bytes(cls, blob: bytes | bytearray | memoryview) -> EncryptedBatch:
         header, payload = _format.unpack(blob, _format.KIND_BATCH)
-        try:
+        with _format.malformed("encrypted batch"):
             stage = header["stage"]
             if stage not in ("input", "output"):
                 raise CKKSFormatError("serialized CKKS encrypted batch has an unknown stage")
@@ -191,10 +189,6 @@ class EncryptedBatch:
                 ),
                 packing=packing,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, CKKSFormatError):
-                raise
-            raise CKKSFormatError("serialized CKKS encrypted batch has a malformed header") from exc
         if (
             not 0 < batch.n_images <= batch.profile.slots
             or not batch.ciphertexts
