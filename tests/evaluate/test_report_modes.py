@@ -89,6 +89,8 @@ def test_every_mode_gets_one_row_with_the_figures_its_study_computed(
     net = seed003_result["nets"][seed003_result["config"]["nets"][0]]
     assert more.auc == net["more"]["metrics"]["auc"]["mean"] and more.auc_ci is None
     assert more.ms_per_unit == net["more"]["inference_ms_per_sequence"]
+    paired = [f["plain"]["metrics"]["auc"] for f in net["folds"] if f.get("more")]
+    assert more.plain_auc == pytest.approx(sum(paired) / len(paired))  # the folds MORE ran on
     assert more.unit == "sequence" and more.broken
 
     assert ckks.auc == he_result["auc"]["encrypted"]["auc"]
