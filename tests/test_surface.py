@@ -49,7 +49,7 @@ EXPECTED_ALL = {
         "conv2d_weight_grad", "is_clear_key", "stack",
     ],
     "medseal.privacy.ckks": [
-        "FORMAT_VERSION", "HE_STANDARD_128", "PROFILES", "AffineLayer", "CKKSBackend",
+        "FORMAT_VERSION", "HE_STANDARD_128", "PROFILES", "AffineLayer", "BatchStage", "CKKSBackend",
         "CKKSBackendUnavailableError", "CKKSContextMismatchError", "CKKSFormatError", "CKKSKey",
         "CKKSModelMismatchError", "CKKSPlanError", "CKKSProfile", "CKKSProfileError",
         "CKKSPublicContext", "CKKSSecretError", "CKKSServer", "EncryptedBatch", "EvalStats",

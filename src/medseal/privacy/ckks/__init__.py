@@ -31,7 +31,7 @@ from __future__ import annotations
 from medseal.privacy.ckks._format import FORMAT_VERSION
 from medseal.privacy.ckks.backend import CKKSBackend, available_backends, ckks_backend
 from medseal.privacy.ckks.client import CKKSKey
-from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
+from medseal.privacy.ckks.context import BatchStage, CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
     CKKSBackendUnavailableError,
     CKKSContextMismatchError,
@@ -63,6 +63,7 @@ __all__ = [
     "HE_STANDARD_128",
     "PROFILES",
     "AffineLayer",
+    "BatchStage",
     "CKKSBackend",
     "CKKSBackendUnavailableError",
     "CKKSContextMismatchError",

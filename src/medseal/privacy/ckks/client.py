@@ -26,7 +26,7 @@ from medseal.crypto import KeyRing, WrappedKey, seal, unseal
 from medseal.errors import DecryptionError
 from medseal.privacy.ckks import _format
 from medseal.privacy.ckks.backend import CKKSBackend, ckks_backend
-from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
+from medseal.privacy.ckks.context import BatchStage, CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
     CKKSContextMismatchError,
     CKKSFormatError,
@@ -169,7 +169,7 @@ class CKKSKey:
             profile=self._profile,
             n_images=int(flat.shape[0]),
             levels=levels,
-            stage="input",
+            stage=BatchStage.INPUT,
             program_id=pid,
             ciphertexts=tuple(blobs),
         )
@@ -201,10 +201,10 @@ class CKKSKey:
             profile=self._profile,
             n_images=1,
             levels=program.depth,
-            stage="input",
+            stage=BatchStage.INPUT,
             program_id=program.program_id,
             ciphertexts=tuple(blobs),
-            packing=Packing.SINGLE.value,
+            packing=Packing.SINGLE,
         )
 
     def decrypt(self, batch: EncryptedBatch, *, program: HEProgram | None = None) -> F64:
@@ -214,7 +214,7 @@ class CKKSKey:
         (:class:`CKKSModelMismatchError` otherwise).
         """
         if program is not None:
-            batch.check_program(program.program_id, stage="output")
+            batch.check_program(program.program_id, stage=BatchStage.OUTPUT)
         if batch.key_id != self._key_id or batch.profile != self._profile:
             raise CKKSContextMismatchError(
                 f"the batch was encrypted under CKKS key {batch.key_id[:8]}…, "

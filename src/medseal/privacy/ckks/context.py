@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from medseal.privacy.ckks import _format
@@ -21,6 +22,7 @@ from medseal.privacy.ckks.errors import (
     CKKSFormatError,
     CKKSModelMismatchError,
 )
+from medseal.privacy.ckks.layers import Packing
 from medseal.privacy.ckks.profiles import CKKSProfile
 
 __all__ = ["CKKSPublicContext", "EncryptedBatch"]
@@ -115,24 +117,40 @@ class CKKSPublicContext:
         )
 
 
+class BatchStage(StrEnum):
+    """Who made an :class:`EncryptedBatch`."""
+
+    INPUT = "input"
+    """The data owner: encrypted images."""
+    OUTPUT = "output"
+    """The compute host: encrypted results."""
+
+
 @dataclass(frozen=True, eq=False)
 class EncryptedBatch:
     """``n_features`` serialized ciphertexts, each holding ``n_images`` slots.
 
-    ``stage`` is ``"input"`` (made by the owner) or ``"output"`` (made by the
-    compute host); ``program_id`` names the compiled program the input was
-    encrypted for, or that produced the output (``None``: any program).
+    ``program_id`` names the compiled program the input was encrypted for, or
+    that produced the output (``None``: any program). ``stage`` and
+    ``packing`` accept their enums or the plain-string values.
     """
 
     key_id: str
     profile: CKKSProfile
     n_images: int
     levels: int
-    stage: str
+    stage: BatchStage
     program_id: str | None
     ciphertexts: tuple[bytes, ...] = field(repr=False)
-    packing: str = "throughput"
-    """``"throughput"`` (one slot per image) or ``"single"`` (one image, taps in the slots)."""
+    packing: Packing = Packing.THROUGHPUT
+    """One slot per image (throughput), or one image with its taps in the slots (single)."""
+
+    def __post_init__(self) -> None:
+        for name, kind in (("stage", BatchStage), ("packing", Packing)):
+            try:
+                object.__setattr__(self, name, kind(getattr(self, name)))
+            except ValueError:
+                raise CKKSFormatError(f"CKKS encrypted batch has an unknown {name}") from None
 
     @property
     def n_features(self) -> int:
@@ -142,10 +160,13 @@ class EncryptedBatch:
     def nbytes(self) -> int:
         return sum(len(c) for c in self.ciphertexts)
 
-    def check_program(self, program_id: str, *, stage: str) -> None:
+    def check_program(self, program_id: str, *, stage: BatchStage | str) -> None:
         """Raise unless this batch belongs to ``program_id`` at ``stage``."""
         if self.stage != stage:
-            raise CKKSFormatError(f"expected an encrypted {stage} batch, got an {self.stage} batch")
+            raise CKKSFormatError(
+                f"expected an encrypted {BatchStage(stage).value} batch, got an "
+                f"{self.stage.value} batch"
+            )
         if self.program_id is not None and self.program_id != program_id:
             raise CKKSModelMismatchError(
                 f"the batch belongs to compiled model {self.program_id[:8]}…, "
@@ -158,41 +179,35 @@ class EncryptedBatch:
             self.profile,
             n_images=self.n_images,
             levels=self.levels,
-            stage=self.stage,
+            stage=self.stage.value,
             program_id=self.program_id,
             lengths=[len(c) for c in self.ciphertexts],
         )
-        if self.packing != "throughput":
-            header["packing"] = self.packing
+        if self.packing is not Packing.THROUGHPUT:
+            header["packing"] = self.packing.value
         return _format.pack(_format.KIND_BATCH, header, b"".join(self.ciphertexts))
 
     @classmethod
     def from_bytes(cls, blob: bytes | bytearray | memoryview) -> EncryptedBatch:
         header, payload = _format.unpack(blob, _format.KIND_BATCH)
         with _format.malformed("encrypted batch"):
-            stage = header["stage"]
-            if stage not in ("input", "output"):
-                raise CKKSFormatError("serialized CKKS encrypted batch has an unknown stage")
             pid = header["program_id"]
-            packing = header.get("packing", "throughput")
-            if packing not in ("throughput", "single"):
-                raise CKKSFormatError("serialized CKKS encrypted batch has an unknown packing")
             batch = cls(
                 key_id=_check_id(header["key_id"], "encrypted batch"),
                 profile=_profile_from(header["profile"]),
                 n_images=int(header["n_images"]),
                 levels=int(header["levels"]),
-                stage=stage,
+                stage=header["stage"],
                 program_id=None if pid is None else _check_id(pid, "encrypted batch"),
                 ciphertexts=tuple(
                     _format.split_blobs(payload, list(header["lengths"]), "encrypted batch")
                 ),
-                packing=packing,
+                packing=header.get("packing", Packing.THROUGHPUT),
             )
         if (
             not 0 < batch.n_images <= batch.profile.slots
             or not batch.ciphertexts
-            or (batch.packing == "single" and batch.n_images != 1)
+            or (batch.packing is Packing.SINGLE and batch.n_images != 1)
         ):
             raise CKKSFormatError("serialized CKKS encrypted batch has invalid sizes")
         return batch

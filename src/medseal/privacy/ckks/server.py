@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from medseal.privacy.ckks.backend import FusedLayers, ckks_backend
-from medseal.privacy.ckks.context import CKKSPublicContext, EncryptedBatch
+from medseal.privacy.ckks.context import BatchStage, CKKSPublicContext, EncryptedBatch
 from medseal.privacy.ckks.errors import (
     CKKSContextMismatchError,
     CKKSFormatError,
@@ -82,8 +82,8 @@ class CKKSServer:
                 f"the program was compiled for profile {program.profile.name!r}, the context is "
                 f"{self.context.profile.name!r}"
             )
-        batch.check_program(program.program_id, stage="input")
-        if batch.packing == Packing.SINGLE.value:
+        batch.check_program(program.program_id, stage=BatchStage.INPUT)
+        if batch.packing is Packing.SINGLE:
             return self._predict_single(program, batch)
         relin = program.relinearize_after()
         if any(relin) and not self.context.relin_keys:
@@ -122,7 +122,7 @@ class CKKSServer:
             profile=batch.profile,
             n_images=batch.n_images,
             levels=0,
-            stage="output",
+            stage=BatchStage.OUTPUT,
             program_id=program.program_id,
             ciphertexts=tuple(blobs),
         )
@@ -172,10 +172,10 @@ class CKKSServer:
             profile=batch.profile,
             n_images=1,
             levels=0,
-            stage="output",
+            stage=BatchStage.OUTPUT,
             program_id=program.program_id,
             ciphertexts=tuple(blobs),
-            packing=Packing.SINGLE.value,
+            packing=Packing.SINGLE,
         )
 
     def _load(
