@@ -50,6 +50,14 @@ def test_the_study_reports_cost_and_sizes_measured_in_the_run(result):
     assert result["profile"]["security_bits"] == 128
 
 
+def test_the_attack_is_judged_on_the_median_over_several_keys(result):
+    attack = result["attacks"][0]
+    assert attack["keys"] == 5 and len(set(attack["ciphertext_r2_per_key"])) == 5
+    assert attack["ciphertext_r2"] == sorted(attack["ciphertext_r2_per_key"])[2]
+    assert attack["attack_fails"] == (attack["ciphertext_r2"] < 0.1)
+    assert attack["encoding_r2"] > 0.99
+
+
 def test_the_study_reports_cpu_seconds_beside_wall_time(result):
     lat = result["latency"]
     assert lat["cpu_s"] > 0 and lat["wall_s"] > 0

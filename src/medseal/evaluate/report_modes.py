@@ -189,7 +189,9 @@ def ckks_row(result: Mapping[str, Any]) -> ModeRow:
         ),
         attack=f"learned inverse, {attack['known_pairs']} known ciphertext means",
         attack_result=(
-            f"R^2 {attack['ciphertext_r2']:.2f} (control on encodings {attack['encoding_r2']:.2f})"
+            f"R^2 {attack['ciphertext_r2']:.2f}"
+            + (f" (median of {attack['keys']} keys)" if attack.get("keys", 1) > 1 else "")
+            + f", control on encodings {attack['encoding_r2']:.2f}"
         ),
         broken=not attack["attack_fails"],
     )
