@@ -117,5 +117,3 @@ def evaluate_modes(
     rows, paths = write_modes_report({m: p for m, p in given.items() if p is not None}, out)
     console.print(modes_markdown(rows), markup=False, highlight=False)
     console.print(f"written: {', '.join(str(p) for p in paths)}")
-
-
