@@ -1,4 +1,4 @@
-"""Design trials of the HE-CNN, chosen on the VALIDATION split only (issue 13, goal AUC >= 0.95).
+"""Design trials of the HE-CNN, chosen on the VALIDATION split only (goal: plaintext AUC >= 0.95).
 
 Each trial trains :func:`medseal.evaluate.he.train_he_cnn` with one setting
 changed and reports the plaintext AUC on PneumoniaMNIST's official validation

@@ -14,7 +14,7 @@ It reports AUC with percentile-bootstrap CIs (:mod:`medseal.evaluate.metrics`),
 the paired encrypted-minus-plain AUC difference, prediction agreement rates,
 latency (client and server apart, single and amortized), ciphertext bytes per
 image, key and context sizes, the plaintext cost of the HE-CNN next to the
-ResNet-18 baseline, and judges each goal of issue 13 from the numbers.
+ResNet-18 baseline, and judges each goal of the CKKS mode from the numbers.
 """
 
 from __future__ import annotations
@@ -343,7 +343,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def judge_goals(r: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each goal of issue 13 with its target, the measured value and whether it is met."""
+    """Each goal of the CKKS mode with its target, the measured value and whether it is met."""
     auc = r["auc"]
     lat = r["latency"]
     plain = auc["plain"]["auc"]
