@@ -90,6 +90,9 @@ def ckks_learned_inverse_attack(
         ``ciphertext_r2`` (attack on ciphertexts), ``encoding_r2`` (same
         decoder on unencrypted encodings: the control), ``attack_fails``
         (``ciphertext_r2 < 0.1``), ``control_succeeds`` (``encoding_r2 > 0.99``).
+        Under one key ``attack_fails`` is wrong now and then (a chance fit
+        reached R^2 >= 0.1 for 3-4 keys in 100 on the study's data): judge with
+        :func:`ckks_learned_inverse_over_keys`, the median over several keys.
     """
     x = np.asarray(images)
     x = x.astype(np.float64) / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
@@ -118,4 +121,37 @@ def ckks_learned_inverse_attack(
         "encoding_r2": enc_r2,
         "attack_fails": bool(ct_r2 < 0.1),
         "control_succeeds": bool(enc_r2 > 0.99),
+    }
+
+
+def ckks_learned_inverse_over_keys(
+    images: ArrayLike,
+    *,
+    keys: int = 5,
+    key: CKKSKey | None = None,
+    profile: str = "128",
+    n_pairs: int = 64,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """:func:`ckks_learned_inverse_attack` under ``keys`` keys (``key`` first, when given, then
+    fresh ones), judged on the median R^2: ``ciphertext_r2`` is the median, each key's is in
+    ``ciphertext_r2_per_key``, and ``attack_fails`` is ``median < 0.1``. One key's chance fit
+    crosses 0.1 now and then; the median of 5 does so only when 3 of 5 keys do."""
+    if keys < 1:
+        raise InputError("keys must be >= 1")
+    first = key or CKKSKey.generate(profile)
+    chosen = [first, *(CKKSKey.generate(profile) for _ in range(keys - 1))]
+    runs = [
+        ckks_learned_inverse_attack(images, profile=profile, n_pairs=n_pairs, seed=seed, key=k)
+        for k in chosen
+    ]
+    r2 = [float(r["ciphertext_r2"]) for r in runs]
+    median = float(np.median(r2))
+    return {
+        **runs[0],
+        "keys": len(runs),
+        "ciphertext_r2": median,
+        "ciphertext_r2_per_key": r2,
+        "attack_fails": median < 0.1,
+        "control_succeeds": all(bool(r["control_succeeds"]) for r in runs),
     }
