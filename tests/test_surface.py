@@ -33,7 +33,7 @@ EXPECTED_ALL = {
         "container_header_size", "seal", "seal_into", "sealed_size", "unseal", "unseal_into",
     ],
     "medseal.vault": [
-        "ALL_DATASETS", "Action", "Grant", "IngestReport", "ObjectInfo", "ObjectListing",
+        "ALL_DATASETS", "Action", "DerivedKind", "Grant", "IngestReport", "ObjectInfo", "ObjectListing",
         "PutItem", "Role", "RotationReport", "Vault", "VerifyReport", "check_id",
     ],
     "medseal.privacy": ["ckks", "masking", "more"],

@@ -20,6 +20,7 @@ from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog, ObjectInfo
 from medseal.vault._config import default_codec
 from medseal.vault.manifest import (
+    MIRRORED,
     blob_key,
     build_manifest,
     canonical,
@@ -37,7 +38,9 @@ if TYPE_CHECKING:  # pragma: no cover
 else:  # imported on first use (see medseal.vault._lazy)
     from medseal.vault._lazy import codec as _codec
 
-__all__ = ["Prepared", "commit", "info", "open_payload", "prepare", "store", "vault_codec"]
+__all__ = [
+    "Prepared", "commit", "info", "open_payload", "prepare", "seal_payload", "store", "vault_codec",
+]  # fmt: skip
 
 
 @dataclass
@@ -50,6 +53,7 @@ class Prepared:
     values: dict[str, Any]
     wrapped_key: WrappedKey
     pseudonyms: Mapping[str, str] | None
+    action: str = "put"  # the audit entry's action
 
 
 def prepare(
@@ -91,6 +95,30 @@ def prepare(
         bits_stored=enc.bits_stored, photometric=enc.photometric, frames=image.frames,
         meta=image.meta, deid=image.deid.manifest() if image.deid is not None else None,
     )  # fmt: skip
+    pseudonyms = image.deid.pseudonyms if image.deid is not None else None
+    return seal_payload(
+        vault, payload, manifest, as_=as_, algorithm=algorithm, source_fp=source_fp,
+        pseudonyms=pseudonyms,
+    )  # fmt: skip
+
+
+def seal_payload(
+    vault: Vault,
+    payload: bytes,
+    manifest: Mapping[str, Any],
+    *,
+    as_: str,
+    algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+    source_fp: str | None = None,
+    pseudonyms: Mapping[str, str] | None = None,
+    action: str = "put",
+) -> Prepared:
+    """Seal ``payload`` under a fresh data key, bound to ``manifest``; build its row.
+
+    The row's policy fields (id, dataset, kind, parent, name, label, patient,
+    split) are the manifest's, so the two cannot disagree. Nothing is written.
+    """
+    object_id = str(manifest["id"])
     manifest_bytes = canonical(manifest)
     manifest_sha = manifest_sha256(manifest_bytes)
     sealed = seal(
@@ -102,21 +130,17 @@ def prepare(
     _faults.crashpoint("put:sealed")
     key = blob_key(object_id)
     data = sealed.data  # the cipher's own output buffer: not copied again
-    values: dict[str, Any] = {
-        "id": object_id, "dataset": dataset, "kind": kind, "name": name,
-        "label": None if label is None else int(label), "patient": patient,
-        "split": split, "parent_id": parent_id,
+    values: dict[str, Any] = {c: manifest[c] for c in MIRRORED}
+    values.update({
         "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
         "blob_key": key, "blob_sha256": hashlib.sha256(data).hexdigest(),
         "blob_size": len(data), "payload_size": len(payload),
         "algorithm": str(Algorithm(algorithm).value), "key_id": sealed.wrapped_key.key_id,
         "created_at": datetime.now(UTC), "created_by": as_, "source_fp": source_fp,
-    }  # fmt: skip
+    })  # fmt: skip
     values["manifest_mac"] = row_mac(vault._row_key, values)
-    pseudonyms = image.deid.pseudonyms if image.deid is not None else None
-    return Prepared(
-        ObjectRef(object_id, dataset, kind), key, data, values, sealed.wrapped_key, pseudonyms
-    )
+    ref = ObjectRef(object_id, str(manifest["dataset"]), str(manifest["kind"]))
+    return Prepared(ref, key, data, values, sealed.wrapped_key, pseudonyms, action)
 
 
 def vault_codec(vault: Vault) -> str:
@@ -151,8 +175,8 @@ def commit(vault: Vault, batch: Sequence[Prepared], as_: str) -> None:
                     _pseudonyms.merge(conn, vault.keyring, vault.id, merged)
                 entries: list[dict[str, Any]] = [
                     {
-                        "actor": as_, "action": "put", "outcome": "ok", "dataset": p.ref.dataset,
-                        "target": p.ref.id, "detail": {"bytes": len(p.data)},
+                        "actor": as_, "action": p.action, "outcome": "ok",
+                        "dataset": p.ref.dataset, "target": p.ref.id, "detail": {"bytes": len(p.data)},
                     }
                     for p in batch
                 ]  # fmt: skip

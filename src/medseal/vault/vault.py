@@ -47,7 +47,7 @@ from medseal.errors import (
     StorageError,
 )
 from medseal.types import Image, ObjectRef
-from medseal.vault import _objects
+from medseal.vault import _derived, _objects
 from medseal.vault import audit as _audit
 from medseal.vault import maintenance as _maint
 from medseal.vault import pseudonyms as _pseudonyms
@@ -62,6 +62,7 @@ from medseal.vault._config import (
     read_config,
     write_config,
 )
+from medseal.vault._derived import PLAINTEXT_KINDS, DerivedKind
 from medseal.vault._ingest import DEFAULT_BATCH, IngestReport, ingest_records
 from medseal.vault._trail import AuditTrail
 from medseal.vault.anchor import AuditAnchor
@@ -345,13 +346,67 @@ class Vault:
         parent = self._lookup(parent_id, as_, Action.PUT_DERIVED)
         if parent.kind != "image":
             raise InputError("only original images can be masked")
-        if "key" in scheme:
-            raise InputError("the scheme description must not carry key material")
+        _derived.refuse_key_material(scheme, "scheme description")
         image = _objects.masked_image(self, parent, pixels, scheme, as_)
         return self._store(
             image, dataset=parent.dataset, as_=as_, kind="masked", name=parent.name,
             label=parent.label, patient=parent.patient, split=parent.split, parent_id=parent_id,
         )  # fmt: skip
+
+    def put_derived(
+        self,
+        parent_id: str,
+        payload: bytes,
+        *,
+        kind: DerivedKind | str,
+        describe: Mapping[str, Any],
+        as_: str,
+    ) -> ObjectRef:
+        """Store an opaque derived representation of image ``parent_id`` (owner and clinicians).
+
+        ``payload`` (a CKKS ciphertext batch, say) is sealed at rest like any
+        object and never decoded by the vault; ``describe`` is its public
+        description, kept in the manifest (a field naming key material, or
+        raw bytes, is refused). The object has the parent's dataset, label,
+        patient and split; analysts may read it back with :meth:`get_derived`.
+        """
+        the_kind = DerivedKind(kind)
+        _derived.refuse_key_material(describe, "description")
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise InputError("a derived payload must be bytes")
+        parent = self._lookup(parent_id, as_, Action.PUT_DERIVED)
+        self._require_kind(parent, {"image"}, as_, "put-derived")
+        prepared = _derived.prepare_derived(
+            self, parent, bytes(payload), kind=the_kind, describe=describe, as_=as_
+        )
+        _objects.commit(self, [prepared], as_)
+        return prepared.ref
+
+    def get_derived(
+        self, object_id: str, *, as_: str, kind: DerivedKind | str | None = None
+    ) -> bytes:
+        """The payload of a derived object (analysts included: it is meant for them).
+
+        ``kind``, when given, is the kind expected; any other object (an image,
+        a masked copy, a derived object of another kind) is refused.
+        """
+        wanted = {k.value for k in DerivedKind} if kind is None else {DerivedKind(kind).value}
+        info = self._lookup(object_id, as_, Action.GET_DERIVED)
+        self._require_kind(info, wanted, as_, "get-derived")
+        payload = self._open(info, as_, "get-derived")
+        self.trail.release(as_, "get-derived", info.dataset, info.id)
+        return payload
+
+    def _require_kind(self, info: ObjectInfo, kinds: frozenset[str] | set[str], as_: str, action: str) -> None:
+        """Refuse (and audit) an object whose kind is not one of ``kinds``."""
+        if info.kind in kinds:
+            return
+        expected = " or ".join(sorted(kinds))
+        self._record(
+            as_, action, "denied", dataset=info.dataset, target=info.id,
+            detail={"reason": f"kind {info.kind} is not {expected}"},
+        )  # fmt: skip
+        raise InputError(f"object {info.id} is a {info.kind} object, not {expected}")
 
     def _store(self, image: Image, **kwargs: Any) -> ObjectRef:
         return _objects.store(self, image, **kwargs)
@@ -517,9 +572,12 @@ class Vault:
             after = (rows[-1].created_at, str(rows[-1].id))
 
     def _decode(self, info: ObjectInfo, as_: str, action: str) -> tuple[Any, Any]:
+        return codec.unpack(self._open(info, as_, action))
+
+    def _open(self, info: ObjectInfo, as_: str, action: str) -> bytes:
+        """The object's decrypted payload; a failure is audited as an error and raised."""
         try:
-            payload = self._open_payload(info, self.blobs.get(blob_key(info.id)))
-            return codec.unpack(payload)
+            return self._open_payload(info, self.blobs.get(blob_key(info.id)))
         except (DecryptionError, IntegrityError, NotFoundError) as exc:
             self._record(
                 as_, action, "error", dataset=info.dataset, target=info.id,
@@ -530,6 +588,7 @@ class Vault:
     def get(self, object_id: str, *, as_: str) -> Image:
         """The plaintext image (owner and clinicians only). Integrity is checked first."""
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
+        self._require_kind(info, PLAINTEXT_KINDS, as_, "get-plaintext")
         enc, header = self._decode(info, as_, "get-plaintext")
         pixels = codec.decode(enc)
         self.trail.release(as_, "get-plaintext", info.dataset, info.id)
@@ -565,7 +624,7 @@ class Vault:
         """
         out = []
         for info, pixels, header in self._read_many(
-            object_ids, as_, Action.GET_PLAINTEXT, "get-plaintext", kind=None
+            object_ids, as_, Action.GET_PLAINTEXT, "get-plaintext", kinds=PLAINTEXT_KINDS
         ):
             m = info.manifest
             out.append(
@@ -583,7 +642,7 @@ class Vault:
         return [
             pixels
             for _, pixels, _ in self._read_many(
-                object_ids, as_, Action.GET_MASKED, "get-masked", kind="masked"
+                object_ids, as_, Action.GET_MASKED, "get-masked", kinds=frozenset({"masked"})
             )
         ]
 
@@ -606,7 +665,7 @@ class Vault:
         action: Action,
         audit_action: str,
         *,
-        kind: str | None,
+        kinds: frozenset[str],
     ) -> list[tuple[ObjectInfo, np.ndarray, Any]]:
         ids = [check_id(i) for i in object_ids]
         validate_name(as_, "principal")
@@ -643,14 +702,13 @@ class Vault:
                     raise NotFoundError(f"no object {oid}")
                 raise AccessDenied(f"{as_} may not {action.value}: {decision.reason}")
             decided.add(ds)
-        if kind is not None:
-            wrong = next((i for i in ids if infos[i].kind != kind), None)
-            if wrong is not None:
-                self._record(
-                    as_, audit_action, "denied", dataset=infos[wrong].dataset, target=wrong,
-                    detail={"reason": f"not a {kind} object"},
-                )  # fmt: skip
-                raise AccessDenied(f"object {wrong} is not a {kind} representation")
+        wrong = next((i for i in ids if infos[i].kind not in kinds), None)
+        if wrong is not None:
+            self._record(
+                as_, audit_action, "denied", dataset=infos[wrong].dataset, target=wrong,
+                detail={"reason": f"not a {' or '.join(sorted(kinds))} object"},
+            )  # fmt: skip
+            raise AccessDenied(f"object {wrong} is not a {' or '.join(sorted(kinds))} representation")
 
         def work(oid: str) -> tuple[ObjectInfo, np.ndarray, Any] | Exception:
             row, wk = found[oid]
@@ -702,6 +760,7 @@ class Vault:
     def export_dicom(self, object_id: str, path: str | os.PathLike[str], *, as_: str) -> Path:
         """Write the object as a standard DICOM file with its stored JPEG 2000 codestreams."""
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
+        self._require_kind(info, PLAINTEXT_KINDS, as_, "export-dicom")
         enc, header = self._decode(info, as_, "export-dicom")
         self.trail.release(as_, "export-dicom", info.dataset, info.id)  # recorded first: no file unless audited
         out = codec.write_dicom(path, enc, header)
