@@ -229,8 +229,9 @@ def get(
             if wanted is not None:  # re-encoded only when the stored codec differs
                 transcode_dicom(output, output, wanted)
         else:
-            image = v.get(object_id, as_=who)
-            if output.suffix.lower() == ".npy":
+            as_array = output.suffix.lower() == ".npy"
+            image = v.get(object_id, as_=who, header=not as_array)  # an array has no header
+            if as_array:
                 np.save(output, image.pixels)
             else:
                 from PIL import Image as PILImage

@@ -571,8 +571,10 @@ class Vault:
                 return
             after = (rows[-1].created_at, str(rows[-1].id))
 
-    def _decode(self, info: ObjectInfo, as_: str, action: str) -> tuple[Any, Any]:
-        return codec.unpack(self._open(info, as_, action))
+    def _decode(
+        self, info: ObjectInfo, as_: str, action: str, *, header: bool = True
+    ) -> tuple[Any, Any]:
+        return codec.unpack(self._open(info, as_, action), header=header)
 
     def _open(self, info: ObjectInfo, as_: str, action: str) -> bytes:
         """The object's decrypted payload; a failure is audited as an error and raised."""
@@ -585,17 +587,21 @@ class Vault:
             )  # fmt: skip
             raise
 
-    def get(self, object_id: str, *, as_: str) -> Image:
-        """The plaintext image (owner and clinicians only). Integrity is checked first."""
+    def get(self, object_id: str, *, as_: str, header: bool = True) -> Image:
+        """The plaintext image (owner and clinicians only). Integrity is checked first.
+
+        ``header=False`` leaves the DICOM header out (``Image.header`` is ``None``):
+        for callers that want the pixels only, it skips parsing it.
+        """
         info = self._lookup(object_id, as_, Action.GET_PLAINTEXT)
         self._require_kind(info, PLAINTEXT_KINDS, as_, "get-plaintext")
-        enc, header = self._decode(info, as_, "get-plaintext")
+        enc, dicom_header = self._decode(info, as_, "get-plaintext", header=header)
         pixels = codec.decode(enc)
         self.trail.release(as_, "get-plaintext", info.dataset, info.id)
         m = info.manifest
         return Image(
             pixels=pixels, photometric=m["photometric"], bits_stored=int(m["bits_stored"]),
-            frames=int(m.get("frames", 1)), source=m.get("source", "vault"), header=header,
+            frames=int(m.get("frames", 1)), source=m.get("source", "vault"), header=dicom_header,
             meta=dict(m.get("meta") or {}),
         )  # fmt: skip
 
