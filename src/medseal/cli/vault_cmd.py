@@ -66,10 +66,7 @@ def init(
     ] = None,
 ) -> None:
     """Create a vault; whoever runs this is its owner."""
-    from medseal.vault._config import codec_name, set_default_codec
-
     owner = principal(as_)
-    chosen = codec_name(codec)  # an unknown name fails before anything is created
     vault = Vault.init(
         path,
         keyring=open_keyring(keyring),
@@ -77,12 +74,11 @@ def init(
         db=db,
         blobs=blobs,
         audit_anchor=audit_anchor.resolve() if audit_anchor is not None else None,
+        codec=codec,  # an unknown name fails before anything is created
     )
-    if codec is not None:
-        set_default_codec(Path(path), chosen)
     console.print(
         f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
-        f"blobs {'local' if vault.blobs.local else vault.blobs.url}, codec {chosen})"
+        f"blobs {'local' if vault.blobs.local else vault.blobs.url}, codec {vault.config['codec']})"
     )
     console.print(f"tip: export MEDSEAL_VAULT={path}")
     vault.close()

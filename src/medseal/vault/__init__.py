@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medseal.vault._derived import DerivedKind
+from medseal.vault.manifest import DerivedKind
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
 from medseal.vault.vault import (
     IngestReport,

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, text, upda
 from sqlalchemy.exc import SQLAlchemyError
 
 from medseal.crypto import WrappedKey
-from medseal.errors import StorageError
+from medseal.errors import ConfigError, StorageError
 from medseal.types import ObjectRef
 from medseal.vault import audit as _audit
 from medseal.vault.catalog import (
@@ -151,6 +151,27 @@ class Catalog:
             conn.execute(insert(settings).values(key=key, value=value))
         else:
             conn.execute(update(settings).where(settings.c.key == key).values(value=value))
+
+    @staticmethod
+    def claim(conn: Connection, vault_id: str, schema: int, kek_id: str) -> None:
+        """Record a new vault's id, schema and active KEK (refused if the database has one)."""
+        if Catalog.setting(conn, "vault_id") is not None:
+            raise ConfigError("the catalogue database already belongs to another vault")
+        Catalog.set_setting(conn, "vault_id", vault_id)
+        Catalog.set_setting(conn, "schema_version", str(schema))
+        Catalog.set_setting(conn, "active_kek", kek_id)
+
+    @staticmethod
+    def check_owner(conn: Connection, vault_id: str, schema: int) -> None:
+        """Refuse a catalogue of another vault, or one of another schema version."""
+        if Catalog.setting(conn, "vault_id") != vault_id:
+            raise ConfigError("the catalogue database does not belong to this vault")
+        found = Catalog.setting(conn, "schema_version")
+        if found != str(schema):
+            raise ConfigError(
+                f"this catalogue has schema {found}, written by an older medseal; this version "
+                f"reads schema {schema} only: create a new vault and ingest again"
+            )
 
     # ------------------------------------------------------------------ audit
     @staticmethod

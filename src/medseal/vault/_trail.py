@@ -75,6 +75,20 @@ class AuditTrail:
         self.anchor.check(count, lambda seq: _audit.hash_at(conn, seq))
         return count
 
+    def entries(self, actor: str, limit: int | None) -> list[_audit.AuditEntry]:
+        """The newest ``limit`` entries (all: ``None``), the read itself audited with them."""
+        with self.tx("read the audit log") as conn:
+            result = _audit.entries(conn, limit=limit)
+            self.record(actor, "audit-read", "ok", detail={"entries": len(result)}, conn=conn)
+        return result
+
+    def verify(self, actor: str) -> int:
+        """:meth:`check` the chain in a read, then audit the check; returns its length."""
+        with self.catalog.connect("read the audit log") as conn:
+            count = self.check(conn)
+        self.record(actor, "audit-verify", "ok", detail={"entries": count})
+        return count
+
     def release(self, actor: str, action: str, dataset: str, target: str) -> None:
         """Commit the audit entry of a read; if that fails, the caller releases nothing."""
         try:
