@@ -13,8 +13,8 @@ from __future__ import annotations
 import fcntl
 import os
 from collections import namedtuple
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +68,17 @@ class ObjectInfo:
         return ObjectRef(self.id, self.dataset, self.kind)
 
 
+@contextmanager
+def _guarded(open_: Callable[[], AbstractContextManager[Connection]], what: str) -> Iterator[Connection]:
+    """``open_()``'s connection; a database failure leaves as one line (the driver's
+    text can quote SQL and values)."""
+    try:
+        with open_() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+
+
 class Catalog:
     """Typed access to the catalogue tables (objects, keys, grants, settings, sealed records)."""
 
@@ -82,22 +93,13 @@ class Catalog:
         self.engine.dispose()
 
     # ------------------------------------------------------------------ transactions
-    @contextmanager
-    def begin(self, what: str = "update the catalogue") -> Iterator[Connection]:
+    def begin(self, what: str = "update the catalogue") -> AbstractContextManager[Connection]:
         """A write transaction; a database failure becomes one-line :class:`StorageError`."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+        return _guarded(self.engine.begin, what)
 
-    @contextmanager
-    def connect(self, what: str = "read the catalogue") -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+    def connect(self, what: str = "read the catalogue") -> AbstractContextManager[Connection]:
+        """A connection for reads (same error handling as :meth:`begin`)."""
+        return _guarded(self.engine.connect, what)
 
     @contextmanager
     def lock(self, vault_id: str, *, exclusive: bool) -> Iterator[None]:

@@ -26,16 +26,10 @@ class AuditTrail:
         self._tx_heads: dict[int, _audit.AuditHead] = {}
 
     def record(
-        self,
-        actor: str,
-        action: str,
-        outcome: str,
-        *,
-        dataset: str | None = None,
-        target: str | None = None,
-        detail: Mapping[str, Any] | None = None,
+        self, actor: str, action: str, outcome: str, *, dataset: str | None = None,
+        target: str | None = None, detail: Mapping[str, Any] | None = None,
         conn: Connection | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Append an audit entry: in ``conn``'s transaction (opened by :meth:`tx`), or alone."""
         entry = dict(
             actor=actor, action=action, outcome=outcome, dataset=dataset, target=target,
