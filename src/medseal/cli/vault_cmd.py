@@ -114,7 +114,9 @@ def ls(
 ) -> None:
     """List the objects you may see (pages through the catalogue; --json streams every one)."""
     with open_vault(vault, keyring) as v:
-        listing = v.iter_ls(as_=principal(as_), dataset=dataset)
+        # a page no larger than what is shown: `ls` of 100 reads (and checks) 100 rows
+        page = 1000 if as_json or limit == 0 else max(1, min(limit, 1000))
+        listing = v.iter_ls(as_=principal(as_), dataset=dataset, page_size=page)
         if as_json:  # a JSON array written as it is read, never held whole
             out = sys.stdout
             out.write("[")

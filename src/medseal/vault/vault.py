@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medseal.crypto import Algorithm, KeyRing
-from medseal.errors import ConfigError, StorageError
+from medseal.errors import ConfigError
 from medseal.types import Image, ObjectRef
 from medseal.vault import _access, _config, _derived, _objects, _reads
 from medseal.vault import audit as _audit
@@ -126,31 +126,18 @@ class Vault:
         """
         validate_name(owner, "principal")
         root = Path(root)
-        if (root / _config.CONFIG_NAME).exists():
-            raise ConfigError(f"a vault already exists at {root}")
         config = _config.new_config(
             owner=owner, keyring_id=keyring.id, db=db, blobs=blobs, storage_options=storage_options,
             audit_anchor=None if audit_anchor is None else str(audit_anchor),
             codec=None if codec is None else str(codec),
         )  # fmt: skip
-        root.mkdir(parents=True, exist_ok=True)
-        vault = cls(root, config, keyring)
-        try:
-            vault.catalog.create_schema()
-        except Exception as exc:
-            raise StorageError(f"could not create the catalogue: {type(exc).__name__}") from exc
-        with vault._tx("create the catalogue") as conn:
-            Catalog.claim(conn, vault.id, SCHEMA_VERSION, keyring.current_kek_id)
-            where = {"db": vault.catalog.dialect, "blobs": "local" if vault.blobs.local else "remote"}
-            vault._record(owner, "init", "ok", detail=where, conn=conn)
-        _config.write_config(root, config)
-        return vault
+        return _config.create(root, config, lambda: cls(root, config, keyring))
 
     @classmethod
     def open(cls, root: str | os.PathLike[str], *, keyring: KeyRing) -> Vault:
+        """Open the vault at ``root`` (its catalogue must be this vault's, of this schema)."""
         root = Path(root)
-        config = _config.read_config(root)
-        vault = cls(root, config, keyring)
+        vault = cls(root, _config.read_config(root), keyring)
         with vault.catalog.connect("open the catalogue") as conn:
             Catalog.check_owner(conn, vault.id, SCHEMA_VERSION)
         return vault
