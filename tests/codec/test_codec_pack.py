@@ -152,3 +152,11 @@ def test_lossy_history_is_appended() -> None:
     assert list(ds.LossyImageCompressionMethod) == ["ISO_10918_1", "ISO_15444_1"]
     assert len(ds.LossyImageCompressionRatio) == 2 and float(ds.LossyImageCompressionRatio[1]) > 9
     assert ds.Rows == 64 and ds.SOPInstanceUID == header.SOPInstanceUID
+
+
+def test_unpack_without_the_header_skips_its_parse_but_still_checks_the_lengths() -> None:
+    blob = pack(_enc(), _header())
+    enc, header = unpack(blob, header=False)
+    assert header is None and enc.frames == unpack(blob)[0].frames
+    with pytest.raises(CodecError, match="lengths do not add up"):
+        unpack(blob + b"\x00", header=False)

@@ -15,7 +15,6 @@ from medseal.ingest.records import Record
 from medseal.types import Image
 from medseal.vault import Vault, _objects
 from medseal.vault._config import read_config, set_default_codec, write_config
-from medseal.vault._ingest import ingest_records
 
 needs_imagecodecs = pytest.mark.skipif(
     available_codecs()["htj2k"] is not None or available_codecs()["jpegls"] is not None,
@@ -70,10 +69,7 @@ def test_ingest_can_choose_a_codec_for_one_run_and_every_codec_keeps_decoding(
 ) -> None:
     by_codec = {}
     for codec in ("j2k", "jpegls", "htj2k"):
-        rep = ingest_records(
-            vault, _records(2), dataset=codec, as_="olivia", lossless=True, ratio=None,
-            algorithm="aes-256-gcm", progress=None, codec=codec,
-        )  # fmt: skip
+        rep = vault.ingest(_records(2), dataset=codec, as_="olivia", codec=codec)
         assert not rep.failures
         by_codec[codec] = rep.refs
     assert read_config(tmp_path / "vault")["codec"] == "htj2k"  # the vault default is unchanged
@@ -93,7 +89,7 @@ def test_a_vault_without_a_codec_setting_uses_the_default(vault: Vault, tmp_path
     vault.config.pop("codec")
     ref = vault.put(make_image(), dataset="d", as_="olivia")
     assert vault.show(ref.id, as_="olivia").manifest["codec"] == default_codec()
-    assert _objects.vault_codec(vault) == default_codec()
+    assert _objects.Encoding.of(vault, None).codec == default_codec()
 
 
 def test_an_unknown_codec_is_refused_at_init_and_in_the_settings(
@@ -113,9 +109,36 @@ def test_an_unknown_codec_is_refused_at_init_and_in_the_settings(
 def test_choosing_a_codec_keeps_each_object_name(vault: Vault) -> None:
     refs = vault.put_many([make_image(1)], dataset="d", as_="olivia")
     refs.append(vault.put(make_image(2), dataset="d", as_="olivia", name="n2"))
-    report = ingest_records(
-        vault, _records(1), dataset="d", as_="olivia", lossless=True, ratio=None,
-        algorithm="aes-256-gcm", progress=None, codec="j2k",
-    )  # fmt: skip
+    report = vault.ingest(_records(1), dataset="d", as_="olivia", codec="j2k")
     names = [vault.show(r.id, as_="olivia").name for r in [*refs, *report.refs]]
     assert names == [None, "n2", "r0"]
+
+
+@needs_imagecodecs
+@pytest.mark.parametrize("codec", ["jpegls", "j2k"])
+def test_init_put_and_put_many_take_a_codec_and_the_vault_default_stays(tmp_path, keyring, codec):
+    v = Vault.init(tmp_path / "v", keyring=keyring, owner="olivia", codec=codec.upper())
+    assert read_config(tmp_path / "v")["codec"] == codec
+    other = "htj2k"
+    refs = [v.put(make_image(1), dataset="d", as_="olivia")]
+    refs += [v.put(make_image(2), dataset="d", as_="olivia", codec=other)]
+    refs += v.put_many([make_image(3)], dataset="d", as_="olivia", codec=other)
+    got = [v.show(r.id, as_="olivia").manifest["codec"] for r in refs]
+    assert got == [codec, other, other]
+    assert read_config(tmp_path / "v")["codec"] == codec
+    np.testing.assert_array_equal(v.get(refs[1].id, as_="olivia").pixels, make_image(2).pixels)
+    v.close()
+
+
+def test_an_unknown_codec_is_refused_before_anything_is_created_or_stored(vault, tmp_path, keyring):
+    with pytest.raises(UnknownCodecError, match="unknown codec 'jpeg-xl'"):
+        Vault.init(tmp_path / "new", keyring=keyring, owner="olivia", codec="jpeg-xl")
+    assert not (tmp_path / "new" / "vault.json").exists()
+    for call in (
+        lambda: vault.put(make_image(), dataset="d", as_="olivia", codec="jpeg-xl"),
+        lambda: vault.put_many([make_image()], dataset="d", as_="olivia", codec="jpeg-xl"),
+        lambda: vault.ingest(_records(1), dataset="d", as_="olivia", codec="jpeg-xl"),
+    ):
+        with pytest.raises(UnknownCodecError):
+            call()
+    assert vault.ls(as_="olivia") == []

@@ -66,10 +66,7 @@ def init(
     ] = None,
 ) -> None:
     """Create a vault; whoever runs this is its owner."""
-    from medseal.vault._config import codec_name, set_default_codec
-
     owner = principal(as_)
-    chosen = codec_name(codec)  # an unknown name fails before anything is created
     vault = Vault.init(
         path,
         keyring=open_keyring(keyring),
@@ -77,12 +74,11 @@ def init(
         db=db,
         blobs=blobs,
         audit_anchor=audit_anchor.resolve() if audit_anchor is not None else None,
+        codec=codec,  # an unknown name fails before anything is created
     )
-    if codec is not None:
-        set_default_codec(Path(path), chosen)
     console.print(
         f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
-        f"blobs {'local' if vault.blobs.local else vault.blobs.url}, codec {chosen})"
+        f"blobs {'local' if vault.blobs.local else vault.blobs.url}, codec {vault.config['codec']})"
     )
     console.print(f"tip: export MEDSEAL_VAULT={path}")
     vault.close()
@@ -118,7 +114,9 @@ def ls(
 ) -> None:
     """List the objects you may see (pages through the catalogue; --json streams every one)."""
     with open_vault(vault, keyring) as v:
-        listing = v.iter_ls(as_=principal(as_), dataset=dataset)
+        # a page no larger than what is shown: `ls` of 100 reads (and checks) 100 rows
+        page = 1000 if as_json or limit == 0 else max(1, min(limit, 1000))
+        listing = v.iter_ls(as_=principal(as_), dataset=dataset, page_size=page)
         if as_json:  # a JSON array written as it is read, never held whole
             out = sys.stdout
             out.write("[")
@@ -229,8 +227,9 @@ def get(
             if wanted is not None:  # re-encoded only when the stored codec differs
                 transcode_dicom(output, output, wanted)
         else:
-            image = v.get(object_id, as_=who)
-            if output.suffix.lower() == ".npy":
+            as_array = output.suffix.lower() == ".npy"
+            image = v.get(object_id, as_=who, header=not as_array)  # an array has no header
+            if as_array:
                 np.save(output, image.pixels)
             else:
                 from PIL import Image as PILImage

@@ -137,7 +137,9 @@ def _field(desc: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any
     return value
 
 
-def unpack(data: bytes, *, max_pixels: int | None = None) -> tuple[EncodedImage, Dataset | None]:
+def unpack(
+    data: bytes, *, max_pixels: int | None = None, header: bool = True
+) -> tuple[EncodedImage, Dataset | None]:
     """Parse an MSPK container made by :func:`pack`.
 
     Parameters
@@ -147,6 +149,11 @@ def unpack(data: bytes, *, max_pixels: int | None = None) -> tuple[EncodedImage,
     max_pixels
         Pixel-sample limit (default :func:`medseal.config.max_pixels`), checked
         from the descriptor before the codestreams are sliced out.
+    header
+        Parse the DICOM header (the default). ``False`` returns ``None`` in its
+        place and never imports pydicom: a caller that only wants the pixels
+        (``vault get -o x.npy``) skips the parse. The container's lengths are
+        checked either way.
 
     Raises
     ------
@@ -198,7 +205,7 @@ def unpack(data: bytes, *, max_pixels: int | None = None) -> tuple[EncodedImage,
     body = start + dlen
     if body + hlen + sum(lengths) != len(data):
         raise CodecError("truncated container (lengths do not add up to its size)")
-    header = read_header(data[body : body + hlen]) if has_header else None
+    dataset = read_header(data[body : body + hlen]) if has_header and header else None
     pos = body + hlen
     frames = []
     for n in lengths:
@@ -214,4 +221,4 @@ def unpack(data: bytes, *, max_pixels: int | None = None) -> tuple[EncodedImage,
         lossless=lossless,
         params=params_jsonable(params),
     )
-    return enc, header
+    return enc, dataset

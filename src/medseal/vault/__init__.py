@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medseal.vault.manifest import DerivedKind
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
 from medseal.vault.vault import (
     IngestReport,
@@ -17,6 +18,7 @@ from medseal.vault.vault import (
 __all__ = [
     "ALL_DATASETS",
     "Action",
+    "DerivedKind",
     "Grant",
     "IngestReport",
     "ObjectInfo",

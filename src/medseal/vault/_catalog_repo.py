@@ -13,8 +13,8 @@ from __future__ import annotations
 import fcntl
 import os
 from collections import namedtuple
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Row, delete, func, insert, select, text, upda
 from sqlalchemy.exc import SQLAlchemyError
 
 from medseal.crypto import WrappedKey
-from medseal.errors import StorageError
+from medseal.errors import ConfigError, StorageError
 from medseal.types import ObjectRef
 from medseal.vault import audit as _audit
 from medseal.vault.catalog import (
@@ -68,6 +68,17 @@ class ObjectInfo:
         return ObjectRef(self.id, self.dataset, self.kind)
 
 
+@contextmanager
+def _guarded(open_: Callable[[], AbstractContextManager[Connection]], what: str) -> Iterator[Connection]:
+    """``open_()``'s connection; a database failure leaves as one line (the driver's
+    text can quote SQL and values)."""
+    try:
+        with open_() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+
+
 class Catalog:
     """Typed access to the catalogue tables (objects, keys, grants, settings, sealed records)."""
 
@@ -82,22 +93,13 @@ class Catalog:
         self.engine.dispose()
 
     # ------------------------------------------------------------------ transactions
-    @contextmanager
-    def begin(self, what: str = "update the catalogue") -> Iterator[Connection]:
+    def begin(self, what: str = "update the catalogue") -> AbstractContextManager[Connection]:
         """A write transaction; a database failure becomes one-line :class:`StorageError`."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+        return _guarded(self.engine.begin, what)
 
-    @contextmanager
-    def connect(self, what: str = "read the catalogue") -> Iterator[Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
+    def connect(self, what: str = "read the catalogue") -> AbstractContextManager[Connection]:
+        """A connection for reads (same error handling as :meth:`begin`)."""
+        return _guarded(self.engine.connect, what)
 
     @contextmanager
     def lock(self, vault_id: str, *, exclusive: bool) -> Iterator[None]:
@@ -151,6 +153,27 @@ class Catalog:
             conn.execute(insert(settings).values(key=key, value=value))
         else:
             conn.execute(update(settings).where(settings.c.key == key).values(value=value))
+
+    @staticmethod
+    def claim(conn: Connection, vault_id: str, schema: int, kek_id: str) -> None:
+        """Record a new vault's id, schema and active KEK (refused if the database has one)."""
+        if Catalog.setting(conn, "vault_id") is not None:
+            raise ConfigError("the catalogue database already belongs to another vault")
+        Catalog.set_setting(conn, "vault_id", vault_id)
+        Catalog.set_setting(conn, "schema_version", str(schema))
+        Catalog.set_setting(conn, "active_kek", kek_id)
+
+    @staticmethod
+    def check_owner(conn: Connection, vault_id: str, schema: int) -> None:
+        """Refuse a catalogue of another vault, or one of another schema version."""
+        if Catalog.setting(conn, "vault_id") != vault_id:
+            raise ConfigError("the catalogue database does not belong to this vault")
+        found = Catalog.setting(conn, "schema_version")
+        if found != str(schema):
+            raise ConfigError(
+                f"this catalogue has schema {found}, written by an older medseal; this version "
+                f"reads schema {schema} only: create a new vault and ingest again"
+            )
 
     # ------------------------------------------------------------------ audit
     @staticmethod

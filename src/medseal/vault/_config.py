@@ -1,4 +1,8 @@
-"""``vault.json``: a vault's settings (id, owner, key ring, catalogue and blob URLs)."""
+"""``vault.json``: a vault's settings (id, owner, key ring, catalogue and blob URLs).
+
+Writing it is the last step of creating a vault (:func:`create`): a directory
+without it holds no vault, whatever else a failed creation left there.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,18 @@ import contextlib
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from medseal.errors import ConfigError
+from medseal.errors import ConfigError, StorageError
+from medseal.vault._catalog_repo import Catalog
 from medseal.vault.anchor import ANCHOR_NAME
 from medseal.vault.catalog import SCHEMA_VERSION
+
+if TYPE_CHECKING:  # pragma: no cover
+    from medseal.vault.vault import Vault
 
 __all__ = [
     "CONFIG_NAME",
@@ -21,6 +29,7 @@ __all__ = [
     "blob_options",
     "blob_url",
     "codec_name",
+    "create",
     "db_url",
     "default_codec",
     "new_config",
@@ -30,6 +39,25 @@ __all__ = [
 ]
 
 CONFIG_NAME = "vault.json"
+
+
+def create(root: Path, config: Mapping[str, Any], make: Callable[[], Vault]) -> Vault:
+    """Create the vault of ``config`` at ``root``: catalogue schema, its settings and the
+    ``init`` audit entry, then ``vault.json``. ``make`` builds the :class:`Vault` object."""
+    if (root / CONFIG_NAME).exists():
+        raise ConfigError(f"a vault already exists at {root}")
+    root.mkdir(parents=True, exist_ok=True)
+    vault = make()
+    try:
+        vault.catalog.create_schema()
+    except Exception as exc:
+        raise StorageError(f"could not create the catalogue: {type(exc).__name__}") from exc
+    with vault._tx("create the catalogue") as conn:
+        Catalog.claim(conn, vault.id, SCHEMA_VERSION, vault.keyring.current_kek_id)
+        where = {"db": vault.catalog.dialect, "blobs": "local" if vault.blobs.local else "remote"}
+        vault._record(vault.owner, "init", "ok", detail=where, conn=conn)
+    write_config(root, config)
+    return vault
 
 
 def new_config(

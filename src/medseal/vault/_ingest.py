@@ -13,22 +13,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from medseal.crypto import Algorithm
 from medseal.errors import AccessDenied, MedsealError
 from medseal.types import Image, ObjectRef
-from medseal.vault import _config, _objects
+from medseal.vault import _objects
 from medseal.vault._catalog_repo import Catalog
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.ingest import Record
     from medseal.vault.vault import Vault
 
-__all__ = ["DEFAULT_BATCH", "IngestReport", "ingest_records", "source_fingerprint"]
+__all__ = ["DEFAULT_BATCH", "IngestReport", "ingest_records", "records_from", "source_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +71,41 @@ DEFAULT_BATCH = 256  # objects per group commit (at most)
 BATCH_BYTES = 64 << 20  # sealed bytes per group commit (at most)
 
 
+def records_from(
+    vault: Vault,
+    source: str | os.PathLike[str] | Iterable[Record],
+    *,
+    deidentify: bool,
+    allow_burned_in: bool,
+) -> Iterable[Record]:
+    """The records of files/folders (read lazily, de-identified with the vault's
+    de-identifier unless ``deidentify`` is off), or ``source`` itself."""
+    if not isinstance(source, (str, os.PathLike)):
+        return source
+    from medseal.ingest import load_path
+
+    if not deidentify:
+        log.warning("ingesting without de-identification")
+    return load_path(
+        source,
+        deidentifier=vault.deidentifier if deidentify else None,
+        allow_burned_in=allow_burned_in,
+    )
+
+
 def ingest_records(
     vault: Vault,
     records: Iterable[Record],
     *,
     dataset: str,
     as_: str,
-    lossless: bool,
-    ratio: float | None,
-    algorithm: Algorithm | str,
+    encoding: _objects.Encoding,
     progress: Callable[[int, int | None], None] | None,
     force: bool = False,
     batch_size: int = DEFAULT_BATCH,
-    codec: str | None = None,
 ) -> IngestReport:
-    """Store ``records`` in groups: the first group of one, each next twice as large.
-
-    ``codec`` (``htj2k``, ``jpegls``, ``j2k``) overrides the vault's default
-    codec for this run; an unknown name fails before anything is read.
-    """
+    """Store ``records`` in groups: the first group of one, each next twice as large."""
     report = IngestReport()
-    codec_name = _objects.vault_codec(vault) if codec is None else _config.codec_name(codec)
     seq: list[Record] = list(records) if not isinstance(records, list) else records
     total = len(seq)
     fp_key = vault.keyring.derive(f"source/{vault.id}")
@@ -141,11 +155,10 @@ def ingest_records(
                 # DICOM objects by their (de-identified) SOP Instance UID instead.
                 patient = str(getattr(image.header, "PatientID", "") or "") or None
                 name = str(getattr(image.header, "SOPInstanceUID", "") or "") or None
+            item = _objects.PutItem(image, name, record.label, patient, record.split)
             prepared = _objects.prepare(
-                vault, image, dataset=dataset, as_=as_, kind="image", name=name,
-                label=record.label, patient=patient, split=record.split, lossless=lossless,
-                ratio=ratio, algorithm=algorithm, source_fp=fp, codec=codec_name,
-            )  # fmt: skip
+                vault, item, dataset=dataset, as_=as_, encoding=encoding, source_fp=fp
+            )
             batch.append((prepared, str(record.key), shown, int(image.pixels.nbytes)))
             pending_fps.add(fp)
             pending_bytes += len(prepared.data)

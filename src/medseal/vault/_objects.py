@@ -1,15 +1,14 @@
-"""Reading and writing one object: seal and record it, find and open its payload."""
+"""Writing objects and opening one: encode, seal, commit in groups; find and open a payload."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from sqlalchemy import Connection
 
 from medseal.crypto import Algorithm, WrappedKey, seal, unseal
@@ -18,8 +17,9 @@ from medseal.types import Image, ObjectRef
 from medseal.vault import _faults
 from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog, ObjectInfo
-from medseal.vault._config import default_codec
+from medseal.vault._config import codec_name, default_codec
 from medseal.vault.manifest import (
+    MIRRORED,
     blob_key,
     build_manifest,
     canonical,
@@ -37,7 +37,39 @@ if TYPE_CHECKING:  # pragma: no cover
 else:  # imported on first use (see medseal.vault._lazy)
     from medseal.vault._lazy import codec as _codec
 
-__all__ = ["Prepared", "commit", "info", "open_payload", "prepare", "store", "vault_codec"]
+__all__ = [
+    "Encoding", "Prepared", "PutItem", "commit", "info", "open_payload", "open_with_key",
+    "prepare", "put_many", "seal_payload",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PutItem:
+    """One image for :meth:`Vault.put_many` with its catalogue fields."""
+
+    image: Image
+    name: str | None = None
+    label: int | None = None
+    patient: str | None = None
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How new objects are encoded and sealed: codec, lossless or not, cipher."""
+
+    codec: str
+    lossless: bool = True
+    ratio: float | None = None
+    psnr: float | None = None
+    algorithm: Algorithm | str = Algorithm.AES_256_GCM
+
+    @classmethod
+    def of(cls, vault: Vault, codec: str | None, **options: Any) -> Encoding:
+        """``codec`` checked against the registry (``None``: the vault's default codec);
+        an unknown name fails here, before anything is read or written."""
+        name = default_codec(vault.config) if codec is None else codec_name(codec)
+        return cls(name, **options)
 
 
 @dataclass
@@ -50,47 +82,91 @@ class Prepared:
     values: dict[str, Any]
     wrapped_key: WrappedKey
     pseudonyms: Mapping[str, str] | None
+    action: str = "put"  # the audit entry's action
 
 
 def prepare(
     vault: Vault,
-    image: Image,
+    item: PutItem,
     *,
     dataset: str,
     as_: str,
-    kind: str,
-    name: str | None = None,
-    label: int | None = None,
-    patient: str | None = None,
-    split: str | None = None,
+    encoding: Encoding,
+    kind: str = "image",
     parent_id: str | None = None,
-    lossless: bool = True,
-    ratio: float | None = None,
-    psnr: float | None = None,
-    algorithm: Algorithm | str = Algorithm.AES_256_GCM,
     source_fp: str | None = None,
-    codec: str | None = None,
 ) -> Prepared:
-    """Encode and seal ``image`` and build its catalogue row; nothing is written.
+    """Encode and seal ``item.image`` and build its catalogue row; nothing is written.
 
-    ``codec`` names the codec (``htj2k``, ``jpegls``, ``j2k``); ``None`` means
-    the vault's default (``"codec"`` in ``vault.json``). The codec is recorded
-    per object (container descriptor and manifest), so objects stored with
-    another codec keep decoding.
+    The codec is recorded per object (container descriptor and manifest), so
+    objects stored with another codec keep decoding.
     """
-    chosen = codec if codec is not None else vault_codec(vault)
-    enc = _codec.encode(image, codec=chosen, lossless=lossless, ratio=ratio, psnr=psnr)
+    image = item.image
+    enc = _codec.encode(
+        image, codec=encoding.codec, lossless=encoding.lossless, ratio=encoding.ratio,
+        psnr=encoding.psnr,
+    )  # fmt: skip
     _faults.crashpoint("put:encoded")
     payload = _codec.pack(enc, image.header)
     object_id = uuid.uuid4().hex
     manifest = build_manifest(
-        object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id, name=name,
-        label=None if label is None else int(label), patient=patient, split=split,
-        source=image.source, codec=enc.codec, lossless=enc.lossless,
+        object_id=object_id, dataset=dataset, kind=kind, parent_id=parent_id, name=item.name,
+        label=None if item.label is None else int(item.label), patient=item.patient,
+        split=item.split, source=image.source, codec=enc.codec, lossless=enc.lossless,
         codec_params=enc.params, shape=enc.shape, dtype=enc.dtype,
         bits_stored=enc.bits_stored, photometric=enc.photometric, frames=image.frames,
         meta=image.meta, deid=image.deid.manifest() if image.deid is not None else None,
     )  # fmt: skip
+    pseudonyms = image.deid.pseudonyms if image.deid is not None else None
+    return seal_payload(
+        vault, payload, manifest, as_=as_, algorithm=encoding.algorithm, source_fp=source_fp,
+        pseudonyms=pseudonyms,
+    )  # fmt: skip
+
+
+def put_many(
+    vault: Vault,
+    items: Iterable[Image | PutItem],
+    *,
+    dataset: str,
+    as_: str,
+    encoding: Encoding,
+    batch_size: int,
+) -> list[ObjectRef]:
+    """Prepare and commit ``items`` in groups of ``batch_size`` (see :func:`commit`)."""
+    if batch_size < 1:
+        raise InputError("batch_size must be at least 1")
+    refs: list[ObjectRef] = []
+    batch: list[Prepared] = []
+    for item in items:
+        put = item if isinstance(item, PutItem) else PutItem(item)
+        batch.append(prepare(vault, put, dataset=dataset, as_=as_, encoding=encoding))
+        if len(batch) >= batch_size:
+            commit(vault, batch, as_)
+            refs.extend(p.ref for p in batch)
+            batch = []
+    commit(vault, batch, as_)
+    refs.extend(p.ref for p in batch)
+    return refs
+
+
+def seal_payload(
+    vault: Vault,
+    payload: bytes,
+    manifest: Mapping[str, Any],
+    *,
+    as_: str,
+    algorithm: Algorithm | str = Algorithm.AES_256_GCM,
+    source_fp: str | None = None,
+    pseudonyms: Mapping[str, str] | None = None,
+    action: str = "put",
+) -> Prepared:
+    """Seal ``payload`` under a fresh data key, bound to ``manifest``; build its row.
+
+    The row's policy fields (id, dataset, kind, parent, name, label, patient,
+    split) are the manifest's, so the two cannot disagree. Nothing is written.
+    """
+    object_id = str(manifest["id"])
     manifest_bytes = canonical(manifest)
     manifest_sha = manifest_sha256(manifest_bytes)
     sealed = seal(
@@ -102,26 +178,17 @@ def prepare(
     _faults.crashpoint("put:sealed")
     key = blob_key(object_id)
     data = sealed.data  # the cipher's own output buffer: not copied again
-    values: dict[str, Any] = {
-        "id": object_id, "dataset": dataset, "kind": kind, "name": name,
-        "label": None if label is None else int(label), "patient": patient,
-        "split": split, "parent_id": parent_id,
+    values: dict[str, Any] = {c: manifest[c] for c in MIRRORED}
+    values.update({
         "manifest": manifest_bytes.decode(), "manifest_sha256": manifest_sha,
         "blob_key": key, "blob_sha256": hashlib.sha256(data).hexdigest(),
         "blob_size": len(data), "payload_size": len(payload),
         "algorithm": str(Algorithm(algorithm).value), "key_id": sealed.wrapped_key.key_id,
         "created_at": datetime.now(UTC), "created_by": as_, "source_fp": source_fp,
-    }  # fmt: skip
+    })  # fmt: skip
     values["manifest_mac"] = row_mac(vault._row_key, values)
-    pseudonyms = image.deid.pseudonyms if image.deid is not None else None
-    return Prepared(
-        ObjectRef(object_id, dataset, kind), key, data, values, sealed.wrapped_key, pseudonyms
-    )
-
-
-def vault_codec(vault: Vault) -> str:
-    """The codec new objects of ``vault`` use: its ``vault.json`` setting, else the default."""
-    return default_codec(vault.config)
+    ref = ObjectRef(object_id, str(manifest["dataset"]), str(manifest["kind"]))
+    return Prepared(ref, key, data, values, sealed.wrapped_key, pseudonyms, action)
 
 
 def commit(vault: Vault, batch: Sequence[Prepared], as_: str) -> None:
@@ -151,8 +218,8 @@ def commit(vault: Vault, batch: Sequence[Prepared], as_: str) -> None:
                     _pseudonyms.merge(conn, vault.keyring, vault.id, merged)
                 entries: list[dict[str, Any]] = [
                     {
-                        "actor": as_, "action": "put", "outcome": "ok", "dataset": p.ref.dataset,
-                        "target": p.ref.id, "detail": {"bytes": len(p.data)},
+                        "actor": as_, "action": p.action, "outcome": "ok",
+                        "dataset": p.ref.dataset, "target": p.ref.id, "detail": {"bytes": len(p.data)},
                     }
                     for p in batch
                 ]  # fmt: skip
@@ -170,13 +237,6 @@ def commit(vault: Vault, batch: Sequence[Prepared], as_: str) -> None:
                 vault.blobs.delete(key)
             raise
     _faults.crashpoint("put:committed")
-
-
-def store(vault: Vault, image: Image, *, as_: str, **kwargs: Any) -> ObjectRef:
-    """Encode, seal and durably store one object (a batch of one)."""
-    prepared = prepare(vault, image, as_=as_, **kwargs)
-    commit(vault, [prepared], as_)
-    return prepared.ref
 
 
 def on_active_kek(vault: Vault, conn: Connection, wks: Sequence[WrappedKey]) -> None:
@@ -248,37 +308,3 @@ def open_with_key(vault: Vault, info: ObjectInfo, row: Any, wk: WrappedKey | Non
     if wk is None:
         raise IntegrityError(f"object {info.id}: its data key is missing from the catalogue")
     return _unseal_checked(vault, info.id, row, wk, blob)
-
-
-def masked_image(
-    vault: Vault, parent: ObjectInfo, pixels: np.ndarray, scheme: Mapping[str, Any], as_: str
-) -> Image:
-    """The :class:`Image` of a masked copy of ``parent``, refused if it is the source itself."""
-    src = parent.manifest
-    arr = np.ascontiguousarray(pixels)
-    if arr.shape == tuple(src.get("shape") or ()) and np.array_equal(
-        arr, _parent_pixels(vault, parent, as_)
-    ):
-        raise InputError("the masked pixels equal the source's: refusing an identity masking")
-    # the masked copy's own bit depth: 8-bit masks of 12/16-bit sources are common
-    dtype_bits = 8 * arr.dtype.itemsize
-    bits = min(int(src["bits_stored"]), dtype_bits)
-    if arr.size and arr.dtype.kind == "u" and int(arr.max()) >= 2**bits:
-        bits = dtype_bits
-    return Image(
-        pixels=arr,
-        photometric="MONOCHROME2" if arr.ndim == 2 else src["photometric"],
-        bits_stored=bits,
-        frames=int(src.get("frames", 1)),
-        source="masked",
-        meta={"scheme": dict(scheme), "parent": parent.id},
-    )
-
-
-def _parent_pixels(vault: Vault, parent: ObjectInfo, as_: str) -> np.ndarray:
-    """The source's pixels, for the identity check of put_masked (one-entry cache)."""
-    cached = vault._parent_cache
-    if cached is None or cached[0] != parent.id:
-        enc, _ = vault._decode(parent, as_, "put-derived")
-        cached = vault._parent_cache = (parent.id, _codec.decode(enc))
-    return cached[1]

@@ -26,16 +26,10 @@ class AuditTrail:
         self._tx_heads: dict[int, _audit.AuditHead] = {}
 
     def record(
-        self,
-        actor: str,
-        action: str,
-        outcome: str,
-        *,
-        dataset: str | None = None,
-        target: str | None = None,
-        detail: Mapping[str, Any] | None = None,
+        self, actor: str, action: str, outcome: str, *, dataset: str | None = None,
+        target: str | None = None, detail: Mapping[str, Any] | None = None,
         conn: Connection | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Append an audit entry: in ``conn``'s transaction (opened by :meth:`tx`), or alone."""
         entry = dict(
             actor=actor, action=action, outcome=outcome, dataset=dataset, target=target,
@@ -73,6 +67,20 @@ class AuditTrail:
         """Verify the chain, its head and the anchor; returns the number of entries."""
         count = _audit.verify_chain(conn, self._key)
         self.anchor.check(count, lambda seq: _audit.hash_at(conn, seq))
+        return count
+
+    def entries(self, actor: str, limit: int | None) -> list[_audit.AuditEntry]:
+        """The newest ``limit`` entries (all: ``None``), the read itself audited with them."""
+        with self.tx("read the audit log") as conn:
+            result = _audit.entries(conn, limit=limit)
+            self.record(actor, "audit-read", "ok", detail={"entries": len(result)}, conn=conn)
+        return result
+
+    def verify(self, actor: str) -> int:
+        """:meth:`check` the chain in a read, then audit the check; returns its length."""
+        with self.catalog.connect("read the audit log") as conn:
+            count = self.check(conn)
+        self.record(actor, "audit-verify", "ok", detail={"entries": count})
         return count
 
     def release(self, actor: str, action: str, dataset: str, target: str) -> None:

@@ -85,74 +85,23 @@ def _head_mac(key: bytes, seq: int, digest: str) -> str:
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
-def _fields(
-    seq: int,
-    ts: str,
-    actor: str,
-    action: str,
-    dataset: str | None,
-    target: str | None,
-    outcome: str,
-    detail: str,
-) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "ts": ts,
-        "actor": actor,
-        "action": action,
-        "dataset": dataset,
-        "target": target,
-        "outcome": outcome,
-        "detail": detail,
-    }
+_HASHED = ("seq", "ts", "actor", "action", "dataset", "target", "outcome", "detail")
 
 
-def append(
-    conn: Connection,
-    key: bytes,
-    *,
-    actor: str,
-    action: str,
-    outcome: str,
-    dataset: str | None = None,
-    target: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> AuditHead:
-    """Append one entry inside the caller's transaction; returns the new head."""
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
-    last_seq, prev = (int(head.seq), head.hash) if head else (0, GENESIS)
-    seq = last_seq + 1
-    ts = datetime.now(UTC).isoformat(timespec="microseconds")
-    detail_json = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"))
-    digest = _entry_hash(
-        prev, _fields(seq, ts, actor, action, dataset, target, outcome, detail_json)
-    )
-    mac = _mac(key, digest)
-    conn.execute(
-        insert(audit).values(
-            seq=seq,
-            ts=ts,
-            actor=actor,
-            action=action,
-            dataset=dataset,
-            target=target,
-            outcome=outcome,
-            detail=detail_json,
-            prev_hash=prev,
-            hash=digest,
-            mac=mac,
-        )
-    )
-    head_mac = _head_mac(key, seq, digest)
-    if head:
-        conn.execute(
-            update(audit_head)
-            .where(audit_head.c.id == 1)
-            .values(seq=seq, hash=digest, mac=head_mac)
-        )
-    else:
-        conn.execute(insert(audit_head).values(id=1, seq=seq, hash=digest, mac=head_mac))
-    return AuditHead(seq, digest)
+def _fields(*values: Any) -> dict[str, Any]:
+    """The hashed fields of an entry, given in :data:`_HASHED` order."""
+    return dict(zip(_HASHED, values, strict=True))
+
+
+def append(conn: Connection, key: bytes, **entry: Any) -> AuditHead:
+    """Append one entry inside the caller's transaction; returns the new head.
+
+    ``entry`` holds ``actor``, ``action``, ``outcome`` and optionally
+    ``dataset``, ``target``, ``detail``: one item of :func:`append_many`.
+    """
+    head = append_many(conn, key, [entry])
+    assert head is not None  # a batch of one always moves the head
+    return head
 
 
 def append_many(

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from medseal.errors import MedsealError, NotFoundError
+from medseal.vault import _objects
 from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog
+from medseal.vault.manifest import PLAINTEXT_KINDS
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.vault.vault import Vault
@@ -58,6 +60,7 @@ class RotationReport:
 def verify(
     vault: Vault,
     *,
+    as_: str,
     deep: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
     grace: float = GC_GRACE_S,
@@ -87,14 +90,16 @@ def verify(
             report.problems.append(f"object {row.id}: stored bytes do not match their hash")
             continue
         try:
-            info = vault._info(row)  # the row against its authenticated manifest
+            info = _objects.info(vault, row)  # the row against its authenticated manifest
         except MedsealError as exc:
             report.problems.append(str(exc))
             continue
         if deep:
             try:
-                enc, _ = codec.unpack(vault._open_payload(info, blob))
-                codec.decode(enc)
+                payload = _objects.open_payload(vault, info, blob)
+                if info.kind in PLAINTEXT_KINDS:  # a derived payload is opaque: decrypting is the check
+                    enc, _ = codec.unpack(payload)
+                    codec.decode(enc)
             except MedsealError as exc:
                 report.problems.append(f"object {row.id}: {type(exc).__name__}: {exc}")
         if progress is not None:
@@ -108,6 +113,13 @@ def verify(
     report.temporary_files = [
         t for t in vault.blobs.temporary_files() if _old_enough(vault, t, grace)
     ]
+    vault._record(
+        as_, "verify", "ok" if report.ok else "problems",
+        detail={
+            "checked": report.checked, "problems": len(report.problems),
+            "orphans": len(report.orphan_blobs),
+        },
+    )  # fmt: skip
     return report
 
 
@@ -116,7 +128,7 @@ def _old_enough(vault: Vault, key: str, grace: float) -> bool:
     return age is not None and age >= grace
 
 
-def collect_garbage(vault: Vault, *, grace: float = GC_GRACE_S) -> int:
+def collect_garbage(vault: Vault, *, as_: str, grace: float = GC_GRACE_S) -> int:
     """Remove blobs no catalogue row references that are older than ``grace`` seconds.
 
     Runs under the exclusive vault lock, so no put is between its blob and its
@@ -131,6 +143,7 @@ def collect_garbage(vault: Vault, *, grace: float = GC_GRACE_S) -> int:
                 vault.blobs.delete(key)
                 removed += 1
         removed += vault.blobs.remove_temporary_files(older_than=grace)
+    vault._record(as_, "gc", "ok", detail={"removed": removed})
     return removed
 
 

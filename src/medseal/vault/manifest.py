@@ -15,6 +15,7 @@ import json
 import operator
 import re
 from collections.abc import Mapping, Sequence
+from enum import StrEnum
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
@@ -22,6 +23,8 @@ from medseal.errors import IntegrityError, InvalidIdError
 
 __all__ = [
     "MANIFEST_FORMAT",
+    "PLAINTEXT_KINDS",
+    "DerivedKind",
     "blob_key",
     "build_manifest",
     "canonical",
@@ -44,6 +47,16 @@ BOUND_COLUMNS = (
 # Manifest fields that must equal the row's (the policy reads them from the row).
 MIRRORED = ("id", "dataset", "kind", "parent_id", "name", "label", "patient", "split")
 _ID = re.compile(r"[0-9a-f]{32}")
+
+
+class DerivedKind(StrEnum):
+    """What a derived object's opaque payload is (its catalogue ``kind``)."""
+
+    CKKS = "ckks"  # a CKKS-encrypted image: serialized ciphertexts, meant for analysts
+
+
+# Kinds whose payload is a packed image (``get``, ``get_many``, ``export_dicom`` read them).
+PLAINTEXT_KINDS = frozenset({"image", "masked"})
 
 
 def check_id(object_id: str) -> str:

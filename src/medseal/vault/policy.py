@@ -5,8 +5,8 @@ Roles (granted per dataset, or for every dataset with ``*``):
 =========== ===============================================================
 owner       everything; whoever ran ``vault init``
 clinician   list, show, put, and read **plaintext** images
-analyst     list, show, and read **masked or encrypted** representations
-            only, never plaintext
+analyst     list, show, and read **masked, encrypted or derived**
+            (CKKS) representations only, never plaintext
 auditor     read and verify the audit log only
 =========== ===============================================================
 
@@ -58,6 +58,7 @@ class Action(StrEnum):
     GET_PLAINTEXT = "get-plaintext"
     GET_ENCRYPTED = "get-encrypted"
     GET_MASKED = "get-masked"
+    GET_DERIVED = "get-derived"
     PUT_DERIVED = "put-derived"
     VERIFY = "verify"
     AUDIT = "audit"
@@ -76,11 +77,15 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
             Action.GET_PLAINTEXT,
             Action.GET_ENCRYPTED,
             Action.GET_MASKED,
+            Action.GET_DERIVED,
             Action.PUT_DERIVED,
         }
     ),
     # Analysts never see plaintext, so they cannot make masked copies either.
-    Role.ANALYST: frozenset({Action.LIST, Action.SHOW, Action.GET_ENCRYPTED, Action.GET_MASKED}),
+    # A derived object (a CKKS ciphertext) is an encrypted representation: analysts may read it.
+    Role.ANALYST: frozenset(
+        {Action.LIST, Action.SHOW, Action.GET_ENCRYPTED, Action.GET_MASKED, Action.GET_DERIVED}
+    ),
     Role.AUDITOR: frozenset({Action.AUDIT}),
 }
 
