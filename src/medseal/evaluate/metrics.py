@@ -1,8 +1,9 @@
 """Diagnostic metrics with bootstrap confidence intervals.
 
 Where it sits: evaluate stage; consumes the probabilities of
-:func:`medseal.models.predict_proba`. ROC AUC is the Mann-Whitney statistic
-(ties count one half), identical to ``sklearn.metrics.roc_auc_score``.
+:func:`medseal.models.predict_proba`. ROC AUC is ``sklearn.metrics.roc_auc_score``
+(the Mann-Whitney statistic, ties count one half); the bootstrap draws use a
+vectorised Mann-Whitney form of it, tested equal.
 Confidence intervals are percentile bootstraps over test images (or over
 test patients, a cluster bootstrap, when each image's patient is given),
 resampled with an explicit seed; a paired bootstrap gives the CI of an AUC difference
@@ -25,6 +26,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from medseal.errors import InputError
+from medseal.models.scores import roc_auc as _roc_auc
 
 __all__ = [
     "AUCResult",
@@ -59,19 +61,11 @@ def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     """Area under the ROC curve; ``nan`` when only one class is present.
 
-    ``p`` of shape ``(N, K)``: macro one-vs-rest AUC (mean over the classes present).
+    ``p`` of shape ``(N, K)``: macro one-vs-rest AUC (mean over the classes
+    present). Checks the labels, then :func:`medseal.models.scores.roc_auc`
+    (scikit-learn), the one AUC of the code base.
     """
-    y, p = _check(y, p)
-    if p.ndim == 2:
-        per = [roc_auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])]
-        per = [a for a in per if not np.isnan(a)]
-        return float(np.mean(per)) if per else float("nan")
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(p)
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    return _roc_auc(*_check(y, p))
 
 
 def _auc_many(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
