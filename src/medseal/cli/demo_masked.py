@@ -19,7 +19,7 @@ from rich.table import Table
 
 from medseal.errors import AccessDenied
 from medseal.evaluate import leakage
-from medseal.evaluate.attacks.mask_known_plaintext import known_plaintext_attack
+from medseal.evaluate.attacks.mask_known_plaintext import mask_known_plaintext_attack
 from medseal.evaluate.metrics import auc_with_ci
 from medseal.ingest.grey import image_to_grey_uint8, to_grey_uint8
 from medseal.models import MaskedCNN, ResNet18, TrainConfig, fit, predict_proba
@@ -144,7 +144,7 @@ def run_masked_stage(
     xs = ptest.x
     leak_m = leakage.compare(xs, test.x[:, : xs.shape[1], : xs.shape[2]])
     leak_a = leakage.compare(xs, atest.x)
-    kpa = known_plaintext_attack(
+    kpa = mask_known_plaintext_attack(
         ptrain.x[:1], train.x[:1, :size, :size], test.x[:, :size, :size], block=block, truth=xs
     )
     console.print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,49 @@ from medseal.errors import ConfigError, InputError
 from medseal.ingest import datasets
 from medseal.ingest.grey import image_to_grey_uint8
 from medseal.ingest.records import Record
-from medseal.models.data import Split, SplitData, records_to_split, stratified_indices
+from medseal.models.arrays import Split, SplitData, records_to_split, stratified_indices
 
-__all__ = ["OTHER_DATASETS", "dataset_names", "load_dataset"]
+__all__ = ["OTHER_DATASETS", "StudyData", "dataset_names", "load_dataset"]
+
+
+class StudyData(StrEnum):
+    """The data sets :func:`load_dataset` knows, by their canonical names."""
+
+    PATHMNIST = "pathmnist"
+    CHESTMNIST = "chestmnist"
+    DERMAMNIST = "dermamnist"
+    OCTMNIST = "octmnist"
+    PNEUMONIAMNIST = "pneumoniamnist"
+    RETINAMNIST = "retinamnist"
+    BREASTMNIST = "breastmnist"
+    BLOODMNIST = "bloodmnist"
+    TISSUEMNIST = "tissuemnist"
+    ORGANAMNIST = "organamnist"
+    ORGANCMNIST = "organcmnist"
+    ORGANSMNIST = "organsmnist"
+    NIH_CHESTXRAY14 = "nih-chestxray14"
+    NIH_CHESTXRAY14_MORE = "nih-chestxray14-more"
+    NIH_CHESTXRAY14_PNEUMONIA = "nih-chestxray14-pneumonia"
+    BREAKHIS = "breakhis"
+    EMBEDDED = "embedded"
+
+    @classmethod
+    def parse(cls, name: str) -> StudyData:
+        """The data set ``name`` stands for (``medmnist``, ``nih`` and ``chestx-ray14`` too)."""
+        key = _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
+        try:
+            return cls(key)
+        except ValueError:
+            raise InputError(
+                f"unknown data set {name!r}: use one of {', '.join(dataset_names())}"
+            ) from None
+
+
+_ALIASES = {
+    "medmnist": "pneumoniamnist",
+    "nih": "nih-chestxray14",
+    "chestx-ray14": "nih-chestxray14",
+}
 
 
 #: what ``load_dataset`` accepts besides the MedMNIST 2D names

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from medseal.errors import InputError
-from medseal.models.data import to_tensor
+from medseal.models.arrays import to_tensor
 
 __all__ = ["load_model", "predict_proba", "save_model", "torch_threads"]
 

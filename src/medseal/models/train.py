@@ -43,6 +43,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from medseal.errors import InputError, MedsealError
-from medseal.models.data import Split, to_tensor
+from medseal.models.arrays import Split, to_tensor
 from medseal.models.inference import (
     _logits,
     load_model,
@@ -63,6 +64,7 @@ from medseal.models.scores import roc_auc
 from medseal.privacy.masking.augment import KeyFreeAugment, mixup_pairs
 
 __all__ = [
+    "Device",
     "TrainConfig",
     "TrainResult",
     "TrainingBudgetExceeded",
@@ -75,6 +77,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Device(StrEnum):
+    """Where :func:`fit` trains (any torch device string is accepted too, e.g. ``"cuda:1"``)."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
 
 
 @dataclass(frozen=True)
@@ -90,7 +99,7 @@ class TrainConfig:
     balance: bool = True
     threads: int | None = None
     max_seconds: float | None = None
-    device: str = "cpu"
+    device: Device | str = Device.CPU
     shift: int = 0
     shift_step: int = 1
     augment: KeyFreeAugment | None = None

@@ -15,7 +15,7 @@ import numpy as np
 
 from medseal.errors import InputError
 from medseal.ingest.grey import to_grey_uint8
-from medseal.models.data import Split, SplitData
+from medseal.models.arrays import Split, SplitData
 from medseal.privacy.masking.descriptor import NO_SHIFT, MaskDescriptor
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,7 +18,7 @@ from torch import nn
 
 from medseal.errors import InputError
 from medseal.ingest.grey import to_grey_uint8
-from medseal.models.data import Split, SplitData, split_validation
+from medseal.models.arrays import Split, SplitData, split_validation
 from medseal.models.inference import predict_proba
 from medseal.models.nets.masked_cnn import MaskedCNN
 from medseal.models.train import TrainConfig, TrainResult, fit
