@@ -69,7 +69,7 @@ def run_masked_stage(
     plain = {i.id: image_to_grey_uint8(vault.get(i.id, as_=owner)) for i in images}
     size = next(iter(plain.values())).shape[0] if plain else 28
     block = 4 if size % 8 else 8
-    rep = mask_dataset(vault, as_=owner, dataset=dataset, block=block, ids=[i.id for i in images])
+    rep = mask_dataset(vault, dataset, block=block, as_=owner, ids=[i.id for i in images])
     desc, masked_ids = rep.descriptor, rep.masked_ids
     console.print(
         f"owner {owner} masked {len(masked_ids)} images ({desc.scheme}, block {block}, key id {desc.key_id})"

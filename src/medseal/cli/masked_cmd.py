@@ -79,10 +79,10 @@ def mask(
 
         rep = mask_dataset(
             v,
+            dataset,
+            scheme,
+            block,
             as_=who,
-            dataset=dataset,
-            scheme=scheme,
-            block=block,
             key_id=key_id,
             shifts=shifts,
             allow_key_leaking_shifts=allow_key_leaking_shifts,

@@ -41,7 +41,15 @@ from pydicom.uid import (
 
 from medseal.errors import ImageTooLargeError, InvalidDicomError
 
-__all__ = ["FrameHeader", "check_encapsulated_frames", "j2k_header", "jpeg_header"]
+__all__ = [
+    "FrameHeader",
+    "check_encapsulated_frames",
+    "j2k_header",
+    "frame_segment",
+    "jpeg_header",
+    "siz_segment",
+    "sof_fields",
+]
 
 _SOC_SIZ = b"\xff\x4f\xff\x51"
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
@@ -101,7 +109,19 @@ def j2k_header(frame: bytes) -> FrameHeader:
     Raises ``ValueError`` when the bytes are not one or the segment is inconsistent.
     """
     off = _codestream_offset(frame)
-    data = frame[off : off + 4 + 38 + 3 * 16384]
+    width, height, ssiz = siz_segment(frame[off : off + 4 + 38 + 3 * 16384])
+    precision = max((s & 0x7F) + 1 for s in ssiz)
+    return FrameHeader(width, height, len(ssiz), precision)
+
+
+def siz_segment(data: bytes) -> tuple[int, int, tuple[int, ...]]:
+    """``(width, height, Ssiz byte of each component)`` of the SIZ segment ``data`` starts with.
+
+    The one SIZ parser (ISO/IEC 15444-1 A.5.1): the frame guard and the codec
+    registry both read headers with it. Raises ``ValueError`` (no data in the
+    message) when ``data`` does not start with SOC + SIZ or the segment is
+    inconsistent.
+    """
     if data[:4] != _SOC_SIZ:
         raise _Malformed("the codestream does not start with the SOC and SIZ markers")
     if len(data) < 42:
@@ -113,13 +133,13 @@ def j2k_header(frame: bytes) -> FrameHeader:
         raise _Malformed("the SIZ marker segment is corrupt")
     if xsiz <= xosiz or ysiz <= yosiz:
         raise _Malformed("the SIZ marker segment describes an empty image")
-    precision = 0
+    ssiz = []
     for i in range(csiz):
-        ssiz, xrsiz, yrsiz = data[42 + 3 * i : 45 + 3 * i]
+        s, xrsiz, yrsiz = data[42 + 3 * i : 45 + 3 * i]
         if xrsiz == 0 or yrsiz == 0:
             raise _Malformed("the SIZ marker segment has a zero sub-sampling factor")
-        precision = max(precision, (ssiz & 0x7F) + 1)
-    return FrameHeader(xsiz - xosiz, ysiz - yosiz, csiz, precision)
+        ssiz.append(s)
+    return xsiz - xosiz, ysiz - yosiz, tuple(ssiz)
 
 
 def jpeg_header(frame: bytes) -> FrameHeader:
@@ -129,11 +149,29 @@ def jpeg_header(frame: bytes) -> FrameHeader:
     """
     if frame[:2] != b"\xff\xd8":
         raise _Malformed("not a JPEG stream (no SOI marker)")
-    pos, end = 2, len(frame)
+    found = frame_segment(frame, _SOF_MARKERS)
+    if found is None:
+        raise _Malformed("no frame header (SOFn) before the first scan")
+    precision, height, width, components = sof_fields(frame, found)
+    if height == 0 or width == 0:
+        # height 0 defers it to a DNL marker after the first scan
+        raise _Malformed("the frame header leaves the image size to a later DNL marker")
+    return FrameHeader(width, height, components, precision)
+
+
+def frame_segment(data: bytes, markers: frozenset[int]) -> int | None:
+    """Offset of the first marker in ``markers`` before the first scan (``data`` starts at SOI).
+
+    The one JPEG marker walk: segments are skipped by their lengths (a few
+    dozen bytes, never the coded data), so it is safe on hostile input.
+    ``None`` when a scan (SOS) or the end (EOI) comes first. Raises
+    ``ValueError`` on a corrupt marker or segment length.
+    """
+    pos, end = 2, len(data)
     while pos + 4 <= end:
-        if frame[pos] != 0xFF:
+        if data[pos] != 0xFF:
             raise _Malformed("a corrupt marker before the frame header")
-        marker = frame[pos + 1]
+        marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
             continue
@@ -141,24 +179,27 @@ def jpeg_header(frame: bytes) -> FrameHeader:
             pos += 2
             continue
         if marker in (0xDA, 0xD9):  # SOS, EOI
-            break
-        (length,) = struct.unpack_from(">H", frame, pos + 2)
+            return None
+        (length,) = struct.unpack_from(">H", data, pos + 2)
         if length < 2 or pos + 2 + length > end:
             raise _Malformed("a corrupt marker segment before the frame header")
-        if marker in _SOF_MARKERS:
-            if length < 8:
-                raise _Malformed("the frame header is corrupt")
-            precision = frame[pos + 4]
-            height, width = struct.unpack_from(">HH", frame, pos + 5)
-            components = frame[pos + 9]
-            if length != 8 + 3 * components or components == 0:
-                raise _Malformed("the frame header is corrupt")
-            if height == 0 or width == 0:
-                # height 0 defers it to a DNL marker after the first scan
-                raise _Malformed("the frame header leaves the image size to a later DNL marker")
-            return FrameHeader(width, height, components, precision)
+        if marker in markers:
+            return pos
         pos += 2 + length
-    raise _Malformed("no frame header (SOFn) before the first scan")
+    return None
+
+
+def sof_fields(data: bytes, pos: int) -> tuple[int, int, int, int]:
+    """``(precision, height, width, components)`` of the frame header at offset ``pos``."""
+    (length,) = struct.unpack_from(">H", data, pos + 2)
+    if length < 8:
+        raise _Malformed("the frame header is corrupt")
+    precision = data[pos + 4]
+    height, width = struct.unpack_from(">HH", data, pos + 5)
+    components = data[pos + 9]
+    if length != 8 + 3 * components or components == 0:
+        raise _Malformed("the frame header is corrupt")
+    return precision, height, width, components
 
 
 def _check_rle(frame: bytes, rows: int, cols: int, segments: int) -> None:

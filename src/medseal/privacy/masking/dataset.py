@@ -48,11 +48,11 @@ class MaskingReport:
 
 def mask_dataset(
     vault: Vault,
-    *,
-    as_: str,
     dataset: str,
     scheme: str = DEFAULT_SCHEME,
     block: int = 8,
+    *,
+    as_: str,
     key_id: str | None = None,
     ids: Sequence[str] | None = None,
     shifts: int = 0,

@@ -48,16 +48,10 @@ class SeedRun:
 
     def task(self, name: str, cfg: MaskingStudyConfig, augment: KeyFreeAugment | None) -> TrainTask:
         """The training task of model ``name`` under ``cfg``."""
+        loop = {k: getattr(cfg, k) for k in ("patience", "lr", "batch_size", "threads", "device")}
+        epochs = (cfg.aes_epochs if name == "aes" else None) or cfg.epochs
         tc = TrainConfig(
-            augment=augment,
-            epochs=(cfg.aes_epochs if name == "aes" else None) or cfg.epochs,
-            patience=cfg.patience,
-            lr=cfg.lr,
-            batch_size=cfg.batch_size,
-            seed=self.seed,
-            threads=cfg.threads,
-            max_seconds=cfg.budget_s,
-            device=cfg.device,
+            augment=augment, epochs=epochs, seed=self.seed, max_seconds=cfg.budget_s, **loop
         )
         return TrainTask(
             f"{name} (seed {self.seed})",
