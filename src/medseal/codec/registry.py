@@ -32,6 +32,7 @@ from typing import Any, Protocol, Unpack, cast
 
 import numpy as np
 
+from medseal._codestreams import frame_segment, siz_segment, sof_fields
 from medseal.codec._probe import FrameOptions
 from medseal.config import max_pixels as default_max_pixels
 from medseal.errors import (
@@ -41,7 +42,6 @@ from medseal.errors import (
     InputError,
     UnsupportedImageError,
 )
-from medseal.ingest._frame_guard import frame_segment, siz_segment, sof_fields
 from medseal.types import EncodedImage, Image
 
 __all__ = [
@@ -215,7 +215,7 @@ class SizInfo:
 def read_siz(codestream: bytes) -> SizInfo:
     """Parse the SIZ marker segment at the start of a raw J2K/HTJ2K codestream.
 
-    Only the header bytes are read (with the ingest frame guard's parser), so
+    Only the header bytes are read (with :mod:`medseal._codestreams`), so
     this is safe on hostile input.
 
     Raises

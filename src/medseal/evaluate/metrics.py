@@ -19,6 +19,7 @@ once and applies the same draw to every seed and both models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -68,14 +69,19 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     return _roc_auc(*_check(y, p))
 
 
+def _macro(
+    auc: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, p: np.ndarray
+) -> np.ndarray:
+    """Macro one-vs-rest: the mean over classes of ``auc(y == k, p[:, k])`` per draw."""
+    per = np.stack([auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])])
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
+
+
 def _auc_many(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """AUC for each row of resampling indices ``idx`` (B, n); macro one-vs-rest for ``(N, K)``."""
     if p.ndim == 2:
-        per = np.stack(
-            [_auc_many((y == k).astype(np.int64), p[:, k], idx) for k in range(p.shape[1])]
-        )
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
+        return _macro(lambda yk, pk: _auc_many(yk, pk, idx), y, p)
     ys = y[idx]
     ranks = rankdata(p[idx], axis=1)
     n1 = ys.sum(axis=1).astype(np.float64)
@@ -99,11 +105,7 @@ def _cluster_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) 
 def _auc_weighted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """AUC (Mann-Whitney, ties one half) for each row of image weights ``w`` (B, N)."""
     if p.ndim == 2:
-        per = np.stack(
-            [_auc_weighted((y == k).astype(np.int64), p[:, k], w) for k in range(p.shape[1])]
-        )
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
+        return _macro(lambda yk, pk: _auc_weighted(yk, pk, w), y, p)
     levels, inv = np.unique(p, return_inverse=True)
     inv = inv.ravel()
 

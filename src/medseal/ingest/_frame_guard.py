@@ -39,28 +39,28 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from medseal._codestreams import (
+    SOC_SIZ,
+    MalformedHeader,
+    frame_segment,
+    siz_segment,
+    sof_fields,
+)
 from medseal.errors import ImageTooLargeError, InvalidDicomError
 
 __all__ = [
     "FrameHeader",
     "check_encapsulated_frames",
     "j2k_header",
-    "frame_segment",
     "jpeg_header",
-    "siz_segment",
-    "sof_fields",
 ]
 
-_SOC_SIZ = b"\xff\x4f\xff\x51"
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 #: start-of-frame markers: SOF0-3, 5-7, 9-11, 13-15 (C4 DHT, C8 JPG, CC DAC are not) and SOF55
 _SOF_MARKERS = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC} | {0xF7})
-#: markers without a length field
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
-class _Malformed(ValueError):
-    """A frame header that cannot be parsed (the message is a reason, no data)."""
+_Malformed = MalformedHeader
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class FrameHeader:
 
 def _codestream_offset(frame: bytes) -> int:
     """Offset of the raw codestream in ``frame``: 0, or the payload of the JP2 ``jp2c`` box."""
-    if frame[:4] == _SOC_SIZ:
+    if frame[:4] == SOC_SIZ:
         return 0
     if frame[:12] != _JP2_SIGNATURE:
         raise _Malformed("not a JPEG 2000 codestream (no SOC and SIZ markers, no JP2 signature)")
@@ -114,34 +114,6 @@ def j2k_header(frame: bytes) -> FrameHeader:
     return FrameHeader(width, height, len(ssiz), precision)
 
 
-def siz_segment(data: bytes) -> tuple[int, int, tuple[int, ...]]:
-    """``(width, height, Ssiz byte of each component)`` of the SIZ segment ``data`` starts with.
-
-    The one SIZ parser (ISO/IEC 15444-1 A.5.1): the frame guard and the codec
-    registry both read headers with it. Raises ``ValueError`` (no data in the
-    message) when ``data`` does not start with SOC + SIZ or the segment is
-    inconsistent.
-    """
-    if data[:4] != _SOC_SIZ:
-        raise _Malformed("the codestream does not start with the SOC and SIZ markers")
-    if len(data) < 42:
-        raise _Malformed("the SIZ marker segment is truncated")
-    (lsiz,) = struct.unpack_from(">H", data, 4)
-    xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">IIII", data, 8)
-    (csiz,) = struct.unpack_from(">H", data, 40)
-    if not 1 <= csiz <= 16384 or lsiz != 38 + 3 * csiz or len(data) < 4 + lsiz:
-        raise _Malformed("the SIZ marker segment is corrupt")
-    if xsiz <= xosiz or ysiz <= yosiz:
-        raise _Malformed("the SIZ marker segment describes an empty image")
-    ssiz = []
-    for i in range(csiz):
-        s, xrsiz, yrsiz = data[42 + 3 * i : 45 + 3 * i]
-        if xrsiz == 0 or yrsiz == 0:
-            raise _Malformed("the SIZ marker segment has a zero sub-sampling factor")
-        ssiz.append(s)
-    return xsiz - xosiz, ysiz - yosiz, tuple(ssiz)
-
-
 def jpeg_header(frame: bytes) -> FrameHeader:
     """Parse the first SOFn (JPEG) or SOF55 (JPEG-LS) frame header before the first scan.
 
@@ -157,49 +129,6 @@ def jpeg_header(frame: bytes) -> FrameHeader:
         # height 0 defers it to a DNL marker after the first scan
         raise _Malformed("the frame header leaves the image size to a later DNL marker")
     return FrameHeader(width, height, components, precision)
-
-
-def frame_segment(data: bytes, markers: frozenset[int]) -> int | None:
-    """Offset of the first marker in ``markers`` before the first scan (``data`` starts at SOI).
-
-    The one JPEG marker walk: segments are skipped by their lengths (a few
-    dozen bytes, never the coded data), so it is safe on hostile input.
-    ``None`` when a scan (SOS) or the end (EOI) comes first. Raises
-    ``ValueError`` on a corrupt marker or segment length.
-    """
-    pos, end = 2, len(data)
-    while pos + 4 <= end:
-        if data[pos] != 0xFF:
-            raise _Malformed("a corrupt marker before the frame header")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        if marker in (0xDA, 0xD9):  # SOS, EOI
-            return None
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        if length < 2 or pos + 2 + length > end:
-            raise _Malformed("a corrupt marker segment before the frame header")
-        if marker in markers:
-            return pos
-        pos += 2 + length
-    return None
-
-
-def sof_fields(data: bytes, pos: int) -> tuple[int, int, int, int]:
-    """``(precision, height, width, components)`` of the frame header at offset ``pos``."""
-    (length,) = struct.unpack_from(">H", data, pos + 2)
-    if length < 8:
-        raise _Malformed("the frame header is corrupt")
-    precision = data[pos + 4]
-    height, width = struct.unpack_from(">HH", data, pos + 5)
-    components = data[pos + 9]
-    if length != 8 + 3 * components or components == 0:
-        raise _Malformed("the frame header is corrupt")
-    return precision, height, width, components
 
 
 def _check_rle(frame: bytes, rows: int, cols: int, segments: int) -> None:
