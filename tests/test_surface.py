@@ -38,9 +38,10 @@ EXPECTED_ALL = {
     ],
     "medseal.privacy": ["ckks", "masking", "more"],
     "medseal.privacy.masking": [
-        "DEFAULT_SCHEME", "KEY_SIZE", "BlockScramble", "BlockTransform", "Compose", "MaskImage",
-        "MaskImaged", "MaskKind", "MaskingScheme", "NegativePositive", "PadMode", "PixelShuffle",
-        "blockify", "image_key", "key_id", "make_scheme", "pad_to_block", "unblockify",
+        "DEFAULT_SCHEME", "KEY_SIZE", "BlockScramble", "BlockTransform", "Compose",
+        "MaskDescriptor", "MaskImage", "MaskImaged", "MaskKind", "MaskingReport", "MaskingScheme",
+        "NegativePositive", "PadMode", "PixelShuffle", "blockify", "image_key", "key_id",
+        "make_scheme", "mask_dataset", "mask_key_id", "pad_to_block", "unblockify",
     ],
     "medseal.privacy.more": [
         "AlgebraProjector", "DEFAULT_NOISE_RANGE", "MoreContextMismatchError", "MoreFormatError",

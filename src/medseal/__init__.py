@@ -13,8 +13,9 @@ The names a user types first are available here and imported on first use::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from medseal._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what mypy and IDEs see; at run time each name is imported on first use
     from medseal.crypto import KeyRing, seal, unseal
@@ -50,11 +51,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'medseal' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

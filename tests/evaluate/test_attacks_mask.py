@@ -10,7 +10,7 @@ from medseal.evaluate import leakage
 from medseal.evaluate.attacks.jigsaw import jigsaw_attack, solve
 from medseal.evaluate.attacks.key_mismatch import key_mismatch_attack
 from medseal.evaluate.attacks.learned_inverse import BlockLinearDecoder, learned_inverse_sweep
-from medseal.evaluate.attacks.mask_known_plaintext import known_plaintext_attack, recover_mask
+from medseal.evaluate.attacks.mask_known_plaintext import mask_known_plaintext_attack, recover_mask
 from medseal.models import aes_control
 from medseal.privacy.masking import make_scheme
 
@@ -56,7 +56,7 @@ def test_one_random_pair_reveals_the_key(spec: str) -> None:
     known = rng.integers(0, 256, (1, 16, 16), dtype=np.uint8)
     targets = smooth_images(4, size=16, seed=1)
     bt = scheme.block_transform(1)
-    res = known_plaintext_attack(
+    res = mask_known_plaintext_attack(
         known,
         scheme.mask(known),
         scheme.mask(targets),

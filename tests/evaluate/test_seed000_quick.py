@@ -80,7 +80,7 @@ def test_owner_views_are_fenced_and_the_report_shows_they_give_the_key(tmp_path)
 
 
 def test_owner_views_are_masked_shifted_copies_within_the_memory_cap() -> None:
-    from medseal.evaluate.seed000 import _owner_views
+    from medseal.evaluate.studies.masking.prepare import owner_views as _owner_views
     from medseal.privacy.masking import make_scheme
 
     x = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)

@@ -128,7 +128,7 @@ def test_cli_mask_train_predict_as_analyst(cli_vault) -> None:
 def test_owner_shifted_copies_are_fenced_and_training_reports_they_give_the_key(cli_vault) -> None:
     """`mask --shifts 1` needs the flag naming the risk; training on the copies prints the
     views attack's result (the copies pin the whole in-block key)."""
-    from medseal.models.data import load_masked_views
+    from medseal.models.vault_data import load_masked_views
     from medseal.privacy.masking import make_scheme
 
     tmp, vault = cli_vault
@@ -208,3 +208,16 @@ def test_demo_stage_reports_three_aucs(cli_vault) -> None:
     assert "AES-GCM ciphertext bytes" in text and "not encryption" in text
     _no_plaintext_reads_by(vault, ANALYST)
     assert np.isfinite(out["seconds"])
+
+
+def test_cli_mask_with_another_block_is_not_taken_for_done(cli_vault) -> None:
+    """A copy under another block size is another masking: `mask` must not skip the images."""
+    tmp, _ = cli_vault
+    app = typer.Typer()
+    masked_cmd.register(app)
+    runner = CliRunner()
+    common = ["--vault", str(tmp / "v"), "--keyring", str(tmp / "ring.json"), "--as", OWNER]
+    r = runner.invoke(app, ["mask", *common, "--dataset", "chest", "--block", "4"])
+    assert r.exit_code == 0 and "masked 48 image(s)" in r.output, r.output
+    r = runner.invoke(app, ["mask", *common, "--dataset", "chest", "--block", "2"])
+    assert r.exit_code == 0 and "masked 48 image(s)" in r.output, r.output

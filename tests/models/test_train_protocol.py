@@ -8,7 +8,8 @@ import torch
 
 from medseal.models import MaskedCNN, ResNet18, TrainConfig, fit, predict_proba
 from medseal.models.data import Split
-from medseal.models.train import TrainingBudgetExceeded, rank_auc
+from medseal.models.scores import roc_auc
+from medseal.models.train import TrainingBudgetExceeded
 from medseal.privacy.masking.augment import KeyFreeAugment
 
 
@@ -51,8 +52,8 @@ def test_multi_class_networks_train_with_cross_entropy_and_give_softmax_scores()
     assert p.shape == (9, 3) and np.allclose(p.sum(axis=1), 1.0)
 
 
-def test_rank_auc_is_macro_one_vs_rest_for_score_matrices() -> None:
+def test_roc_auc_is_macro_one_vs_rest_for_score_matrices() -> None:
     y = np.array([0, 1, 2, 0, 1, 2])
     perfect = np.eye(3)[y]
-    assert rank_auc(y, perfect) == 1.0
-    assert rank_auc(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.2, 0.3])) == 0.75
+    assert roc_auc(y, perfect) == 1.0
+    assert roc_auc(np.array([0, 1, 1, 0]), np.array([0.1, 0.9, 0.2, 0.3])) == 0.75

@@ -13,6 +13,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,23 @@ from medseal.ingest.datasets import embedded
 from medseal.vault import Role, Vault
 
 OWNER, CLINICIAN, ANALYST, AUDITOR = "olivia", "clara", "ana", "audrey"
+
+
+class DemoStage(StrEnum):
+    """The stages ``medseal demo --stages`` runs (comma-separated)."""
+
+    VAULT = "vault"
+    MASKED = "masked"
+    MORE = "more"
+
+    @classmethod
+    def parse(cls, spec: str) -> set[DemoStage]:
+        """The stages named in ``spec`` (``"vault,masked"``); unknown names are refused."""
+        names = {s.strip() for s in spec.split(",") if s.strip()}
+        unknown = names - {s.value for s in cls}
+        if unknown:
+            raise typer.BadParameter(f"unknown stage(s): {', '.join(sorted(unknown))}")
+        return {cls(n) for n in names}
 
 
 def demo(
@@ -52,20 +70,17 @@ def demo(
     ] = "vault,masked,more",
 ) -> None:
     """Run the whole storage pipeline on embedded data and print what it measured."""
-    chosen = {s.strip() for s in stages.split(",") if s.strip()}
-    unknown = chosen - {"vault", "masked", "more"}
-    if unknown:
-        raise typer.BadParameter(f"unknown stage(s): {', '.join(sorted(unknown))}")
-    if chosen & {"masked", "more"}:
+    chosen = DemoStage.parse(stages)
+    if chosen & {DemoStage.MASKED, DemoStage.MORE}:
         from medseal._extras import Extra, require_extra
 
         require_extra(Extra.EVAL)  # before any work: the AI stages train and evaluate
     tmp = Path(tempfile.mkdtemp(prefix="medseal-demo-")) if workdir is None else workdir
     tmp.mkdir(parents=True, exist_ok=True)
     try:
-        if chosen & {"vault", "masked"}:
+        if chosen & {DemoStage.VAULT, DemoStage.MASKED}:
             vault, png_ids = _run(tmp, limit)
-            if "masked" in chosen:
+            if DemoStage.MASKED in chosen:
                 from medseal.cli.demo_masked import run_masked_stage
 
                 run_masked_stage(
@@ -77,7 +92,7 @@ def demo(
                     object_ids=png_ids,
                 )
             vault.close()
-        if "more" in chosen:
+        if DemoStage.MORE in chosen:
             from medseal.cli.demo_more import run_more_stage
 
             run_more_stage(console.real, data_dir=data_dir)

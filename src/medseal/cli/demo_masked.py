@@ -19,17 +19,12 @@ from rich.table import Table
 
 from medseal.errors import AccessDenied
 from medseal.evaluate import leakage
-from medseal.evaluate.attacks.mask_known_plaintext import known_plaintext_attack
+from medseal.evaluate.attacks.mask_known_plaintext import mask_known_plaintext_attack
 from medseal.evaluate.metrics import auc_with_ci
+from medseal.ingest.grey import image_to_grey_uint8, to_grey_uint8
 from medseal.models import MaskedCNN, ResNet18, TrainConfig, fit, predict_proba
-from medseal.models.data import (
-    Split,
-    aes_control,
-    load_masked_from_vault,
-    split_validation,
-    to_grey_uint8,
-)
-from medseal.privacy.masking import make_scheme
+from medseal.models.data import Split, aes_control, load_masked_from_vault, split_validation
+from medseal.privacy.masking import mask_dataset
 from medseal.privacy.masking.augment import KeyFreeAugment
 from medseal.vault import Role, Vault
 
@@ -71,21 +66,13 @@ def run_masked_stage(
     console.rule("[bold]masked inference (seed 000, measured)")
     infos = {i.id: i for i in vault.ls(as_=owner, dataset=dataset)}
     images = [infos[i] for i in object_ids if i in infos and infos[i].kind == "image"]
-    plain = {i.id: to_grey_uint8(vault.get(i.id, as_=owner).pixels) for i in images}
+    plain = {i.id: image_to_grey_uint8(vault.get(i.id, as_=owner)) for i in images}
     size = next(iter(plain.values())).shape[0] if plain else 28
     block = 4 if size % 8 else 8
-    scheme = make_scheme(
-        "shuffle+negpos", key=vault.keyring.derive(f"mask/{dataset}"), block=block, bit_depth=8
-    )
-    desc = scheme.describe()
-    masked_ids = []
-    for info in images:
-        ref = vault.put_masked(
-            info.id, scheme.mask(plain[info.id], pad="edge"), scheme=desc, as_=owner
-        )
-        masked_ids.append(ref.id)
+    rep = mask_dataset(vault, dataset, block=block, as_=owner, ids=[i.id for i in images])
+    desc, masked_ids = rep.descriptor, rep.masked_ids
     console.print(
-        f"owner {owner} masked {len(masked_ids)} images ({desc['scheme']}, block {block}, key id {desc['key_id']})"
+        f"owner {owner} masked {len(masked_ids)} images ({desc.scheme}, block {block}, key id {desc.key_id})"
     )
 
     # The analyst sees masked pixels and catalogue labels only.
@@ -150,14 +137,14 @@ def run_masked_stage(
     }
     table = Table("model", "input", "test AUC [95% CI]", title=f"{len(test)} test images")
     table.add_row("ResNet-18", "plaintext (owner)", str(aucs["plain"]))
-    table.add_row("Masked-CNN", f"{desc['scheme']} masked (analyst)", str(aucs["masked"]))
+    table.add_row("Masked-CNN", f"{desc.scheme} masked (analyst)", str(aucs["masked"]))
     table.add_row("Masked-CNN", "AES-GCM ciphertext bytes (control)", str(aucs["aes"]))
     console.print(table)
 
     xs = ptest.x
     leak_m = leakage.compare(xs, test.x[:, : xs.shape[1], : xs.shape[2]])
     leak_a = leakage.compare(xs, atest.x)
-    kpa = known_plaintext_attack(
+    kpa = mask_known_plaintext_attack(
         ptrain.x[:1], train.x[:1, :size, :size], test.x[:, :size, :size], block=block, truth=xs
     )
     console.print(
@@ -176,6 +163,6 @@ def run_masked_stage(
         },
         "known_plaintext": {"pairs": 1, "pixel_exact": kpa["pixel_exact"]},
         "n": {"train": len(train), "val": len(val), "test": len(test)},
-        "scheme": {k: desc[k] for k in ("scheme", "block", "key_id")},
+        "scheme": {"scheme": desc.scheme, "block": desc.block, "key_id": desc.key_id},
         "seconds": seconds,
     }

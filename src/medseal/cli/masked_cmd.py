@@ -68,51 +68,31 @@ def mask(
     as_: AsOpt = None,
 ) -> None:
     """Store a keyed masked copy of every image of a dataset (owner or clinician)."""
-    import numpy as np
+    from medseal.privacy.masking import mask_dataset
 
-    from medseal.models.data import masked_shift, to_grey_uint8
-    from medseal.privacy.masking import make_scheme
-
-    if shifts < 0:
-        raise InputError("--shifts must be >= 0")
-    if shifts and not allow_key_leaking_shifts:
-        raise InputError(
-            "--shifts stores masked copies under known pixel shifts, from which the masking key "
-            "follows (views attack); pass --allow-key-leaking-shifts to store them anyway"
-        )
     who = principal(as_)
-    offsets = [(dy, dx) for dy in range(-shifts, shifts + 1) for dx in range(-shifts, shifts + 1)]
-    with open_vault(vault_dir or vault, keyring) as v:
-        key = v.keyring.derive(key_id or f"mask/{dataset}")
-        sch = make_scheme(scheme, key=key, block=block, bit_depth=8)
-        desc = sch.describe()
-        infos = v.ls(as_=who, dataset=dataset)
-        done = {
-            (i.parent_id, masked_shift(i.manifest))
-            for i in infos
-            if i.kind == "masked"
-            and (i.manifest.get("meta") or {}).get("scheme", {}).get("key_id") == desc["key_id"]
-            and (i.manifest.get("meta") or {}).get("scheme", {}).get("scheme") == desc["scheme"]
-        }
-        images = [i for i in infos if i.kind == "image"]
-        todo = [i for i in images if any((i.id, o) not in done for o in offsets)]
-        n_copies = 0
-        with progress_bar() as bar:
-            task = bar.add_task(f"mask {dataset}", total=len(todo))
-            for info in todo:
-                pixels = to_grey_uint8(v.get(info.id, as_=who).pixels)
-                for o in offsets:
-                    if (info.id, o) in done:
-                        continue
-                    moved = np.roll(pixels, o, axis=(0, 1)) if o != (0, 0) else pixels
-                    d = desc if o == (0, 0) else {**desc, "shift": list(o)}
-                    v.put_masked(info.id, sch.mask(moved, pad="edge"), scheme=d, as_=who)
-                    n_copies += 1
-                bar.advance(task)
+    with open_vault(vault_dir or vault, keyring) as v, progress_bar() as bar:
+        task = bar.add_task(f"mask {dataset}", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        rep = mask_dataset(
+            v,
+            dataset,
+            scheme,
+            block,
+            as_=who,
+            key_id=key_id,
+            shifts=shifts,
+            allow_key_leaking_shifts=allow_key_leaking_shifts,
+            progress=advance,
+        )
+    d = rep.descriptor
     console.print(
-        f"masked {len(todo)} image(s) of {dataset} with {desc['scheme']} (block {block}, key id "
-        f"{desc['key_id']}); {len(images) - len(todo)} already had their masked copies"
-        + (f"; {n_copies} copies stored, shifts up to {shifts} px" if shifts else "")
+        f"masked {rep.masked} image(s) of {dataset} with {d.scheme} (block {d.block}, key id "
+        f"{d.key_id}); {rep.skipped} already had their masked copies"
+        + (f"; {rep.copies} copies stored, shifts up to {shifts} px" if shifts else "")
     )
     if shifts:
         console.print(
@@ -150,84 +130,52 @@ def masked_cnn(
     """Train a Masked-CNN on the dataset's masked images only (analysts included)."""
     from medseal.evaluate.attacks.views import views_attack
     from medseal.evaluate.metrics import summarize
-    from medseal.models import MaskedCNN, TrainConfig, fit, predict_proba
-    from medseal.models.data import (
-        load_masked_from_vault,
-        load_masked_views_with_offsets,
-        split_validation,
-    )
-    from medseal.models.train import save_model
-    from medseal.privacy.masking.augment import KeyFreeAugment
+    from medseal.models.inference import predict_proba, save_model
+    from medseal.models.vault_training import load_masked_training, train_masked_cnn
 
     who = principal(as_)
     with open_vault(vault, keyring) as v:
-        data, scheme = load_masked_from_vault(v, as_=who, dataset=dataset)
-        train, val = data.train, data.val
-        if len(val) == 0:
-            train, val = split_validation(train, seed=seed)
-        got = (
-            load_masked_views_with_offsets(v, as_=who, dataset=dataset, ids=train.ids)
-            if augment
-            else None
-        )
-        views, offsets = got if got is not None else (None, None)
-    if scheme.get("learnable_blockwise") is False:
+        masked = load_masked_training(v, as_=who, dataset=dataset, seed=seed, views=augment)
+    desc = masked.descriptor
+    if not desc.learnable_blockwise:
         console.print(
             "[yellow]warning:[/] per-image keys: a block-wise layer cannot learn one transform"
         )
-    block = int(scheme.get("block") or 8)
-    model = MaskedCNN(block, width=width, body=body, image_size=int(train.x.shape[-1]))
-    # Key-free maps that commute with an in-block transform shared by every block
-    # (whole-block shifts, mid-grey-symmetric intensity maps): augmentation without the key.
-    steps = tuple(str(scheme.get("scheme", "")).split("+"))
-    aug = (
-        KeyFreeAugment(shift=2 * block, shift_step=block, contrast=0.2, gamma=0.2).for_steps(steps)
-        if augment
-        else None
-    )
-    if views is not None and offsets is not None:
-        aug = None
-        va = views_attack(views[:, :200], offsets, block=block, steps=steps)
+    if masked.views is not None and masked.offsets is not None:
+        va = views_attack(
+            masked.views[:, :200], masked.offsets, block=masked.block, steps=desc.steps
+        )
         console.print(
-            f"augmentation: {views.shape[0]} owner-made shifted masked copies per image. "
+            f"augmentation: {masked.views.shape[0]} owner-made shifted masked copies per image. "
             f"[red]Views attack:[/] these copies pin {va.get('determined', 0):.0%} of the "
             "in-block key (no plaintext needed); whoever reads them can unmask every image"
         )
-    res = fit(
-        model,
-        train,
-        val,
-        TrainConfig(
-            epochs=epochs,
-            patience=patience,
-            seed=seed,
-            threads=threads,
-            augment=aug,
-        ),
+    model, res = train_masked_cnn(
+        masked,
+        epochs=epochs,
+        patience=patience,
+        width=width,
+        body=body,
+        seed=seed,
+        threads=threads,
+        augment=augment,
         progress=True,
-        description="masked-cnn",
-        train_views=views,
     )
+    test = masked.data.test
     metrics = None
-    if len(data.test) and len(set(data.test.y.tolist())) == 2:
-        metrics = summarize(data.test.y, predict_proba(model, data.test.x))
+    if len(test) and len(set(test.y.tolist())) == 2:
+        metrics = summarize(test.y, predict_proba(model, test.x))
         metrics.pop("roc")
+        ci = metrics["auc_ci"]
         console.print(
-            f"test AUC {metrics['auc']:.3f} [{metrics['auc_ci'][0]:.3f}, {metrics['auc_ci'][1]:.3f}], ACC {metrics['acc']:.3f} on {metrics['n']} masked images"
+            f"test AUC {metrics['auc']:.3f} [{ci[0]:.3f}, {ci[1]:.3f}], ACC {metrics['acc']:.3f} "
+            f"on {metrics['n']} masked images"
         )
-    save_model(
-        model,
-        out,
-        {
-            "dataset": dataset,
-            "scheme": scheme,
-            "training": res.to_json(),
-            "test": metrics,
-            "trained_by": who,
-        },
-    )
+    info = {"dataset": dataset, "scheme": desc.to_dict(), "training": res.to_json()}
+    save_model(model, out, {**info, "test": metrics, "trained_by": who})
     console.print(
-        f"trained on {len(train)} masked images (best epoch {res.best_epoch}/{res.epochs_run}); model in {out}"
+        f"trained on {len(masked.train)} masked images (best epoch {res.best_epoch}/"
+        f"{res.epochs_run}); model in {out}"
     )
 
 
@@ -247,56 +195,22 @@ def predict(
     as_: AsOpt = None,
 ) -> None:
     """Predictions for masked images; reads masked pixels only, prints probabilities only."""
-    from medseal.models.data import masked_shift, to_grey_uint8
-    from medseal.models.train import load_model, predict_proba
+    from medseal.models.inference import load_model
+    from medseal.models.vault_training import predict_masked
+    from medseal.privacy.masking import MaskDescriptor
 
     who = principal(as_)
     model, doc = load_model(model_dir)
-    key_id = (doc.get("scheme") or {}).get("key_id")
+    key_id = MaskDescriptor.from_dict(doc.get("scheme") or {}).key_id
     with open_vault(vault, keyring) as v:
-        wanted = list(ids or [])
-        infos = v.ls(as_=who, dataset=dataset) if dataset or wanted else []
-        # the shifted copies made for training are not images to diagnose
-        masked = {
-            i.id: i for i in infos if i.kind == "masked" and masked_shift(i.manifest) == (0, 0)
-        }
-        by_parent = {i.parent_id: i for i in masked.values()}
-        targets = (
-            [masked.get(i) or by_parent.get(i) for i in wanted] if wanted else list(masked.values())
-        )
-        if any(t is None for t in targets):
-            missing = [i for i, t in zip(wanted, targets, strict=True) if t is None]
-            raise InputError(f"no masked copy for {len(missing)} id(s), e.g. {missing[0]}")
-        rows = []
-        for info in targets:
-            assert info is not None
-            scheme = (info.manifest.get("meta") or {}).get("scheme") or {}
-            if key_id and scheme.get("key_id") != key_id:
-                raise InputError(
-                    f"object {info.id} was masked with another key than the model's ({key_id})"
-                )
-            x = to_grey_uint8(v.get_masked(info.id, as_=who))[None]
-            p = float(predict_proba(model, x)[0])
-            rows.append(
-                {
-                    "id": info.id,
-                    "parent_id": info.parent_id,
-                    "probability": p,
-                    "prediction": int(p >= 0.5),
-                    "label": info.label,
-                }
-            )
+        rows = predict_masked(v, model, as_=who, key_id=key_id, ids=ids, dataset=dataset)
     if as_json:
-        console.print_json(json.dumps(rows))
+        console.print_json(json.dumps([r.to_json() for r in rows]))
         return
     table = Table("masked object", "original", "P(positive)", "prediction", "label")
     for r in rows:
         table.add_row(
-            str(r["id"]),
-            str(r["parent_id"]),
-            f"{r['probability']:.3f}",
-            str(r["prediction"]),
-            str(r["label"]),
+            r.id, str(r.parent_id), f"{r.probability:.3f}", str(r.prediction), str(r.label)
         )
     console.print(table)
 

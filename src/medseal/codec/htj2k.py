@@ -22,17 +22,18 @@ from __future__ import annotations
 import sys
 import threading
 from types import ModuleType
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
+from medseal.codec._probe import IMAGECODECS_HINT, FrameOptions, imagecodecs_with, unavailable
 from medseal.codec.openjpeg import set_siz_precision, to_unsigned_full_width
 from medseal.codec.registry import measure_psnr
 from medseal.errors import CodecError, CodecUnavailableError
 
 __all__ = ["INSTALL_HINT", "decode_frame", "encode_frame", "unavailable_reason"]
 
-INSTALL_HINT = "pip install imagecodecs"
+INSTALL_HINT = IMAGECODECS_HINT
 _REASON = (
     "codec 'htj2k' needs an HTJ2K encoder: pylibjpeg-openjpeg can only decode HTJ2K; "
     f"install OpenJPH through imagecodecs with: {INSTALL_HINT}"
@@ -42,22 +43,12 @@ _LOG_QSTEP_RANGE = (-6.0, 0.0)
 
 
 def _imagecodecs() -> ModuleType:
-    try:
-        import imagecodecs
-    except ImportError:
-        raise CodecUnavailableError(_REASON) from None
-    if not getattr(getattr(imagecodecs, "HTJ2K", None), "available", False):
-        raise CodecUnavailableError(_REASON + " (this imagecodecs build lacks HTJ2K)")
-    return imagecodecs
+    return imagecodecs_with("HTJ2K", _REASON, "HTJ2K")
 
 
 def unavailable_reason() -> str | None:
     """``None`` when an HTJ2K encoder is importable, else what to install."""
-    try:
-        _imagecodecs()
-    except CodecUnavailableError as exc:
-        return str(exc)
-    return None
+    return unavailable(_imagecodecs)
 
 
 def _encode(
@@ -75,16 +66,10 @@ def _encode(
     return bytes(out)
 
 
-def encode_frame(
-    frame: np.ndarray,
-    *,
-    bits_stored: int,
-    lossless: bool,
-    ratio: float | None,
-    psnr: float | None,
-    mct: bool,
-) -> bytes:
+def encode_frame(frame: np.ndarray, **options: Unpack[FrameOptions]) -> bytes:
     """Encode one frame to a raw HTJ2K codestream (see :func:`medseal.codec.encode`)."""
+    bits_stored, lossless, mct = options["bits_stored"], options["lossless"], options["mct"]
+    ratio, psnr = options["ratio"], options["psnr"]
     lib = _imagecodecs()
     if lossless:
         width = frame.dtype.itemsize * 8

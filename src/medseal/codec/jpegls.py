@@ -26,38 +26,30 @@ from __future__ import annotations
 
 import struct
 from types import ModuleType
+from typing import Unpack
 
 import numpy as np
 
-from medseal.errors import CodecError, CodecUnavailableError
+from medseal.codec._probe import IMAGECODECS_HINT, FrameOptions, imagecodecs_with, unavailable
+from medseal.errors import CodecError
 
 __all__ = ["SUPPORTS_MCT", "decode_frame", "encode_frame", "strip_spiff", "unavailable_reason"]
 
 #: JPEG-LS in DICOM has no multi-component transform: RGB stays RGB.
 SUPPORTS_MCT = False
-INSTALL_HINT = "pip install imagecodecs"
+INSTALL_HINT = IMAGECODECS_HINT
 _REASON = f"codec 'jpegls' needs CharLS; install it through imagecodecs with: {INSTALL_HINT}"
 _SOI = b"\xff\xd8"
 _APP8 = 0xE8
 
 
 def _imagecodecs() -> ModuleType:
-    try:
-        import imagecodecs
-    except ImportError:
-        raise CodecUnavailableError(_REASON) from None
-    if not getattr(getattr(imagecodecs, "JPEGLS", None), "available", False):
-        raise CodecUnavailableError(_REASON + " (this imagecodecs build lacks JPEG-LS)")
-    return imagecodecs
+    return imagecodecs_with("JPEGLS", _REASON, "JPEG-LS")
 
 
 def unavailable_reason() -> str | None:
     """``None`` when CharLS is importable through imagecodecs, else what to install."""
-    try:
-        _imagecodecs()
-    except CodecUnavailableError as exc:
-        return str(exc)
-    return None
+    return unavailable(_imagecodecs)
 
 
 def strip_spiff(codestream: bytes) -> bytes:
@@ -75,18 +67,10 @@ def strip_spiff(codestream: bytes) -> bytes:
     return _SOI + codestream[pos:]
 
 
-def encode_frame(
-    frame: np.ndarray,
-    *,
-    bits_stored: int,
-    lossless: bool,
-    ratio: float | None,
-    psnr: float | None,
-    mct: bool,
-) -> bytes:
+def encode_frame(frame: np.ndarray, **options: Unpack[FrameOptions]) -> bytes:
     """Encode one frame ``(rows, cols)`` or ``(rows, cols, 3)`` to a JPEG-LS codestream."""
-    del bits_stored, ratio, psnr, mct  # the coded values are the stored ones (see module notes)
-    if not lossless:
+    # bits_stored, ratio, psnr and mct do not apply: the coded values are the stored ones
+    if not options["lossless"]:
         raise CodecError(
             "codec 'jpegls' is lossless only here; use codec 'j2k' or 'htj2k' for lossy coding"
         )

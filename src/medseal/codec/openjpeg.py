@@ -24,9 +24,11 @@ import io
 import math
 import struct
 from types import ModuleType
+from typing import Unpack
 
 import numpy as np
 
+from medseal.codec._probe import FrameOptions, unavailable
 from medseal.errors import CodecError, CodecUnavailableError
 
 __all__ = ["decode_frame", "encode_frame", "unavailable_reason"]
@@ -49,26 +51,14 @@ def _library() -> ModuleType:
 
 def unavailable_reason() -> str | None:
     """``None`` when pylibjpeg-openjpeg imports, else what to install."""
-    try:
-        _library()
-    except CodecUnavailableError as exc:
-        return str(exc)
-    return None
+    return unavailable(_library)
 
 
 #: OpenJPEG needs 2**(resolutions - 1) <= the smaller side; pylibjpeg-openjpeg uses 6.
 _MIN_SIDE = 32
 
 
-def encode_frame(
-    frame: np.ndarray,
-    *,
-    bits_stored: int,
-    lossless: bool,
-    ratio: float | None,
-    psnr: float | None,
-    mct: bool,
-) -> bytes:
+def encode_frame(frame: np.ndarray, **options: Unpack[FrameOptions]) -> bytes:
     """Encode one frame to a raw JPEG 2000 codestream.
 
     Parameters
@@ -86,9 +76,9 @@ def encode_frame(
         Apply the multi-component (RCT/ICT) transform to 3-sample RGB data.
     """
     if min(frame.shape[0], frame.shape[1]) < _MIN_SIDE:
-        return _encode_small(
-            frame, bits_stored=bits_stored, lossless=lossless, ratio=ratio, psnr=psnr, mct=mct
-        )
+        return _encode_small(frame, **options)
+    bits_stored, lossless, mct = options["bits_stored"], options["lossless"], options["mct"]
+    ratio, psnr = options["ratio"], options["psnr"]
     lib = _library()
     kwargs: dict[str, object] = {}
     if not lossless:
@@ -110,16 +100,10 @@ def encode_frame(
     return bytes(out)
 
 
-def _encode_small(
-    frame: np.ndarray,
-    *,
-    bits_stored: int,
-    lossless: bool,
-    ratio: float | None,
-    psnr: float | None,
-    mct: bool,
-) -> bytes:
+def _encode_small(frame: np.ndarray, **options: Unpack[FrameOptions]) -> bytes:
     """Encode a frame with a side under 32 px through Pillow (see module notes)."""
+    bits_stored, lossless, mct = options["bits_stored"], options["lossless"], options["mct"]
+    ratio, psnr = options["ratio"], options["psnr"]
     try:
         from PIL import Image as PILImage
     except ImportError:
@@ -137,18 +121,18 @@ def _encode_small(
     if shifted.ndim == 3 and width != 8:
         raise CodecError("colour images under 32 pixels a side must be 8-bit")
     side = min(frame.shape[0], frame.shape[1])
-    options: dict[str, object] = {
+    pillow: dict[str, object] = {
         "no_jp2": True,
         "irreversible": not lossless,
         "num_resolutions": int(math.floor(math.log2(side))) + 1,
         "mct": 1 if mct else 0,
     }
     if not lossless:
-        options["quality_mode"] = "rates" if ratio is not None else "dB"
-        options["quality_layers"] = [float(ratio if ratio is not None else (psnr or 0.0))]
+        pillow["quality_mode"] = "rates" if ratio is not None else "dB"
+        pillow["quality_layers"] = [float(ratio if ratio is not None else (psnr or 0.0))]
     buf = io.BytesIO()
     try:
-        PILImage.fromarray(shifted).save(buf, "JPEG2000", **options)
+        PILImage.fromarray(shifted).save(buf, "JPEG2000", **pillow)
     except (OSError, ValueError) as exc:
         raise CodecError(f"Pillow could not encode the small frame: {exc}") from None
     return set_siz_precision(buf.getvalue(), bits_stored, signed=signed)

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import importlib
 import math
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, Unpack, cast
 
 import numpy as np
 
+from medseal._codestreams import frame_segment, siz_segment, sof_fields
+from medseal.codec._probe import FrameOptions
 from medseal.config import max_pixels as default_max_pixels
 from medseal.errors import (
     CodecError,
@@ -93,16 +94,7 @@ class Backend(Protocol):
     def unavailable_reason(self) -> str | None:
         """``None`` when encoding works, else what is missing and what to install."""
 
-    def encode_frame(
-        self,
-        frame: np.ndarray,
-        *,
-        bits_stored: int,
-        lossless: bool,
-        ratio: float | None,
-        psnr: float | None,
-        mct: bool,
-    ) -> bytes:
+    def encode_frame(self, frame: np.ndarray, **options: Unpack[FrameOptions]) -> bytes:
         """One frame ``(rows, cols)`` or ``(rows, cols, 3)`` -> one raw codestream."""
 
     def decode_frame(self, codestream: bytes) -> np.ndarray:
@@ -223,34 +215,24 @@ class SizInfo:
 def read_siz(codestream: bytes) -> SizInfo:
     """Parse the SIZ marker segment at the start of a raw J2K/HTJ2K codestream.
 
-    Only the first few dozen bytes are read, so this is safe on hostile input.
+    Only the header bytes are read (with :mod:`medseal._codestreams`), so
+    this is safe on hostile input.
 
     Raises
     ------
     CodecError
         The bytes do not start with SOC + SIZ or the segment is inconsistent.
     """
-    data = bytes(codestream[:4096])
-    if len(data) < 42 or data[:4] != b"\xff\x4f\xff\x51":
-        raise CodecError("not a raw JPEG 2000 codestream (no SOC/SIZ markers at the start)")
-    (lsiz,) = struct.unpack_from(">H", data, 4)
-    xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">IIII", data, 8)
-    (csiz,) = struct.unpack_from(">H", data, 40)
-    if csiz < 1 or lsiz != 38 + 3 * csiz or len(data) < 4 + lsiz:
-        raise CodecError("corrupt JPEG 2000 SIZ marker segment")
-    if xsiz <= xosiz or ysiz <= yosiz:
-        raise CodecError("corrupt JPEG 2000 SIZ marker segment (empty image area)")
-    precision = []
-    signed = []
-    for i in range(csiz):
-        ssiz = data[42 + 3 * i]
-        precision.append((ssiz & 0x7F) + 1)
-        signed.append(bool(ssiz & 0x80))
-    return SizInfo(xsiz - xosiz, ysiz - yosiz, csiz, tuple(precision), tuple(signed))
+    try:
+        width, height, ssiz = siz_segment(bytes(codestream[: 4 + 38 + 3 * 16384]))
+    except ValueError as exc:
+        raise CodecError(f"not a valid raw JPEG 2000 codestream: {exc}") from None
+    precision = tuple((s & 0x7F) + 1 for s in ssiz)
+    return SizInfo(width, height, len(ssiz), precision, tuple(bool(s & 0x80) for s in ssiz))
 
 
-#: markers without a length field (TEM, RSTn)
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+#: the JPEG-LS frame header marker
+_SOF55 = frozenset({0xF7})
 
 
 def read_jpegls_header(codestream: bytes) -> SizInfo:
@@ -268,35 +250,17 @@ def read_jpegls_header(codestream: bytes) -> SizInfo:
     data = bytes(codestream[:65536])
     if data[:2] != b"\xff\xd8":
         raise CodecError("not a JPEG-LS codestream (no SOI marker at the start)")
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            raise CodecError("corrupt JPEG-LS codestream (expected a marker)")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        (length,) = struct.unpack_from(">H", data, pos + 2)
-        if length < 2:
-            raise CodecError("corrupt JPEG-LS codestream (bad marker segment length)")
-        if marker == 0xF7:  # SOF55
-            if length < 8 or pos + 2 + length > len(data):
-                raise CodecError("corrupt JPEG-LS frame header")
-            precision = data[pos + 4]
-            height, width = struct.unpack_from(">HH", data, pos + 5)
-            components = data[pos + 9]
-            if not (2 <= precision <= 16) or width < 1 or height < 1 or components < 1:
-                raise CodecError("corrupt JPEG-LS frame header")
-            if length != 8 + 3 * components:
-                raise CodecError("corrupt JPEG-LS frame header (component count)")
-            return SizInfo(width, height, components, (precision,) * components, (False,) * components)
-        if marker in (0xDA, 0xD9):  # SOS or EOI before any frame header
-            break
-        pos += 2 + length
-    raise CodecError("not a JPEG-LS codestream (no SOF55 frame header before the first scan)")
+    try:
+        pos = frame_segment(data, _SOF55)
+        fields = None if pos is None else sof_fields(data, pos)
+    except ValueError as exc:
+        raise CodecError(f"corrupt JPEG-LS codestream: {exc}") from None
+    if fields is None:
+        raise CodecError("not a JPEG-LS codestream (no SOF55 frame header before the first scan)")
+    precision, height, width, components = fields
+    if not (2 <= precision <= 16) or width < 1 or height < 1:
+        raise CodecError("corrupt JPEG-LS frame header")
+    return SizInfo(width, height, components, (precision,) * components, (False,) * components)
 
 
 def frame_info(codec: CodecName | str, codestream: bytes) -> SizInfo:

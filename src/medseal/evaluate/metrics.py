@@ -1,8 +1,9 @@
 """Diagnostic metrics with bootstrap confidence intervals.
 
 Where it sits: evaluate stage; consumes the probabilities of
-:func:`medseal.models.predict_proba`. ROC AUC is the Mann-Whitney statistic
-(ties count one half), identical to ``sklearn.metrics.roc_auc_score``.
+:func:`medseal.models.predict_proba`. ROC AUC is ``sklearn.metrics.roc_auc_score``
+(the Mann-Whitney statistic, ties count one half); the bootstrap draws use a
+vectorised Mann-Whitney form of it, tested equal.
 Confidence intervals are percentile bootstraps over test images (or over
 test patients, a cluster bootstrap, when each image's patient is given),
 resampled with an explicit seed; a paired bootstrap gives the CI of an AUC difference
@@ -18,6 +19,7 @@ once and applies the same draw to every seed and both models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +27,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from medseal.errors import InputError
+from medseal.models.scores import roc_auc as _roc_auc
 
 __all__ = [
     "AUCResult",
@@ -59,29 +62,26 @@ def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
     """Area under the ROC curve; ``nan`` when only one class is present.
 
-    ``p`` of shape ``(N, K)``: macro one-vs-rest AUC (mean over the classes present).
+    ``p`` of shape ``(N, K)``: macro one-vs-rest AUC (mean over the classes
+    present). Checks the labels, then :func:`medseal.models.scores.roc_auc`
+    (scikit-learn), the one AUC of the code base.
     """
-    y, p = _check(y, p)
-    if p.ndim == 2:
-        per = [roc_auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])]
-        per = [a for a in per if not np.isnan(a)]
-        return float(np.mean(per)) if per else float("nan")
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    ranks = rankdata(p)
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+    return _roc_auc(*_check(y, p))
+
+
+def _macro(
+    auc: Callable[[np.ndarray, np.ndarray], np.ndarray], y: np.ndarray, p: np.ndarray
+) -> np.ndarray:
+    """Macro one-vs-rest: the mean over classes of ``auc(y == k, p[:, k])`` per draw."""
+    per = np.stack([auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])])
+    with np.errstate(invalid="ignore"):
+        return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
 
 
 def _auc_many(y: np.ndarray, p: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """AUC for each row of resampling indices ``idx`` (B, n); macro one-vs-rest for ``(N, K)``."""
     if p.ndim == 2:
-        per = np.stack(
-            [_auc_many((y == k).astype(np.int64), p[:, k], idx) for k in range(p.shape[1])]
-        )
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
+        return _macro(lambda yk, pk: _auc_many(yk, pk, idx), y, p)
     ys = y[idx]
     ranks = rankdata(p[idx], axis=1)
     n1 = ys.sum(axis=1).astype(np.float64)
@@ -105,11 +105,7 @@ def _cluster_weights(groups: np.ndarray, n_boot: int, rng: np.random.Generator) 
 def _auc_weighted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> np.ndarray:
     """AUC (Mann-Whitney, ties one half) for each row of image weights ``w`` (B, N)."""
     if p.ndim == 2:
-        per = np.stack(
-            [_auc_weighted((y == k).astype(np.int64), p[:, k], w) for k in range(p.shape[1])]
-        )
-        with np.errstate(invalid="ignore"):
-            return np.nanmean(per, axis=0) if np.isfinite(per).any() else per[0]
+        return _macro(lambda yk, pk: _auc_weighted(yk, pk, w), y, p)
     levels, inv = np.unique(p, return_inverse=True)
     inv = inv.ravel()
 

@@ -39,20 +39,28 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from medseal._codestreams import (
+    SOC_SIZ,
+    MalformedHeader,
+    frame_segment,
+    siz_segment,
+    sof_fields,
+)
 from medseal.errors import ImageTooLargeError, InvalidDicomError
 
-__all__ = ["FrameHeader", "check_encapsulated_frames", "j2k_header", "jpeg_header"]
+__all__ = [
+    "FrameHeader",
+    "check_encapsulated_frames",
+    "j2k_header",
+    "jpeg_header",
+]
 
-_SOC_SIZ = b"\xff\x4f\xff\x51"
 _JP2_SIGNATURE = b"\x00\x00\x00\x0cjP  \r\n\x87\n"
 #: start-of-frame markers: SOF0-3, 5-7, 9-11, 13-15 (C4 DHT, C8 JPG, CC DAC are not) and SOF55
 _SOF_MARKERS = frozenset({*range(0xC0, 0xD0)} - {0xC4, 0xC8, 0xCC} | {0xF7})
-#: markers without a length field
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
 
-class _Malformed(ValueError):
-    """A frame header that cannot be parsed (the message is a reason, no data)."""
+_Malformed = MalformedHeader
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,7 @@ class FrameHeader:
 
 def _codestream_offset(frame: bytes) -> int:
     """Offset of the raw codestream in ``frame``: 0, or the payload of the JP2 ``jp2c`` box."""
-    if frame[:4] == _SOC_SIZ:
+    if frame[:4] == SOC_SIZ:
         return 0
     if frame[:12] != _JP2_SIGNATURE:
         raise _Malformed("not a JPEG 2000 codestream (no SOC and SIZ markers, no JP2 signature)")
@@ -101,25 +109,9 @@ def j2k_header(frame: bytes) -> FrameHeader:
     Raises ``ValueError`` when the bytes are not one or the segment is inconsistent.
     """
     off = _codestream_offset(frame)
-    data = frame[off : off + 4 + 38 + 3 * 16384]
-    if data[:4] != _SOC_SIZ:
-        raise _Malformed("the codestream does not start with the SOC and SIZ markers")
-    if len(data) < 42:
-        raise _Malformed("the SIZ marker segment is truncated")
-    (lsiz,) = struct.unpack_from(">H", data, 4)
-    xsiz, ysiz, xosiz, yosiz = struct.unpack_from(">IIII", data, 8)
-    (csiz,) = struct.unpack_from(">H", data, 40)
-    if not 1 <= csiz <= 16384 or lsiz != 38 + 3 * csiz or len(data) < 4 + lsiz:
-        raise _Malformed("the SIZ marker segment is corrupt")
-    if xsiz <= xosiz or ysiz <= yosiz:
-        raise _Malformed("the SIZ marker segment describes an empty image")
-    precision = 0
-    for i in range(csiz):
-        ssiz, xrsiz, yrsiz = data[42 + 3 * i : 45 + 3 * i]
-        if xrsiz == 0 or yrsiz == 0:
-            raise _Malformed("the SIZ marker segment has a zero sub-sampling factor")
-        precision = max(precision, (ssiz & 0x7F) + 1)
-    return FrameHeader(xsiz - xosiz, ysiz - yosiz, csiz, precision)
+    width, height, ssiz = siz_segment(frame[off : off + 4 + 38 + 3 * 16384])
+    precision = max((s & 0x7F) + 1 for s in ssiz)
+    return FrameHeader(width, height, len(ssiz), precision)
 
 
 def jpeg_header(frame: bytes) -> FrameHeader:
@@ -129,36 +121,14 @@ def jpeg_header(frame: bytes) -> FrameHeader:
     """
     if frame[:2] != b"\xff\xd8":
         raise _Malformed("not a JPEG stream (no SOI marker)")
-    pos, end = 2, len(frame)
-    while pos + 4 <= end:
-        if frame[pos] != 0xFF:
-            raise _Malformed("a corrupt marker before the frame header")
-        marker = frame[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in _STANDALONE:
-            pos += 2
-            continue
-        if marker in (0xDA, 0xD9):  # SOS, EOI
-            break
-        (length,) = struct.unpack_from(">H", frame, pos + 2)
-        if length < 2 or pos + 2 + length > end:
-            raise _Malformed("a corrupt marker segment before the frame header")
-        if marker in _SOF_MARKERS:
-            if length < 8:
-                raise _Malformed("the frame header is corrupt")
-            precision = frame[pos + 4]
-            height, width = struct.unpack_from(">HH", frame, pos + 5)
-            components = frame[pos + 9]
-            if length != 8 + 3 * components or components == 0:
-                raise _Malformed("the frame header is corrupt")
-            if height == 0 or width == 0:
-                # height 0 defers it to a DNL marker after the first scan
-                raise _Malformed("the frame header leaves the image size to a later DNL marker")
-            return FrameHeader(width, height, components, precision)
-        pos += 2 + length
-    raise _Malformed("no frame header (SOFn) before the first scan")
+    found = frame_segment(frame, _SOF_MARKERS)
+    if found is None:
+        raise _Malformed("no frame header (SOFn) before the first scan")
+    precision, height, width, components = sof_fields(frame, found)
+    if height == 0 or width == 0:
+        # height 0 defers it to a DNL marker after the first scan
+        raise _Malformed("the frame header leaves the image size to a later DNL marker")
+    return FrameHeader(width, height, components, precision)
 
 
 def _check_rle(frame: bytes, rows: int, cols: int, segments: int) -> None:

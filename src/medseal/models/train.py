@@ -38,15 +38,12 @@ representation, not the loop.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -55,10 +52,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import nn
 
 from medseal.errors import InputError, MedsealError
-from medseal.models.data import Split, to_tensor
+from medseal.models.arrays import Split, to_tensor
+from medseal.models.inference import (
+    _logits,
+    load_model,
+    predict_proba,
+    save_model,
+    torch_threads,
+)
+from medseal.models.scores import roc_auc
 from medseal.privacy.masking.augment import KeyFreeAugment, mixup_pairs
 
 __all__ = [
+    "Device",
     "TrainConfig",
     "TrainResult",
     "TrainingBudgetExceeded",
@@ -71,6 +77,13 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+
+class Device(StrEnum):
+    """Where :func:`fit` trains (any torch device string is accepted too, e.g. ``"cuda:1"``)."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class TrainConfig:
     balance: bool = True
     threads: int | None = None
     max_seconds: float | None = None
-    device: str = "cpu"
+    device: Device | str = Device.CPU
     shift: int = 0
     shift_step: int = 1
     augment: KeyFreeAugment | None = None
@@ -122,18 +135,6 @@ class TrainResult:
         return d
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Any:
-    """Use ``n`` torch threads inside the block (``None``: leave as is)."""
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def _loss_fn(y: np.ndarray, balance: bool, n_out: int = 1) -> nn.Module:
     if n_out > 1:
         counts = np.bincount(y.astype(np.int64), minlength=n_out).astype(np.float64)
@@ -150,29 +151,6 @@ def _targets(y: np.ndarray, n_out: int) -> torch.Tensor:
     if n_out > 1:
         return torch.nn.functional.one_hot(torch.from_numpy(y.astype(np.int64)), n_out).float()
     return torch.from_numpy(y.astype(np.float32))
-
-
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    return out.squeeze(1) if out.shape[1] == 1 else out
-
-
-def rank_auc(y: np.ndarray, p: np.ndarray) -> float:
-    """ROC AUC (Mann-Whitney); macro one-vs-rest when ``p`` is ``(N, K)``. ``nan`` if undefined."""
-    from scipy.stats import rankdata
-
-    y = np.asarray(y).astype(np.int64)
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim == 2:
-        vals = [rank_auc((y == k).astype(np.int64), p[:, k]) for k in range(p.shape[1])]
-        vals = [v for v in vals if not math.isnan(v)]
-        return float(np.mean(vals)) if vals else float("nan")
-    n1 = int(y.sum())
-    n0 = len(y) - n1
-    if n1 == 0 or n0 == 0:
-        return float("nan")
-    r = rankdata(p)
-    return float((r[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 
 def random_shift(x: torch.Tensor, shift: int, step: int, gen: np.random.Generator) -> torch.Tensor:
@@ -340,7 +318,7 @@ def fit(
                     "epoch": float(epoch),
                     "train_loss": total / len(train),
                     "val_loss": vloss,
-                    "val_auc": rank_auc(val.y, vscores),
+                    "val_auc": roc_auc(val.y, vscores),
                 }
                 history.append(row)
                 if on_epoch is not None:
@@ -380,54 +358,3 @@ def fit(
             history=history,
             stopped_early=stopped,
         )
-
-
-@torch.no_grad()
-def predict_proba(
-    model: nn.Module, x: np.ndarray, *, batch_size: int = 256, threads: int | None = None
-) -> np.ndarray:
-    """Probability of class 1 for ``uint8`` images ``(N, H, W)``; ``(N, K)`` softmax for ``K`` outputs."""
-    with torch_threads(threads):
-        model.eval()
-        dev = next(model.parameters()).device
-        xt = to_tensor(x)
-        out = []
-        for i in range(0, len(xt), batch_size):
-            z = _logits(model, xt[i : i + batch_size].to(dev))
-            out.append((torch.softmax(z, 1) if z.ndim == 2 else torch.sigmoid(z)).cpu())
-        return torch.cat(out).numpy().astype(np.float64) if out else np.zeros(0)
-
-
-def save_model(model: nn.Module, directory: str | os.PathLike[str], info: dict[str, Any]) -> Path:
-    """Write ``model.pt`` (weights only) and ``model.json`` (architecture + ``info``).
-
-    ``info`` must not hold keys or pixels: it is meant to carry the masking
-    scheme's ``describe()`` (a key fingerprint), metrics and the training record.
-    """
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    config = getattr(model, "config", None)
-    if not isinstance(config, dict):
-        raise InputError("only medseal networks (with a .config dict) can be saved")
-    torch.save(model.state_dict(), out / "model.pt")
-    doc = {"format": "medseal-model", "version": 1, "network": config, **info}
-    (out / "model.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    return out
-
-
-def load_model(directory: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild a network saved by :func:`save_model`; returns it (eval mode) and its JSON."""
-    from medseal.models.nets import build
-
-    src = Path(directory)
-    try:
-        doc = json.loads((src / "model.json").read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(f"no readable model at {src}: {type(exc).__name__}") from None
-    if doc.get("format") != "medseal-model":
-        raise InputError(f"{src} does not hold a medseal model")
-    model = build(dict(doc["network"]))
-    state = torch.load(src / "model.pt", map_location="cpu", weights_only=True)
-    model.load_state_dict(state)
-    model.eval()
-    return model, doc

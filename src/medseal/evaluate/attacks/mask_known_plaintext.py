@@ -29,7 +29,7 @@ import numpy as np
 from medseal.errors import InputError
 from medseal.privacy.masking import blockify, unblockify
 
-__all__ = ["RecoveredMask", "known_plaintext_attack", "recover_mask", "unmask_with"]
+__all__ = ["RecoveredMask", "mask_known_plaintext_attack", "recover_mask", "unmask_with"]
 
 
 @dataclass
@@ -142,7 +142,7 @@ def unmask_with(key: RecoveredMask, masked: np.ndarray) -> np.ndarray:
     return unblockify(out.reshape(n, hb, wb, k).astype(masked.dtype), key.block)
 
 
-def known_plaintext_attack(
+def mask_known_plaintext_attack(
     known_plain: np.ndarray,
     known_masked: np.ndarray,
     target_masked: np.ndarray,

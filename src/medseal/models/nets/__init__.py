@@ -9,8 +9,9 @@ networks are imported lazily, so importing this package does not need torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from medseal._lazy import lazy_exports
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -27,11 +28,7 @@ _LAZY = {
 __all__ = ["BasicBlock", "MaskedCNN", "ResNet18", "build"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'medseal.models.nets' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 def build(config: dict[str, Any]) -> torch.nn.Module:

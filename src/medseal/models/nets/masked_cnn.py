@@ -40,6 +40,7 @@ K. Madono et al., "Block-wise Scrambled Image Recognition Using Adaptation Netwo
 from __future__ import annotations
 
 import copy
+from enum import StrEnum
 
 import numpy as np
 import torch
@@ -48,7 +49,14 @@ from torch import nn
 from medseal.errors import InputError
 from medseal.models.nets.resnet import BasicBlock, ResNet18
 
-__all__ = ["MaskedCNN"]
+__all__ = ["MaskedBody", "MaskedCNN"]
+
+
+class MaskedBody(StrEnum):
+    """The network behind the block-wise layer of a :class:`MaskedCNN`."""
+
+    GRID = "grid"  # small residual body on the block grid
+    RESNET18 = "resnet18"  # adaptation network + the plaintext baseline's ResNet-18
 
 
 class MaskedCNN(nn.Module):
@@ -90,14 +98,15 @@ class MaskedCNN(nn.Module):
         embed_dim: int | None = None,
         width: int = 128,
         dropout: float = 0.0,
-        body: str = "grid",
+        body: MaskedBody | str = MaskedBody.GRID,
         image_size: int = 28,
     ) -> None:
         super().__init__()
         if isinstance(block, bool) or not isinstance(block, int) or block < 1:
             raise InputError(f"block must be a positive integer, got {block!r}")
-        if body not in ("grid", "resnet18"):
+        if body not in tuple(MaskedBody):
             raise InputError(f"body must be 'grid' or 'resnet18', got {body!r}")
+        body = MaskedBody(body).value
         k = block * block * in_channels
         if body == "resnet18":
             if embed_dim is not None and embed_dim % (block * block):

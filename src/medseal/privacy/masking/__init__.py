@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from medseal.privacy.masking._blocks import PadMode, blockify, pad_to_block, unblockify
 from medseal.privacy.masking._keys import KEY_SIZE, image_key, key_id
+from medseal.privacy.masking.dataset import MaskingReport, mask_dataset, mask_key_id
+from medseal.privacy.masking.descriptor import MaskDescriptor
 from medseal.privacy.masking.schemes import (
     DEFAULT_SCHEME,
     BlockScramble,
@@ -37,9 +39,11 @@ __all__ = [
     "BlockScramble",
     "BlockTransform",
     "Compose",
+    "MaskDescriptor",
     "MaskImage",
     "MaskImaged",
     "MaskKind",
+    "MaskingReport",
     "MaskingScheme",
     "NegativePositive",
     "PadMode",
@@ -48,6 +52,8 @@ __all__ = [
     "image_key",
     "key_id",
     "make_scheme",
+    "mask_dataset",
+    "mask_key_id",
     "pad_to_block",
     "unblockify",
 ]
