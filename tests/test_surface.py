@@ -54,7 +54,9 @@ EXPECTED_ALL = {
         "CKKSBackendUnavailableError", "CKKSContextMismatchError", "CKKSFormatError", "CKKSKey",
         "CKKSModelMismatchError", "CKKSPlanError", "CKKSProfile", "CKKSProfileError",
         "CKKSPublicContext", "CKKSSecretError", "CKKSServer", "EncryptedBatch", "EvalStats",
-        "HEProgram", "Packing", "SinglePacking", "SquareLayer", "ProfileName", "RoundTrip", "available_backends", "ckks_backend", "get_profile", "round_trip",
+        "HEProgram", "Packing", "ProfileName", "RoundTrip", "SinglePacking", "SquareLayer",
+        "VaultBatch", "available_backends", "ckks_backend", "encrypt_vault_dataset", "get_profile",
+        "load_vault_batch", "round_trip",
     ],
     "medseal.models": [
         "MaskedCNN", "ResNet18", "Split", "SplitData", "TrainConfig", "TrainResult", "aes_control",

@@ -96,6 +96,46 @@ def test_he_encrypt_reads_vault_objects_as_the_acting_principal(owner_env, capsy
     assert not (d / "m.ct").exists()
 
 
+def test_an_analyst_computes_on_the_batch_the_owner_stored_in_the_vault(owner_env, capsys):
+    import numpy as np
+
+    from medseal.crypto import KeyRing
+    from medseal.types import Image
+    from medseal.vault import Role, Vault
+
+    d = owner_env
+    ring = KeyRing.open(d / "ring.json", "he cli test passphrase")
+    with Vault.init(d / "vault", keyring=ring, owner="olivia") as v:
+        rng = np.random.default_rng(1)
+        for i in range(3):
+            px = rng.integers(0, 256, size=(28, 28), dtype=np.uint8)
+            v.put(Image(pixels=px, bits_stored=8), dataset="chest", as_="olivia", label=i % 2)
+        v.grant("ana", Role.ANALYST, dataset="chest", as_="olivia")
+    args = ["--data", "embedded"]
+    assert main(["he", "train", "-o", "runs/he", "--epochs", "1", "--channels", "1", *args]) == 0
+    assert main(["he", "keygen", "--context", "c.ctx"]) == 0
+    assert main(["he", "compile", "runs/he", "-o", "model.he", *args]) == 0
+    vault = ["--vault", str(d / "vault")]
+    enc = ["he", "encrypt", *vault, "--dataset", "chest", "--as", "olivia", "-o", "batch.ct"]
+    assert main([*enc, "--context-out", "c.ctx"]) == 0
+    doc = json.loads((d / "batch.ct.ids.json").read_text())
+    stored = doc["batch_object"]
+    with Vault.open(d / "vault", keyring=ring) as v:
+        info = v.show(stored, as_="olivia")
+        assert info.kind == "ckks" and info.manifest["parents"] == doc["objects"]
+        assert "key" not in json.dumps(info.manifest["describe"]).lower()
+    # the compute host, acting as the analyst, reads the batch from the vault (not the file)
+    (d / "batch.ct").unlink()
+    ana = ["--as", "ana", "--context", "c.ctx", *vault]
+    assert main(["he", "predict", "model.he", stored, *ana, "-o", "out.ct"]) == 0
+    capsys.readouterr()
+    assert main(["he", "decrypt", "out.ct", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["probability"]) == 3
+    # an image id is not a batch; a principal without a grant is refused
+    assert main(["he", "predict", "model.he", doc["objects"][0], *ana]) == 2
+    assert main(["he", "predict", "model.he", stored, *vault, "--as", "mallory"]) == 3
+
+
 def test_evaluate_he_refuses_an_unknown_data_set_or_profile_in_one_line(capsys):
     assert main(["evaluate", "he", "--profile", "256"]) == 2
     assert main(["evaluate", "he", "--data", "mnist"]) == 2

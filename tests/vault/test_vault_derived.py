@@ -78,7 +78,9 @@ def test_an_object_of_another_kind_is_refused_both_ways(vault, parent):
         {"Private_Exponent": 3},
     ],
 )
-def test_a_description_carrying_key_material_is_refused_and_nothing_is_stored(vault, parent, describe):
+def test_a_description_carrying_key_material_is_refused_and_nothing_is_stored(
+    vault, parent, describe
+):
     with pytest.raises(InputError, match="must not carry") as err:
         vault.put_derived(parent.id, PAYLOAD, kind="ckks", describe=describe, as_="olivia")
     assert "00" * 32 not in str(err.value) and "abc" not in str(err.value)
@@ -95,3 +97,31 @@ def test_a_tampered_derived_blob_is_detected_and_nothing_released(vault, parent)
         vault.get_derived(ref.id, as_="olivia")
     assert vault.audit_log(as_="olivia")[-1].outcome == "error"
     assert not vault.verify(as_="olivia").ok
+
+
+def test_a_batch_derived_from_several_images_keeps_every_parent_in_slot_order(vault, parent):
+    second = vault.put(
+        make_image(), dataset="chest", as_="olivia", name="p2", label=0, patient="pt", split="test"
+    )
+    ref = vault.put_derived(
+        [second.id, parent.id], PAYLOAD, kind="ckks", describe={"slots": 2}, as_="olivia"
+    )
+    info = vault.show(ref.id, as_="olivia")
+    assert info.manifest["parents"] == [second.id, parent.id]
+    # the row's parent is the first slot's; fields the parents disagree on are not claimed
+    assert (info.parent_id, info.label, info.patient, info.split, info.name) == (
+        second.id, None, "pt", "test", None,
+    )  # fmt: skip
+    assert vault.get_derived(ref.id, as_="olivia") == PAYLOAD
+
+
+def test_a_batch_across_data_sets_or_naming_a_parent_twice_is_refused(vault, parent):
+    other = vault.put(make_image(), dataset="knee", as_="olivia")
+    before = len(vault.ls(as_="olivia"))
+    with pytest.raises(InputError, match="one data set"):
+        vault.put_derived([parent.id, other.id], PAYLOAD, kind="ckks", describe={}, as_="olivia")
+    with pytest.raises(InputError, match="once"):
+        vault.put_derived([parent.id, parent.id], PAYLOAD, kind="ckks", describe={}, as_="olivia")
+    with pytest.raises(InputError, match="at least one"):
+        vault.put_derived([], PAYLOAD, kind="ckks", describe={}, as_="olivia")
+    assert len(vault.ls(as_="olivia")) == before

@@ -27,7 +27,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import numpy as np
 import typer
@@ -193,9 +193,10 @@ def encrypt(
     """Owner: encrypt a data set split, or a vault data set's images, for a compiled model.
 
     Labels stay with the owner. With ``--vault``, the images are read as the
-    acting principal (audited by the vault) and the object ids, in slot order,
-    are written beside the batch (``<out>.ids.json``) so decrypted diagnoses can
-    be matched to objects.
+    acting principal (audited by the vault), the batch is stored in the vault
+    as one ``ckks`` object (analysts may fetch it: ``he predict --vault``), and
+    the object ids, in slot order, are written beside the batch
+    (``<out>.ids.json``) so decrypted diagnoses can be matched to objects.
     """
     from medseal.privacy.ckks import CKKSKey, HEProgram, Packing
 
@@ -203,11 +204,24 @@ def encrypt(
     prog = HEProgram.from_bytes(_read(model))
     ring = open_keyring(keyring)
     k = CKKSKey.unseal(_read(key), ring)
-    ids: list[str] | None = None
+    stored = ""
     if vault is not None or dataset is not None:
         if vault is None or dataset is None:
             raise InputError("--vault and --dataset go together")
-        x, ids = _vault_images(vault, ring, dataset, principal(as_), split, limit)
+        from medseal.privacy.ckks import encrypt_vault_dataset
+        from medseal.vault import Vault
+
+        with Vault.open(vault_path(vault), keyring=ring) as v:
+            got = encrypt_vault_dataset(
+                v, k, prog, dataset=dataset, as_=principal(as_), split=split, limit=limit,
+                packing=pk,
+            )  # fmt: skip
+        batch = got.batch
+        doc = {"dataset": dataset, "objects": list(got.object_ids), "slot_order": True}
+        if got.ref is not None:
+            doc["batch_object"] = got.ref.id
+            stored = f" (stored in the vault as {got.ref.id})"
+        _write(out.with_name(out.name + ".ids.json"), json.dumps(doc, indent=1).encode())
     else:
         from medseal.models.data import load_dataset
 
@@ -215,65 +229,53 @@ def encrypt(
         if part is None:
             raise InputError(f"unknown split {split!r} (train, val, test)")
         x = part.x[:limit] if limit else part.x
-    if tuple(x.shape[1:]) != prog.input_shape:
-        raise InputError(
-            f"images of shape {tuple(x.shape[1:])} do not match the model's {prog.input_shape}"
-        )
-    cap = 1 if pk is Packing.SINGLE else prog.profile.slots
-    if len(x) > cap:
-        raise InputError(
-            f"{len(x)} images exceed one {pk.value} batch of {cap}; pass --limit {cap}"
-        )
-    batch = k.encrypt(x.astype(np.float64) / 255.0, program=prog, packing=pk)
+        if tuple(x.shape[1:]) != prog.input_shape:
+            raise InputError(
+                f"images of shape {tuple(x.shape[1:])} do not match the model's {prog.input_shape}"
+            )
+        cap = 1 if pk is Packing.SINGLE else prog.profile.slots
+        if len(x) > cap:
+            raise InputError(
+                f"{len(x)} images exceed one {pk.value} batch of {cap}; pass --limit {cap}"
+            )
+        batch = k.encrypt(x.astype(np.float64) / 255.0, program=prog, packing=pk)
     _write(out, batch.to_bytes())
-    if ids is not None:
-        doc = {"dataset": dataset, "objects": ids, "slot_order": True}
-        _write(out.with_name(out.name + ".ids.json"), json.dumps(doc, indent=1).encode())
     if context_out is not None:
         _write(context_out, k.public_context(prog, packing=pk).to_bytes())
-    console.print(f"encrypted {batch!r} -> {out}")
-
-
-def _vault_images(
-    vault_dir: Path, ring: Any, dataset: str, who: str, split: str | None, limit: int | None
-) -> tuple[np.ndarray, list[str]]:
-    """Original images of a vault data set (sorted by id), read as ``who``; grey ``uint8``."""
-    from medseal.models.data import to_grey_uint8
-    from medseal.vault import Vault
-
-    with Vault.open(vault_path(vault_dir), keyring=ring) as v:
-        infos = [
-            i
-            for i in v.ls(as_=who, dataset=dataset)
-            if i.kind == "image" and (split is None or i.split == split)
-        ]
-        infos.sort(key=lambda i: i.id)
-        if limit:
-            infos = infos[:limit]
-        if not infos:
-            raise InputError(f"vault data set {dataset!r} has no images to encrypt")
-        images = v.get_many([i.id for i in infos], as_=who)
-    xs = [to_grey_uint8(im.pixels) for im in images]
-    if len({x.shape for x in xs}) != 1:
-        raise InputError(f"vault data set {dataset!r} holds images of several shapes")
-    return np.stack(xs), [i.id for i in infos]
+    console.print(f"encrypted {batch!r} -> {out}{stored}")
 
 
 @app.command("predict")
 def predict(
     model: Annotated[Path, typer.Argument(help="Compiled program (model.he).")],
-    batch: Annotated[Path, typer.Argument(help="Encrypted batch (batch.ct).")],
+    batch: Annotated[
+        str,
+        typer.Argument(help="Encrypted batch: a file (batch.ct), or with --vault an object id."),
+    ],
     context: Annotated[Path, typer.Option("--context", help="Public context.")] = Path("he.ctx"),
     out: Annotated[Path, typer.Option("--out", "-o", help="Encrypted outputs.")] = Path("out.ct"),
     workers: Annotated[int, typer.Option(help="Server processes for the first layers.")] = 2,
+    vault: VaultOpt = None,
+    as_: AsOpt = None,
+    keyring: KeyringOpt = None,
 ) -> None:
-    """Compute host: evaluate on ciphertexts with the public context only."""
+    """Compute host: evaluate on ciphertexts with the public context only.
+
+    With ``--vault``, ``BATCH`` is the id of a batch the owner stored there
+    (``he encrypt --vault``), read as the acting principal (an analyst may).
+    """
     from medseal.privacy.ckks import CKKSServer, EncryptedBatch, HEProgram
 
+    if vault is not None:
+        from medseal.privacy.ckks import load_vault_batch
+        from medseal.vault import Vault
+
+        with Vault.open(vault_path(vault), keyring=open_keyring(keyring)) as v:
+            encrypted = load_vault_batch(v, batch, as_=principal(as_)).batch
+    else:
+        encrypted = EncryptedBatch.from_bytes(_read(Path(batch)))
     server = CKKSServer(_read(context), workers=workers)
-    result = server.predict(
-        HEProgram.from_bytes(_read(model)), EncryptedBatch.from_bytes(_read(batch))
-    )
+    result = server.predict(HEProgram.from_bytes(_read(model)), encrypted)
     _write(out, result.to_bytes())
     console.print(f"evaluated in {server.last_stats.total_s:.1f} s -> {out}")
 

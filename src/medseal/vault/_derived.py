@@ -11,7 +11,7 @@ they are without opening them; one that carries key material is refused.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -81,23 +81,40 @@ def put_masked(
 
 
 def put_derived(
-    vault: Vault, parent_id: str, payload: bytes, kind: DerivedKind | str,
+    vault: Vault, parent_id: str | Sequence[str], payload: bytes, kind: DerivedKind | str,
     describe: Mapping[str, Any], as_: str,
 ) -> ObjectRef:  # fmt: skip
     the_kind = DerivedKind(kind)
     refuse_key_material(describe, "description")
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         raise InputError("a derived payload must be bytes")
-    parent = lookup(vault, parent_id, as_, Action.PUT_DERIVED)
-    require_kind(vault, parent, {"image"}, as_, "put-derived")
+    ids = [parent_id] if isinstance(parent_id, str) else list(parent_id)
+    if not ids:
+        raise InputError("a derived object needs at least one parent image")
+    if len(set(ids)) != len(ids):
+        raise InputError("a derived object names each parent image once")
+    parents = [lookup(vault, pid, as_, Action.PUT_DERIVED) for pid in ids]
+    for parent in parents:
+        require_kind(vault, parent, {"image"}, as_, "put-derived")
+    if len({p.dataset for p in parents}) > 1:
+        raise InputError("the parents of one derived object must be in one data set")
+
+    def shared(field: str) -> Any:
+        """The parents' common value of ``field``; ``None`` where they differ."""
+        values = {getattr(p, field) for p in parents}
+        return values.pop() if len(values) == 1 else None
+
     data = bytes(payload)
     object_id = uuid.uuid4().hex
+    first = parents[0]
     manifest = {
-        "format": MANIFEST_FORMAT, "id": object_id, "dataset": parent.dataset,
-        "kind": the_kind.value, "parent_id": parent.id, "name": parent.name,
-        "label": parent.label, "patient": parent.patient, "split": parent.split,
+        "format": MANIFEST_FORMAT, "id": object_id, "dataset": first.dataset,
+        "kind": the_kind.value, "parent_id": first.id, "name": shared("name"),
+        "label": shared("label"), "patient": shared("patient"), "split": shared("split"),
         "source": "derived", "describe": jsonable(dict(describe)), "bytes": len(data),
     }  # fmt: skip
+    if len(parents) > 1:  # a batch (one slot per image): every parent, in slot order
+        manifest["parents"] = [p.id for p in parents]
     prepared = _objects.seal_payload(vault, data, manifest, as_=as_, action="put-derived")
     _objects.commit(vault, [prepared], as_)
     return prepared.ref

@@ -235,7 +235,7 @@ class Vault:
 
     def put_derived(
         self,
-        parent_id: str,
+        parent_id: str | Sequence[str],
         payload: bytes,
         *,
         kind: DerivedKind | str,
@@ -249,6 +249,11 @@ class Vault:
         description, kept in the manifest (a field naming key material, or
         raw bytes, is refused). The object has the parent's dataset, label,
         patient and split; analysts may read it back with :meth:`get_derived`.
+
+        ``parent_id`` may list several images of one data set (a batch that
+        holds one image per slot): the manifest keeps them all, in order, under
+        ``parents``; the row's parent is the first, and its label, patient and
+        split are the parents' common values (``None`` where they differ).
         """
         return _derived.put_derived(self, parent_id, payload, kind, describe, as_)
 

@@ -57,6 +57,7 @@ from medseal.privacy.ckks.program import (
 )
 from medseal.privacy.ckks.roundtrip import RoundTrip, round_trip
 from medseal.privacy.ckks.server import CKKSServer, EvalStats
+from medseal.privacy.ckks.vault_batches import VaultBatch, encrypt_vault_dataset, load_vault_batch
 
 __all__ = [
     "FORMAT_VERSION",
@@ -84,8 +85,11 @@ __all__ = [
     "RoundTrip",
     "SinglePacking",
     "SquareLayer",
+    "VaultBatch",
     "available_backends",
     "ckks_backend",
+    "encrypt_vault_dataset",
     "get_profile",
+    "load_vault_batch",
     "round_trip",
 ]
