@@ -7,6 +7,7 @@ import sys
 
 OTHER_COMMANDS = [
     "medseal.cli.he_cmd",
+    "medseal.cli.he_study_cmd",
     "medseal.cli.masked_cmd",
     "medseal.cli.more_cmd",
     "medseal.cli.keys",

@@ -72,8 +72,6 @@ def ingest(
     stored = skipped = 0
     failures: list[tuple[str, str]] = []
     with open_vault(vault, keyring) as v, progress_bar() as bar:
-        if chosen is not None:  # this run's objects only: vault.json keeps its default
-            v.config["codec"] = chosen
         for p in paths:
             records = list(
                 load_path(
@@ -92,6 +90,7 @@ def ingest(
                 algorithm=algorithm,
                 progress=advance_to(bar, task),
                 force=force,
+                codec=chosen,  # this run's objects only: the vault keeps its default
             )
             stored += len(report.refs)
             skipped += report.skipped
