@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from medseal.evaluate.report_seed003 import level_rows, table1_rows
-from medseal.evaluate.seed003 import Seed003Config, binary_metrics, run_seed003, write_outputs
+from medseal.evaluate.seed003 import Seed003Config, run_seed003, write_outputs
+from medseal.evaluate.sequence_metrics import binary_metrics
 from medseal.models.sequences import synthetic_sequences
 
 
@@ -70,7 +71,7 @@ def test_seed003_end_to_end(tmp_path: Path) -> None:
 
 
 def test_goals_are_judged_from_the_numbers() -> None:
-    from medseal.evaluate.seed003 import _goals
+    from medseal.evaluate.sequence_metrics import goals as _goals
 
     nets = {
         "a": {
@@ -119,7 +120,7 @@ def test_seed003_refuses_unlabelled_data() -> None:
 
 def test_inner_split_with_too_few_patients_per_class_is_a_clear_error() -> None:
     from medseal.errors import InputError
-    from medseal.models.more_train import inner_validation_split
+    from medseal.models.more_folds import inner_validation_split
 
     # 8 patients, but only 4 of class 1: a 5-way stratified split cannot be made
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
