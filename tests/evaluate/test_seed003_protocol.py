@@ -127,3 +127,28 @@ def test_inner_split_with_too_few_patients_per_class_is_a_clear_error() -> None:
     groups = [f"p{i}" for i in range(10)]
     with pytest.raises(InputError, match="too few patients per class"):
         inner_validation_split(np.arange(10), y, groups)
+
+
+def test_breakhis_defaults_train_every_fold_of_the_first_seed_on_more() -> None:
+    cfg = Seed003Config.for_dataset("breakhis")
+    assert cfg.encrypted_folds is None and cfg.folds == 4 and cfg.more_seeds == 1
+    assert (cfg.seeds, cfg.colour, cfg.max_epochs, cfg.length, cfg.size) == ((0, 1, 2), True, 60, 3, 16)
+    assert Seed003Config.for_dataset("nih", encrypted_folds=2, max_epochs=None).encrypted_folds == 2
+    assert Seed003Config.for_dataset("nih").max_epochs == 100
+
+
+def test_options_are_enums_that_keep_the_cli_spelling() -> None:
+    from medseal.errors import InputError
+    from medseal.models.nets.sequence_nets import SequenceNetName
+    from medseal.models.sequences import SequenceDataset
+
+    cfg = Seed003Config(dataset="BreaKHis-patients", nets=("cnn", "conv-bilstm"))
+    assert cfg.dataset is SequenceDataset.BREAKHIS and cfg.dataset == "breakhis"
+    assert cfg.nets == (SequenceNetName.CNN, SequenceNetName.CONV_BILSTM)
+    assert json.loads(json.dumps({"d": cfg.dataset, "n": list(cfg.nets)})) == {
+        "d": "breakhis", "n": ["cnn", "conv-bilstm"],
+    }  # fmt: skip
+    with pytest.raises(InputError, match="unknown sequence data set"):
+        Seed003Config(dataset="mnist")
+    with pytest.raises(InputError, match="unknown network"):
+        Seed003Config(nets=("resnet",))

@@ -317,7 +317,7 @@ def evaluate_seed003(
     encrypted: Annotated[bool, typer.Option(help="Also train on MORE ciphertexts.")] = True,
     encrypted_folds: Annotated[
         int | None,
-        typer.Option(help="Ciphertext runs on the first N folds only (default all; breakhis 2)."),
+        typer.Option(help="Ciphertext runs on the first N folds only (default all)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, weights and keys.")] = 0,
     seeds: Annotated[
