@@ -43,7 +43,8 @@ EXPECTED_ALL = {
         "blockify", "image_key", "key_id", "make_scheme", "pad_to_block", "unblockify",
     ],
     "medseal.privacy.more": [
-        "AlgebraProjector", "DEFAULT_NOISE_RANGE", "MoreContextMismatchError", "MoreFormatError",
+        "AlgebraProjector", "DEFAULT_NOISE_RANGE", "EncryptedBundle", "FoldResults",
+        "MoreContextMismatchError", "MoreFormatError",
         "MoreIndexError", "MoreKey", "MoreKeyPickleError", "MorePublicContext", "MoreShapeError",
         "MoreTensor", "avg_pool2d", "concatenate", "conv2d", "conv2d_input_grad",
         "conv2d_weight_grad", "is_clear_key", "stack",

@@ -209,7 +209,7 @@ def train_conv_bilstm(
     """
     from medseal.models.more_client import MoreClient
     from medseal.models.more_server import train_bundle
-    from medseal.privacy.more.bundle import EncryptedBundle, FoldResults
+    from medseal.privacy.more import EncryptedBundle, FoldResults
 
     bundle = EncryptedBundle.read(encrypted)
     client = MoreClient(_read_key(key, keyring)) if key is not None else None
@@ -239,7 +239,7 @@ def decrypt_results(
     """Client side: decrypt test logits (and weights), score them with scikit-learn."""
     from medseal.evaluate.sequence_metrics import binary_metrics
     from medseal.models.more_server import decrypt_results as decrypt_folds
-    from medseal.privacy.more.bundle import EncryptedBundle, FoldResults
+    from medseal.privacy.more import EncryptedBundle, FoldResults
 
     k = _read_key(key, keyring)
     y = np.rint(k.decrypt(EncryptedBundle.read(encrypted or results.parent).y)).astype(int)

@@ -39,8 +39,13 @@ from medseal.models.more_train import (
 from medseal.models.nets.sequence_layers import Params
 from medseal.models.nets.sequence_nets import SequenceNetName, build_sequence_net
 from medseal.models.sequences import SequenceSet
-from medseal.privacy.more import MoreKey, MorePublicContext, MoreTensor
-from medseal.privacy.more.bundle import EncryptedBundle, FoldResults
+from medseal.privacy.more import (
+    EncryptedBundle,
+    FoldResults,
+    MoreKey,
+    MorePublicContext,
+    MoreTensor,
+)
 
 __all__ = [
     "DecryptedFold",
