@@ -14,6 +14,10 @@ The files between the client (data owner) and the server (compute host)::
     enc/folds.json           patient-grouped fold indices chosen by the client (no labels)
     enc/results/             written by `train`: encrypted weights and test logits per fold
 
+The format is :mod:`medseal.privacy.more.bundle`, the client and server
+workflows :mod:`medseal.models.more_server`, the study
+:mod:`medseal.evaluate.seed003`: the commands here only read options and print.
+
 Early stopping needs one decryption per epoch (the validation loss): ``train``
 does it in-process when given ``--key`` (acting as the client's oracle) and
 otherwise trains for a fixed ``--epochs`` (the seed's fallback).

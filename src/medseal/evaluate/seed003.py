@@ -185,6 +185,7 @@ def run_seed003(
     """
     say = log or (lambda _msg: None)
     started = time.perf_counter()
+    load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     frame_sizes: list[dict[str, Any]] = []
     if data is None:
         data, frame_sizes = _load_and_time(config, say)
@@ -234,7 +235,8 @@ def run_seed003(
             "numpy": np.__version__,
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
-            "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+            "load_average_start": load_start,
+            "load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         },
         "seconds": time.perf_counter() - started,
     }
