@@ -62,8 +62,12 @@ class CVRun:
         return c.folds if c.encrypted_folds is None else min(c.folds, c.encrypted_folds)
 
 
-def _fold_row(run: CVRun, net: SequenceNet, name: str, s_i: int, run_seed: int, k: int,
-              split: tuple[NDArray[np.intp], NDArray[np.intp]]) -> tuple[dict[str, Any], dict[FoldMode, FoldRun]]:  # fmt: skip
+_Split = tuple[NDArray[np.intp], NDArray[np.intp]]
+
+
+def _fold_row(
+    run: CVRun, net: SequenceNet, name: str, s_i: int, run_seed: int, k: int, split: _Split
+) -> tuple[dict[str, Any], dict[FoldMode, FoldRun]]:
     """Train one fold plain (and on MORE where asked); its metrics, equality and cost ratio."""
     config, data = run.config, run.data
     train_idx, test_idx = split
