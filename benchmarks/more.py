@@ -43,9 +43,11 @@ from rich.console import Console
 from rich.table import Table
 
 from medseal.config import shared_data_dir
-from medseal.evaluate.seed003 import NETS, build_net
 from medseal.models.backend import NumpyBackend, blas_single_thread
-from medseal.models.more_train import Adam, MoreClient
+from medseal.models.more_client import MoreClient
+from medseal.models.more_train import Adam
+from medseal.models.nets.sequence_nets import SEQUENCE_NETS as NETS
+from medseal.models.nets.sequence_nets import build_sequence_net as build_net
 from medseal.models.sequences import load_sequences, synthetic_sequences
 from medseal.privacy.more import MoreKey
 

@@ -44,7 +44,8 @@ EXPECTED_ALL = {
         "make_scheme", "mask_dataset", "mask_key_id", "pad_to_block", "unblockify",
     ],
     "medseal.privacy.more": [
-        "AlgebraProjector", "DEFAULT_NOISE_RANGE", "MoreContextMismatchError", "MoreFormatError",
+        "AlgebraProjector", "DEFAULT_NOISE_RANGE", "EncryptedBundle", "FoldResults",
+        "MoreContextMismatchError", "MoreFormatError",
         "MoreIndexError", "MoreKey", "MoreKeyPickleError", "MorePublicContext", "MoreShapeError",
         "MoreTensor", "avg_pool2d", "concatenate", "conv2d", "conv2d_input_grad",
         "conv2d_weight_grad", "is_clear_key", "stack",

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from medseal.evaluate.report_seed003 import level_rows, table1_rows
-from medseal.evaluate.seed003 import Seed003Config, binary_metrics, run_seed003, write_outputs
+from medseal.evaluate.seed003 import Seed003Config, run_seed003, write_outputs
+from medseal.evaluate.sequence_metrics import binary_metrics
 from medseal.models.sequences import synthetic_sequences
 
 
@@ -70,7 +71,7 @@ def test_seed003_end_to_end(tmp_path: Path) -> None:
 
 
 def test_goals_are_judged_from_the_numbers() -> None:
-    from medseal.evaluate.seed003 import _goals
+    from medseal.evaluate.sequence_metrics import goals as _goals
 
     nets = {
         "a": {
@@ -119,10 +120,35 @@ def test_seed003_refuses_unlabelled_data() -> None:
 
 def test_inner_split_with_too_few_patients_per_class_is_a_clear_error() -> None:
     from medseal.errors import InputError
-    from medseal.models.more_train import inner_validation_split
+    from medseal.models.more_folds import inner_validation_split
 
     # 8 patients, but only 4 of class 1: a 5-way stratified split cannot be made
     y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 0, 0])
     groups = [f"p{i}" for i in range(10)]
     with pytest.raises(InputError, match="too few patients per class"):
         inner_validation_split(np.arange(10), y, groups)
+
+
+def test_breakhis_defaults_train_every_fold_of_the_first_seed_on_more() -> None:
+    cfg = Seed003Config.for_dataset("breakhis")
+    assert cfg.encrypted_folds is None and cfg.folds == 4 and cfg.more_seeds == 1
+    assert (cfg.seeds, cfg.colour, cfg.max_epochs, cfg.length, cfg.size) == ((0, 1, 2), True, 60, 3, 16)
+    assert Seed003Config.for_dataset("nih", encrypted_folds=2, max_epochs=None).encrypted_folds == 2
+    assert Seed003Config.for_dataset("nih").max_epochs == 100
+
+
+def test_options_are_enums_that_keep_the_cli_spelling() -> None:
+    from medseal.errors import InputError
+    from medseal.models.nets.sequence_nets import SequenceNetName
+    from medseal.models.sequences import SequenceDataset
+
+    cfg = Seed003Config(dataset="BreaKHis-patients", nets=("cnn", "conv-bilstm"))
+    assert cfg.dataset is SequenceDataset.BREAKHIS and cfg.dataset == "breakhis"
+    assert cfg.nets == (SequenceNetName.CNN, SequenceNetName.CONV_BILSTM)
+    assert json.loads(json.dumps({"d": cfg.dataset, "n": list(cfg.nets)})) == {
+        "d": "breakhis", "n": ["cnn", "conv-bilstm"],
+    }  # fmt: skip
+    with pytest.raises(InputError, match="unknown sequence data set"):
+        Seed003Config(dataset="mnist")
+    with pytest.raises(InputError, match="unknown network"):
+        Seed003Config(nets=("resnet",))

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from medseal.models.backend import NumpyBackend, blas_single_thread
-from medseal.models.more_train import Adam, MoreClient
+from medseal.models.more_client import MoreClient
+from medseal.models.more_train import Adam
 from medseal.models.nets.cnn_baseline import CNNBaseline
 from medseal.models.nets.cnn_lstm import CNNLSTM
 from medseal.models.nets.conv_bilstm import ConvBiLSTM

@@ -9,7 +9,8 @@ import torch
 from medseal.models.backend import MoreBackend, NumpyBackend
 from medseal.models.nets.cnn_baseline import CNNBaseline
 from medseal.models.nets.cnn_lstm import CNNLSTM
-from medseal.models.nets.conv_bilstm import ConvBiLSTM, bce_with_logits
+from medseal.models.nets.conv_bilstm import ConvBiLSTM
+from medseal.models.nets.sequence_layers import bce_with_logits
 from medseal.privacy.more import MoreKey
 
 NETS = [ConvBiLSTM, CNNLSTM, CNNBaseline]

@@ -7,15 +7,9 @@ import pytest
 import torch
 
 from medseal.models.backend import MoreBackend, NumpyBackend
-from medseal.models.more_train import (
-    Adam,
-    EarlyStopping,
-    MoreClient,
-    TrainConfig,
-    grouped_folds,
-    inner_validation_split,
-    run_fold,
-)
+from medseal.models.more_client import MoreClient
+from medseal.models.more_folds import grouped_folds, inner_validation_split, run_fold
+from medseal.models.more_train import Adam, EarlyStopping, MoreTrainConfig
 from medseal.models.nets.cnn_baseline import CNNBaseline
 from medseal.models.nets.conv_bilstm import ConvBiLSTM
 from medseal.models.sequences import synthetic_sequences
@@ -109,7 +103,7 @@ def test_training_on_ciphertext_equals_plaintext(cls: type) -> None:
     data = synthetic_sequences(40, size=8, length=3, seed=1)
     net = cls(frames=3, size=8, conv_channels=(2,), hidden=3)
     idx = np.arange(40)
-    cfg = TrainConfig(lr=1e-2, batch_size=8, max_epochs=6, patience=2, min_delta=1e-3)
+    cfg = MoreTrainConfig(lr=1e-2, batch_size=8, max_epochs=6, patience=2, min_delta=1e-3)
     args = (net, data.x, data.y.astype(float), idx[:24], idx[24:32], idx[32:])
     plain = run_fold(*args, mode="plain", init_seed=0, config=cfg)
     key = MoreKey.generate(n=2, seed=9)
@@ -135,4 +129,4 @@ def test_run_fold_needs_a_key_and_a_known_mode() -> None:
     with pytest.raises(ValueError, match="mode"):
         run_fold(net, data.x, data.y, idx[:4], idx[4:6], idx[6:], mode="gpu", init_seed=0)
     with pytest.raises(ValueError):
-        TrainConfig(lr=0)
+        MoreTrainConfig(lr=0)

@@ -10,7 +10,7 @@ import pytest
 from medseal.errors import InputError
 from medseal.ingest.datasets import breakhis
 from medseal.ingest.records import Record
-from medseal.models.more_train import grouped_folds, inner_validation_split
+from medseal.models.more_folds import grouped_folds, inner_validation_split
 from medseal.models.sequences import breakhis_patient_sequences, weighted_votes
 from medseal.types import Image
 

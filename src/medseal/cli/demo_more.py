@@ -18,7 +18,8 @@ from rich.table import Table
 
 from medseal.errors import ConfigError
 from medseal.evaluate.attacks.more_eigenvalue import eigenvalue_attack
-from medseal.models.more_train import TrainConfig, run_fold
+from medseal.models.more_folds import run_fold
+from medseal.models.more_train import MoreTrainConfig
 from medseal.models.nets.conv_bilstm import ConvBiLSTM
 from medseal.models.sequences import SequenceSet, frame, nih_followup_sequences
 from medseal.privacy.more import MoreKey
@@ -72,7 +73,7 @@ def run_more_stage(
     fit_idx, val_idx, test_idx = order[:56], order[56:72], order[72:]
     frames = data.x.shape[1]
     net = ConvBiLSTM(frames=frames, size=16, conv_channels=(4, 8), hidden=8)
-    cfg = TrainConfig(lr=1e-2, batch_size=32, max_epochs=6, patience=3, seed=seed)
+    cfg = MoreTrainConfig(lr=1e-2, batch_size=32, max_epochs=6, patience=3, seed=seed)
     key = MoreKey.generate(n=2, seed=seed + 1)
     console.print(
         f"data: {data.name}: {len(order)} sequences of {frames} frame(s) at 16x16; "

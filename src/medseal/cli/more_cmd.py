@@ -14,6 +14,10 @@ The files between the client (data owner) and the server (compute host)::
     enc/folds.json           patient-grouped fold indices chosen by the client (no labels)
     enc/results/             written by `train`: encrypted weights and test logits per fold
 
+The format is :mod:`medseal.privacy.more.bundle`, the client and server
+workflows :mod:`medseal.models.more_server`, the study
+:mod:`medseal.evaluate.seed003`: the commands here only read options and print.
+
 Early stopping needs one decryption per epoch (the validation loss): ``train``
 does it in-process when given ``--key`` (acting as the client's oracle) and
 otherwise trains for a fixed ``--epochs`` (the seed's fallback).
@@ -26,8 +30,6 @@ file in clear, written before keys were sealed, is refused with one line;
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -72,19 +74,6 @@ def _read_key(path: Path, keyring: Path | None) -> Any:
             f"run `medseal more seal-key {path}` to seal it under the key ring"
         )
     return MoreKey.unseal(blob, open_keyring(keyring))
-
-
-def _load_encrypted(enc_dir: Path) -> tuple[Any, Any, Any, dict[str, Any]]:
-    from medseal.privacy.more import MorePublicContext, MoreTensor
-
-    for name in ("context.more", "x.more", "y.more", "folds.json"):
-        if not (enc_dir / name).is_file():
-            raise ConfigError(f"{enc_dir} is not an encrypted data set folder (missing {name})")
-    ctx = MorePublicContext.from_bytes((enc_dir / "context.more").read_bytes())
-    x = MoreTensor.from_bytes((enc_dir / "x.more").read_bytes(), context=ctx)
-    y = MoreTensor.from_bytes((enc_dir / "y.more").read_bytes(), context=ctx)
-    index = json.loads((enc_dir / "folds.json").read_text(encoding="utf-8"))
-    return ctx, x, y, index
 
 
 @app.command("keygen")
@@ -151,32 +140,10 @@ def _vault_sequences(
     vault_dir: Path, dataset: str, as_: str | None, keyring: Path | None, length: int, size: int
 ) -> Any:
     from medseal.cli._common import open_vault, principal
-    from medseal.ingest.records import Record
-    from medseal.models.sequences import nih_followup_sequences
+    from medseal.models.sequences import vault_sequences
 
-    who = principal(as_)
     with open_vault(vault_dir, keyring) as vault:
-        infos = vault.ls(as_=who, dataset=dataset)
-        by_patient: dict[str, list[Any]] = {}
-        for info in infos:
-            if info.patient is not None and info.label is not None:
-                by_patient.setdefault(info.patient, []).append(info)
-        records = []
-        for patient, items in by_patient.items():
-            for order, info in enumerate(sorted(items, key=lambda i: (i.name or "", i.id))):
-                records.append(
-                    Record(
-                        key=info.id,
-                        label=info.label,
-                        patient_id=patient,
-                        split=None,
-                        meta={"follow_up": order},
-                        loader=functools.partial(vault.get, info.id, as_=who),
-                    )
-                )
-        if not records:
-            raise InputError(f"vault data set {dataset!r} has no labelled objects with a patient")
-        return nih_followup_sequences(records, length=length, size=size)
+        return vault_sequences(vault, dataset, principal(as_), length=length, size=size)
 
 
 @app.command("encrypt")
@@ -200,7 +167,7 @@ def encrypt(
     seed: Annotated[int, typer.Option(help="Fold assignment seed.")] = 0,
 ) -> None:
     """Client side: build sequences, choose folds, encrypt sequences and labels for the server."""
-    from medseal.models.more_train import grouped_folds, inner_validation_split
+    from medseal.models.more_server import encrypt_bundle
     from medseal.models.sequences import load_sequences
 
     k = _read_key(key, keyring)
@@ -208,30 +175,11 @@ def encrypt(
         data = _vault_sequences(vault, dataset, as_, keyring, length, size)
     else:
         data = load_sequences(dataset, data_dir, size=size, length=length)
-    if not data.labelled:
-        raise InputError(f"{data.name} has no labels; it cannot be used for training")
-    fold_list = []
-    for i, (tr, te) in enumerate(grouped_folds(data.y, data.groups, n_splits=folds, seed=seed)):
-        fit_i, val_i = inner_validation_split(tr, data.y, data.groups, seed=seed + i)
-        fold_list.append({"fit": fit_i.tolist(), "val": val_i.tolist(), "test": te.tolist()})
-    output.mkdir(parents=True, exist_ok=True)
-    ctx = k.public_context()
-    (output / "context.more").write_bytes(ctx.to_bytes())
-    x_ct = k.encrypt(data.x)
-    (output / "x.more").write_bytes(x_ct.to_bytes())
-    (output / "y.more").write_bytes(k.encrypt(data.y.astype(np.float64)).to_bytes())
-    groups = [hashlib.sha256(g.encode()).hexdigest()[:12] for g in data.groups]
-    index = {
-        "dataset": data.name,
-        "shape": list(data.x.shape),
-        "folds": fold_list,
-        "groups": groups,
-        "seed": seed,
-    }
-    (output / "folds.json").write_text(json.dumps(index), encoding="utf-8")
+    bundle = encrypt_bundle(data, k, folds=folds, seed=seed)
+    bundle.write(output)
     console.print(
         f"encrypted {len(data)} sequences {data.x.shape[1:]} of {data.name} "
-        f"({x_ct.nbytes / 1e6:.1f} MB of ciphertext, {folds} folds) into {output}"
+        f"({bundle.x.nbytes / 1e6:.1f} MB of ciphertext, {folds} folds) into {output}"
     )
 
 
@@ -263,86 +211,17 @@ def train_conv_bilstm(
     The initial weights are drawn from ``--seed`` and encrypted before training
     (so a plaintext run with the same seed starts from the same point).
     """
-    import time
+    from medseal.models.more_client import MoreClient
+    from medseal.models.more_server import train_bundle
+    from medseal.privacy.more import EncryptedBundle, FoldResults
 
-    from medseal.evaluate.seed003 import build_net
-    from medseal.models.backend import MoreBackend
-    from medseal.models.more_train import (
-        EarlyStopping,
-        Monitor,
-        MoreClient,
-        TrainConfig,
-        fit,
-        predict,
-        take,
-    )
-
-    ctx, x, y, index = _load_encrypted(encrypted)
-    shape = index["shape"]
-    model = build_net(net, frames=shape[1], size=shape[3])
-    out = output or encrypted / "results"
-    out.mkdir(parents=True, exist_ok=True)
+    bundle = EncryptedBundle.read(encrypted)
     client = MoreClient(_read_key(key, keyring)) if key is not None else None
-    if client is not None and client.context != ctx:
-        raise InputError("the key does not belong to these ciphertexts")
-    fold_list = index["folds"][: folds or len(index["folds"])]
-    summary: dict[str, Any] = {"net": net, "params": None, "folds": []}
-    for k, f in enumerate(fold_list):
-        fit_i, val_i, test_i = (np.asarray(f[s], dtype=np.intp) for s in ("fit", "val", "test"))
-        init = model.init_params(seed * 1000 + k)
-        summary["params"] = model.n_params(init)
-        if client is not None:
-            be = client.backend()
-            params = client.encrypt_params(init)
-            monitor = client.monitor(np.zeros(len(val_i)), curves=False)
-            cfg = TrainConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed + k)
-        else:
-            # No client online: encrypting the initial weights needs the key, so they
-            # stay trivial encodings (public); data and labels are encrypted. Every epoch
-            # counts as "improved", so the last epoch's weights are kept.
-            be = MoreBackend(ctx, reference=_reference(x))
-            params = {n: ctx.encode(v) for n, v in init.items()}
-            monitor = Monitor(
-                decrypt=lambda _c: np.asarray(0.0),
-                y_val=np.zeros(len(val_i)),
-                stopping=EarlyStopping(patience=10**9, min_delta=float("-inf")),
-                curves=False,
-            )
-            cfg = TrainConfig(lr=lr, batch_size=batch_size, max_epochs=epochs, seed=seed + k)
-        res = fit(
-            model, be, params, take(x, fit_i), take(y, fit_i), take(x, val_i), take(y, val_i),
-            monitor, cfg,
-        )  # fmt: skip
-        final = res.params
-        t0 = time.perf_counter()
-        logits = predict(model, be, final, take(x, test_i), batch_size=batch_size)
-        t_inf = time.perf_counter() - t0
-        fold_dir = out / f"fold{k}"
-        fold_dir.mkdir(exist_ok=True)
-        for name, tensor in final.items():
-            (fold_dir / f"{name}.more").write_bytes(tensor.to_bytes())
-        (fold_dir / "test_logits.more").write_bytes(logits.to_bytes())
-        summary["folds"].append(
-            {"fold": k, "epochs": res.epochs, "best_epoch": res.best_epoch,
-             "train_seconds": res.seconds, "inference_seconds": t_inf, "test": f["test"]}
-        )  # fmt: skip
-        console.print(
-            f"fold {k}: {res.epochs} epochs on ciphertexts in {res.seconds:.1f}s "
-            f"(best epoch {res.best_epoch}); test logits encrypted in {fold_dir}"
-        )
-    (out / "run.json").write_text(json.dumps(summary), encoding="utf-8")
-
-
-def _reference(x: Any) -> Any:
-    """A public ciphertext with well-separated slots (for ``MoreBackend.refresh``)."""
-    flat = x.reshape(-1)[: min(256, x.size)]
-    d = flat.data
-    n = d.shape[-1]
-    # The Frobenius norm of each matrix's traceless part, for any key size n: the
-    # largest is the one farthest from a multiple of I (best spread of slots).
-    traceless = d - (np.trace(d, axis1=-2, axis2=-1) / n)[..., None, None] * np.eye(n)
-    spread = np.sqrt(np.sum(traceless * traceless, axis=(-2, -1)))
-    return flat[int(np.argmax(spread))]
+    train_bundle(
+        bundle, FoldResults(output or encrypted / "results"), net=net, folds=folds,
+        client=client, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+        log=console.print,
+    )  # fmt: skip
 
 
 @app.command("decrypt-results")
@@ -362,28 +241,22 @@ def decrypt_results(
     keyring: KeyringOpt = None,
 ) -> None:
     """Client side: decrypt test logits (and weights), score them with scikit-learn."""
-    from medseal.evaluate.seed003 import binary_metrics
-    from medseal.privacy.more import MoreTensor
+    from medseal.evaluate.sequence_metrics import binary_metrics
+    from medseal.models.more_server import decrypt_results as decrypt_folds
+    from medseal.privacy.more import EncryptedBundle, FoldResults
 
     k = _read_key(key, keyring)
-    enc_dir = encrypted or results.parent
-    _, _, y_ct, _ = _load_encrypted(enc_dir)
-    y = np.rint(k.decrypt(y_ct)).astype(int)
-    run = json.loads((results / "run.json").read_text(encoding="utf-8"))
-    out: dict[str, Any] = {"net": run["net"], "folds": []}
-    for f in run["folds"]:
-        fold_dir = results / f"fold{f['fold']}"
-        logits = k.decrypt(MoreTensor.from_bytes((fold_dir / "test_logits.more").read_bytes()))
-        metrics = binary_metrics(y[np.asarray(f["test"], dtype=np.intp)], logits)
-        out["folds"].append({"fold": f["fold"], "metrics": metrics, "epochs": f["epochs"]})
-        console.print(f"fold {f['fold']}: " + ", ".join(f"{m} {v:.3f}" for m, v in metrics.items()))
-        if weights:
-            arrays = {
-                p.stem: k.decrypt(MoreTensor.from_bytes(p.read_bytes()))
-                for p in sorted(fold_dir.glob("*.more"))
-                if p.stem != "test_logits"
-            }
-            np.savez(fold_dir / "weights_decrypted.npz", **arrays)
+    y = np.rint(k.decrypt(EncryptedBundle.read(encrypted or results.parent).y)).astype(int)
+    store = FoldResults(results)
+    net, folds = decrypt_folds(store, k, weights=weights)
+    out: dict[str, Any] = {"net": net, "folds": []}
+    for f in folds:
+        metrics = binary_metrics(y[f.test], f.logits)
+        out["folds"].append({"fold": f.fold, "metrics": metrics, "epochs": f.epochs})
+        console.print(f"fold {f.fold}: " + ", ".join(f"{m} {v:.3f}" for m, v in metrics.items()))
+        if f.weights is not None:
+            arrays: dict[str, Any] = f.weights
+            np.savez(store.fold_dir(f.fold) / "weights_decrypted.npz", **arrays)
     if output is not None:
         output.write_text(json.dumps(out, indent=2), encoding="utf-8")
         console.print(f"metrics written to {output}")
@@ -448,7 +321,7 @@ def evaluate_seed003(
     encrypted: Annotated[bool, typer.Option(help="Also train on MORE ciphertexts.")] = True,
     encrypted_folds: Annotated[
         int | None,
-        typer.Option(help="Ciphertext runs on the first N folds only (default all; breakhis 2)."),
+        typer.Option(help="Ciphertext runs on the first N folds only (default all)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for folds, weights and keys.")] = 0,
     seeds: Annotated[
@@ -473,52 +346,34 @@ def evaluate_seed003(
     import time
 
     from medseal.config import shared_data_dir
+    from medseal.evaluate.report_seed003 import summary_lines
     from medseal.evaluate.seed003 import Seed003Config, run_seed003, write_outputs
 
     root = data_dir
     if root is None and not os.environ.get("MEDSEAL_DATA_DIR"):
         root = shared_data_dir()
-    is_breakhis = dataset.strip().lower() in ("breakhis", "breakhis-patients")
 
-    def _ints(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    def _ints(text: str | None) -> tuple[int, ...] | None:
         if text is None:
-            return default
+            return None
         try:
             return tuple(int(v) for v in text.split(",") if v.strip())
         except ValueError:
             raise InputError("expected comma-separated integers") from None
 
-    cfg = Seed003Config(
-        dataset=dataset, data_dir=str(root) if root else None, folds=folds, lr=lr,
-        batch_size=batch_size,
-        max_epochs=max_epochs if max_epochs is not None else (60 if is_breakhis else 100),
-        encrypted=encrypted, seed=seed,
-        encrypted_folds=2 if encrypted_folds is None and is_breakhis else encrypted_folds,
-        seeds=_ints(seeds, (0, 1, 2) if is_breakhis else ()), more_seeds=more_seeds, size=size,
-        colour=is_breakhis if colour is None else colour, frame_sizes=_ints(frame_sizes, (16, 32, 48) if is_breakhis else ()),
+    cfg = Seed003Config.for_dataset(
+        dataset, data_dir=str(root) if root else None, folds=folds, lr=lr,
+        batch_size=batch_size, max_epochs=max_epochs, encrypted=encrypted, seed=seed,
+        encrypted_folds=encrypted_folds, seeds=_ints(seeds), more_seeds=more_seeds, size=size,
+        colour=colour, frame_sizes=_ints(frame_sizes),
     )  # fmt: skip
     t0 = time.perf_counter()
     result = run_seed003(
         cfg, log=lambda m: console.print(f"[{time.perf_counter() - t0:6.0f}s] {m}")
     )
     paths = write_outputs(result, output)
-    for name, entry in result["nets"].items():
-        for mode in ("plain", "more"):
-            if mode in entry:
-                m = entry[mode]["metrics"]
-                console.print(
-                    f"{name:12s} {mode:5s} params {entry['params']:6d}  "
-                    + "  ".join(f"{k} {m[k]['mean']:.3f}±{m[k]['std']:.3f}" for k in m)
-                    + f"  train {entry[mode]['train_seconds']:.0f}s"
-                )
-                pm = entry[mode].get("patient_metrics")
-                if pm:
-                    console.print(
-                        f"{'':12s} {mode:5s} patient-level  "
-                        + "  ".join(f"{k} {pm[k]['mean']:.3f}±{pm[k]['std']:.3f}" for k in pm)
-                    )
-    for goal in result.get("goals", []):
-        console.print(goal["reading"])
+    for line in summary_lines(result):
+        console.print(line)
     console.print(f"total {result['seconds']:.0f}s  report: {paths['html']}  data: {paths['json']}")
 
 

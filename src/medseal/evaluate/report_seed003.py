@@ -11,7 +11,13 @@ import html
 import math
 from typing import Any
 
-__all__ = ["NIH_FOLLOWUP_REFERENCE", "level_rows", "render_html", "table1_rows"]
+__all__ = [
+    "NIH_FOLLOWUP_REFERENCE",
+    "level_rows",
+    "render_html",
+    "summary_lines",
+    "table1_rows",
+]
 
 #: the NIH follow-up run recorded in docs/seed003.md (4 folds, one seed, 16 px grey,
 #: sequence level): plaintext AUC mean and sd over folds, for the side-by-side table
@@ -80,6 +86,29 @@ def level_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     row[k] = (block[k]["mean"], block[k]["std"])
                 rows.append(row)
     return rows
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """The console summary: each network's mean +- sd metrics per mode (and patient level), goals."""
+    lines = []
+    for name, entry in result["nets"].items():
+        for mode in ("plain", "more"):
+            if mode not in entry:
+                continue
+            m = entry[mode]["metrics"]
+            lines.append(
+                f"{name:12s} {mode:5s} params {entry['params']:6d}  "
+                + "  ".join(f"{k} {m[k]['mean']:.3f}±{m[k]['std']:.3f}" for k in m)
+                + f"  train {entry[mode]['train_seconds']:.0f}s"
+            )
+            pm = entry[mode].get("patient_metrics")
+            if pm:
+                lines.append(
+                    f"{'':12s} {mode:5s} patient-level  "
+                    + "  ".join(f"{k} {pm[k]['mean']:.3f}±{pm[k]['std']:.3f}" for k in pm)
+                )
+    lines.extend(goal["reading"] for goal in result.get("goals", []))
+    return lines
 
 
 def _svg_curves(series: list[tuple[str, list[float]]], *, title: str, ylabel: str) -> str:

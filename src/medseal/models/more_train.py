@@ -3,7 +3,7 @@
 Where it sits: models stage; used by :mod:`medseal.evaluate.seed003`, the CLI
 (``medseal train conv-bilstm``), the demo and ``benchmarks/more.py``.
 
-The server-side loop (:func:`fit`) is written once against
+The server-side loop (:func:`fit_more`) is written once against
 :mod:`medseal.models.backend`. With :class:`~medseal.models.backend.MoreBackend`
 every tensor it touches is a MORE ciphertext: inputs, labels, all trainable
 parameters, their gradients, the loss, and Adam's moments. Adam's square root
@@ -29,39 +29,27 @@ to float64 rounding (the tests hold them to ``1e-9``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from medseal.errors import InputError
-from medseal.models.backend import (
-    Array,
-    ArrayBackend,
-    MoreBackend,
-    NumpyBackend,
-    blas_single_thread,
-)
-from medseal.models.nets.conv_bilstm import Params, SequenceNet, bce_with_logits
-from medseal.privacy.more import MoreKey, MorePublicContext, MoreTensor
+from medseal.models.backend import Array, ArrayBackend, blas_single_thread
+from medseal.models.nets.sequence_layers import Params, bce_with_logits
+from medseal.models.nets.sequence_net import SequenceNet
 
 __all__ = [
     "Adam",
     "EarlyStopping",
     "FitResult",
-    "FoldRun",
     "Monitor",
-    "MoreClient",
-    "TrainConfig",
+    "MoreTrainConfig",
     "evaluate_loss",
-    "fit",
-    "grouped_folds",
-    "inner_validation_split",
+    "fit_more",
     "plain_monitor",
     "predict",
-    "run_fold",
     "take",
 ]
 
@@ -69,7 +57,7 @@ F64 = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class MoreTrainConfig:
     """Hyper-parameters; the defaults are seed paper 003's section 4 protocol.
 
     Attributes
@@ -215,7 +203,7 @@ class Monitor:
 
 @dataclass
 class FitResult:
-    """Outcome of :func:`fit` (parameters stay in the backend's type: ciphertexts for MORE)."""
+    """Outcome of :func:`fit_more` (parameters stay in the backend's type: ciphertexts for MORE)."""
 
     params: Params
     epochs: int
@@ -255,7 +243,7 @@ def evaluate_loss(
     return loss, z
 
 
-def fit(
+def fit_more(
     net: SequenceNet,
     be: ArrayBackend,
     params: Params,
@@ -264,7 +252,7 @@ def fit(
     x_val: Array,
     y_val: Array,
     monitor: Monitor,
-    config: TrainConfig = TrainConfig(),
+    config: MoreTrainConfig = MoreTrainConfig(),
     *,
     on_epoch: Callable[[int, bool], None] | None = None,
 ) -> FitResult:
@@ -312,66 +300,6 @@ def fit(
     )
 
 
-class MoreClient:
-    """The data owner: holds the secret :class:`MoreKey`; encrypts inputs and decrypts results.
-
-    The compute host gets :attr:`context` (public) and ciphertexts only.
-    """
-
-    def __init__(self, key: MoreKey, *, rng: np.random.Generator | None = None) -> None:
-        self._key = key
-        self._rng = rng
-
-    def __repr__(self) -> str:
-        return f"MoreClient({self._key!r})"
-
-    @property
-    def context(self) -> MorePublicContext:
-        """The key's public context (for the server's :class:`MoreBackend`)."""
-        return self._key.public_context()
-
-    def backend(self) -> MoreBackend:
-        """A :class:`MoreBackend` for the server: public context plus one ciphertext of 0.
-
-        The ciphertext is the public reference that
-        :meth:`MoreBackend.refresh <medseal.models.backend.MoreBackend.refresh>`
-        needs to project rounding drift away during long training runs
-        (:meth:`MoreKey.encrypt_reference <medseal.privacy.more.MoreKey.encrypt_reference>`:
-        an encryption of 0 with well-separated hidden slots, which for ``n >= 3``
-        spans the ciphertext algebra with its powers).
-        """
-        if self._key.n == 2:
-            return MoreBackend(self.context, reference=self.encrypt(np.zeros(())))
-        return MoreBackend(self.context, reference=self._key.encrypt_reference(rng=self._rng))
-
-    def encrypt(self, x: ArrayLike) -> MoreTensor:
-        """Encrypt an array (fresh hidden slots)."""
-        return self._key.encrypt(np.asarray(x, dtype=np.float64), rng=self._rng)
-
-    def decrypt(self, c: MoreTensor) -> F64:
-        """Decrypt a tensor."""
-        return self._key.decrypt(c)
-
-    def encrypt_params(self, params: dict[str, F64]) -> Params:
-        """Encrypt every parameter (the initial weights the client chose)."""
-        return {k: self.encrypt(v) for k, v in params.items()}
-
-    def decrypt_params(self, params: Params) -> dict[str, F64]:
-        """Decrypt trained parameters."""
-        return {k: self.decrypt(v) for k, v in params.items()}
-
-    def monitor(
-        self, y_val: ArrayLike, *, patience: int = 10, min_delta: float = 1e-3, curves: bool = True
-    ) -> Monitor:
-        """An early-stopping :class:`Monitor` that decrypts with this key."""
-        return Monitor(
-            decrypt=self.decrypt,
-            y_val=np.asarray(y_val, dtype=np.float64),
-            stopping=EarlyStopping(patience, min_delta),
-            curves=curves,
-        )
-
-
 def plain_monitor(
     y_val: ArrayLike, *, patience: int = 10, min_delta: float = 1e-3, curves: bool = True
 ) -> Monitor:
@@ -382,165 +310,3 @@ def plain_monitor(
         stopping=EarlyStopping(patience, min_delta),
         curves=curves,
     )
-
-
-# -- folds ---------------------------------------------------------------------------------
-def grouped_folds(
-    y: ArrayLike, groups: Sequence[str], *, n_splits: int = 4, seed: int = 0
-) -> list[tuple[NDArray[np.intp], NDArray[np.intp]]]:
-    """Patient-grouped, label-stratified ``(train, test)`` index pairs (scikit-learn).
-
-    No patient appears on both sides of a split.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    y_arr = np.asarray(y).astype(int)
-    g = np.asarray(groups)
-    if len(np.unique(g)) < n_splits:
-        raise InputError(f"{n_splits}-fold grouped CV needs at least {n_splits} patients")
-    cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    return [
-        (np.asarray(tr, dtype=np.intp), np.asarray(te, dtype=np.intp))
-        for tr, te in cv.split(np.zeros(len(y_arr)), y_arr, g)
-    ]
-
-
-def inner_validation_split(
-    train_idx: NDArray[np.intp],
-    y: ArrayLike,
-    groups: Sequence[str],
-    *,
-    fraction: float = 0.2,
-    seed: int = 0,
-) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Split a fold's training indices into (fit, validation) by patient (~``fraction`` validation)."""
-    y_arr = np.asarray(y).astype(int)[train_idx]
-    g = np.asarray(groups)[train_idx]
-    k = max(2, round(1.0 / fraction))
-    if len(np.unique(g)) < k:
-        raise InputError("too few patients for an inner validation split")
-    per_class = min(len(np.unique(g[y_arr == c])) for c in np.unique(y_arr))
-    if per_class < k:
-        raise InputError(
-            f"too few patients per class for an inner validation split: {per_class} in the "
-            f"smallest class of a training fold, need {k} (use fewer folds or more data)"
-        )
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
-    fit_i, val_i = next(iter(cv.split(np.zeros(len(y_arr)), y_arr, g)))
-    return train_idx[fit_i], train_idx[val_i]
-
-
-# -- one fold, plaintext or ciphertext -------------------------------------------------------
-@dataclass
-class FoldRun:
-    """Result of :func:`run_fold` (everything here is plaintext: decrypted by the client).
-
-    Attributes
-    ----------
-    mode : str
-        ``"plain"`` or ``"more"``.
-    test_logits : ndarray
-        Decrypted logits of the test sequences.
-    params : dict
-        Decrypted best parameters.
-    epochs, best_epoch : int
-    train_seconds : float
-        Server-side training time (all epochs, including validation passes).
-    inference_seconds : float
-        Server-side time to predict the test set.
-    client_seconds : float
-        Client-side encryption of data and weights and decryption of results.
-    history : dict
-        Per-epoch curves the client decrypted.
-    """
-
-    mode: str
-    test_logits: F64
-    params: dict[str, F64]
-    epochs: int
-    best_epoch: int
-    train_seconds: float
-    inference_seconds: float
-    client_seconds: float
-    history: dict[str, list[float]]
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def run_fold(
-    net: SequenceNet,
-    x: F64,
-    y: F64,
-    fit_idx: NDArray[np.intp],
-    val_idx: NDArray[np.intp],
-    test_idx: NDArray[np.intp],
-    *,
-    mode: str,
-    init_seed: int,
-    config: TrainConfig = TrainConfig(),
-    key: MoreKey | None = None,
-    curves: bool = True,
-    on_epoch: Callable[[int, bool], None] | None = None,
-) -> FoldRun:
-    """Train on ``fit_idx``, early-stop on ``val_idx``, predict ``test_idx``; plain or on MORE.
-
-    With ``mode="more"`` the client encrypts the three subsets, their labels and
-    the initial weights (``net.init_params(init_seed)``, the same as the
-    plaintext run), the server trains and predicts on ciphertexts, and the
-    client decrypts the test logits and the final weights.
-    """
-    init = net.init_params(init_seed)
-    y = np.asarray(y, dtype=np.float64)
-    if mode == "plain":
-        be: ArrayBackend = NumpyBackend()
-        monitor = plain_monitor(
-            y[val_idx], patience=config.patience, min_delta=config.min_delta, curves=curves
-        )
-        t0 = time.perf_counter()
-        res = fit(
-            net, be, init, x[fit_idx], y[fit_idx], x[val_idx], y[val_idx], monitor, config,
-            on_epoch=on_epoch,
-        )  # fmt: skip
-        t1 = time.perf_counter()
-        logits = predict(net, be, res.params, x[test_idx], batch_size=config.batch_size)
-        t2 = time.perf_counter()
-        return FoldRun(
-            mode, np.asarray(logits), {k: np.asarray(v) for k, v in res.params.items()},
-            res.epochs, res.best_epoch, t1 - t0, t2 - t1, 0.0, res.history,
-        )  # fmt: skip
-    if mode != "more":
-        raise InputError(f"mode must be 'plain' or 'more', got {mode!r}")
-    if key is None:
-        raise InputError("mode='more' needs the data owner's MoreKey")
-    client = MoreClient(key, rng=np.random.default_rng(init_seed + 7919))
-    c0 = time.perf_counter()
-    enc = {
-        name: (client.encrypt(x[idx]), client.encrypt(y[idx]))
-        for name, idx in (("fit", fit_idx), ("val", val_idx), ("test", test_idx))
-    }
-    enc_params = client.encrypt_params(init)
-    c1 = time.perf_counter()
-    be = client.backend()
-    monitor = client.monitor(
-        y[val_idx], patience=config.patience, min_delta=config.min_delta, curves=curves
-    )
-    res = fit(
-        net, be, enc_params, enc["fit"][0], enc["fit"][1], enc["val"][0], enc["val"][1],
-        monitor, config, on_epoch=on_epoch,
-    )  # fmt: skip
-    t0 = time.perf_counter()
-    logits_ct = predict(net, be, res.params, enc["test"][0], batch_size=config.batch_size)
-    t1 = time.perf_counter()
-    logits = client.decrypt(logits_ct)
-    params = client.decrypt_params(res.params)
-    c2 = time.perf_counter()
-    nbytes = sum(t.nbytes for pair in enc.values() for t in pair)
-    return FoldRun(
-        "more", logits, params, res.epochs, res.best_epoch, res.seconds, t1 - t0,
-        (c1 - c0) + (c2 - t1), res.history,
-        extra={
-            "ciphertext_bytes": int(nbytes),
-            "decrypted_scalars": monitor.decrypted_scalars,
-        },
-    )  # fmt: skip

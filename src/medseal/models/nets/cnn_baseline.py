@@ -15,14 +15,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medseal.models.backend import Array, ArrayBackend
-from medseal.models.nets.conv_bilstm import (
+from medseal.models.nets.sequence_layers import (
     Params,
-    SequenceNet,
     conv_features_backward,
     conv_features_forward,
     dense_backward,
     glorot,
 )
+from medseal.models.nets.sequence_net import SequenceNet
 
 __all__ = ["CNNBaseline"]
 

@@ -9,7 +9,9 @@ MORE is fast and exact but gives **no** confidentiality against a host that
 computes eigenvalues of ciphertexts; :mod:`medseal.evaluate.attacks.more_eigenvalue`
 demonstrates it. Use the CKKS mode (:mod:`medseal.privacy.ckks`, ``docs/he.md``)
 when protection is needed. See ``docs/more.md``; the byte format (and its
-``FORMAT_VERSION``) is in :mod:`medseal.privacy.more.serialize`.
+``FORMAT_VERSION``) is in :mod:`medseal.privacy.more.serialize`, the files
+between client and compute host (:class:`EncryptedBundle`, :class:`FoldResults`)
+in :mod:`medseal.privacy.more.bundle`.
 
 Example
 -------
@@ -25,6 +27,7 @@ True
 from __future__ import annotations
 
 from medseal.privacy.more.algebra import AlgebraProjector
+from medseal.privacy.more.bundle import EncryptedBundle, FoldResults
 from medseal.privacy.more.context import MorePublicContext
 from medseal.privacy.more.errors import (
     MoreContextMismatchError,
@@ -47,6 +50,8 @@ from medseal.privacy.more.tensor import MoreTensor
 __all__ = [
     "AlgebraProjector",
     "DEFAULT_NOISE_RANGE",
+    "EncryptedBundle",
+    "FoldResults",
     "MoreContextMismatchError",
     "MoreFormatError",
     "MoreIndexError",

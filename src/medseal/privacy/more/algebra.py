@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from medseal.errors import InputError
 from medseal.privacy.more.context import MorePublicContext
-from medseal.privacy.more.tensor import MoreTensor
+from medseal.privacy.more.tensor import MoreTensor, flat_matrices
 
 __all__ = ["AlgebraProjector"]
 
@@ -87,10 +87,6 @@ class AlgebraProjector:
 
     def project(self, x: MoreTensor) -> MoreTensor:
         """``x`` with every matrix replaced by its nearest (Frobenius) member of the algebra."""
-        if not isinstance(x, MoreTensor):
-            raise InputError("project expects a MoreTensor")
-        self._ctx.check_same(x.context, "the projector and the tensor")
-        n = x.n
-        flat = x.data.reshape(-1, n * n)
+        flat = flat_matrices(x, self._ctx, "project", "the projector and the tensor")
         out = (flat @ self._basis) @ self._basis.T
         return MoreTensor._wrap(out.reshape(x.data.shape), self._ctx)

@@ -16,9 +16,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike, NDArray
 
 from medseal.errors import InputError
+from medseal.privacy.more._shape import matmul_data, normalize_axis
 from medseal.privacy.more.context import MorePublicContext
 from medseal.privacy.more.errors import MoreShapeError
-from medseal.privacy.more.tensor import MoreTensor, _matmul_data, _normalize_axis
+from medseal.privacy.more.tensor import MoreTensor
 
 __all__ = [
     "avg_pool2d",
@@ -62,7 +63,7 @@ def concatenate(tensors: Sequence[MoreTensor], axis: int = 0) -> MoreTensor:
     if nd == 0 or any(t.ndim != nd for t in tensors):
         shapes = [t.shape for t in tensors]
         raise MoreShapeError(f"concatenate needs tensors of equal rank >= 1, got shapes {shapes}")
-    ax = _normalize_axis(axis, nd)
+    ax = normalize_axis(axis, nd)
     try:
         data = np.concatenate([t.data for t in tensors], axis=ax)
     except ValueError:
@@ -79,7 +80,7 @@ def stack(tensors: Sequence[MoreTensor], axis: int = 0) -> MoreTensor:
     shapes = {t.shape for t in tensors}
     if len(shapes) != 1:
         raise MoreShapeError(f"stack needs equal shapes, got {sorted(shapes)}")
-    ax = _normalize_axis(axis, tensors[0].ndim + 1)
+    ax = normalize_axis(axis, tensors[0].ndim + 1)
     return MoreTensor._wrap(np.stack([t.data for t in tensors], axis=ax), ctx)
 
 
@@ -91,34 +92,13 @@ def matmul(a: Operand, b: Operand) -> MoreTensor:
     return out
 
 
-def exp(x: MoreTensor) -> MoreTensor:
-    """Elementwise ``exp`` (matrix exponential of each ciphertext)."""
-    return x.exp()
-
-
-def log(x: MoreTensor) -> MoreTensor:
-    """Elementwise natural logarithm."""
-    return x.log()
-
-
-def tanh(x: MoreTensor) -> MoreTensor:
-    """Elementwise ``tanh``."""
-    return x.tanh()
-
-
-def sigmoid(x: MoreTensor) -> MoreTensor:
-    """Elementwise logistic sigmoid."""
-    return x.sigmoid()
-
-
-def softplus(x: MoreTensor) -> MoreTensor:
-    """Elementwise ``log(1 + exp(x))``."""
-    return x.softplus()
-
-
-def relu(x: MoreTensor) -> MoreTensor:
-    """Elementwise ``max(x, 0)``."""
-    return x.relu()
+# Elementwise matrix functions as free functions (NumPy style): the tensor's own methods.
+exp = MoreTensor.exp
+log = MoreTensor.log
+tanh = MoreTensor.tanh
+sigmoid = MoreTensor.sigmoid
+softplus = MoreTensor.softplus
+relu = MoreTensor.relu
 
 
 # -- convolution ---------------------------------------------------------------------
@@ -224,7 +204,7 @@ def conv2d(
     cols, (n_, ho, wo) = _im2col(xc, xd, kh, kw, st, pad)
     w2 = _tensor_t(wd.reshape(o, c * kh * kw, *wd.shape[4:]))
     if xc or wc:
-        out = _matmul_data(xc, cols, wc, w2)
+        out = matmul_data(xc, cols, wc, w2)
     else:  # pragma: no cover - a MoreTensor operand exists (bias only)
         out = (cols @ w2)[..., None, None] * np.eye(ctx.n)
     result = MoreTensor._wrap(_to_nchw(out, n_, ho, wo), ctx)
@@ -270,7 +250,7 @@ def conv2d_weight_grad(
     o = g_shape[1]
     order = (0, 2, 3, 1) + ((4, 5) if gc else ())
     g2 = gd.transpose(order).reshape(-1, o, *gd.shape[4:])  # (M, O)
-    dw = _matmul_data(gc, _tensor_t(g2), xc, cols)  # (O, K)
+    dw = matmul_data(gc, _tensor_t(g2), xc, cols)  # (O, K)
     return MoreTensor._wrap(dw.reshape(o, x_shape[1], kh, kw, ctx.n, ctx.n), ctx)
 
 
@@ -298,7 +278,7 @@ def conv2d_input_grad(
     order = (0, 2, 3, 1) + ((4, 5) if gc else ())
     g2 = gd.transpose(order).reshape(-1, o, *gd.shape[4:])  # (M, O)
     w2 = wd.reshape(o, c * kh * kw, *wd.shape[4:])  # (O, K)
-    dcols = _matmul_data(gc, g2, wc, w2)  # (M, K, n, n)
+    dcols = matmul_data(gc, g2, wc, w2)  # (M, K, n, n)
     nn = dcols.shape[-2:]
     n_ = input_shape[0]
     dcols = dcols.reshape(n_, ho, wo, c, kh, kw, *nn)

@@ -26,7 +26,7 @@ from medseal.errors import DecryptionError, InputError
 from medseal.privacy.more import serialize
 from medseal.privacy.more.context import MAX_N, MorePublicContext
 from medseal.privacy.more.errors import MoreFormatError, MoreKeyPickleError
-from medseal.privacy.more.tensor import MoreTensor
+from medseal.privacy.more.tensor import MoreTensor, flat_matrices
 
 __all__ = [
     "DEFAULT_MAX_CONDITION",
@@ -245,11 +245,7 @@ class MoreKey:
 
     def decrypt(self, c: MoreTensor) -> F64:
         """Recover the plaintext values, an array of shape ``c.shape``."""
-        if not isinstance(c, MoreTensor):
-            raise InputError("decrypt expects a MoreTensor")
-        self._ctx.check_same(c.context, "the key and the tensor")
-        n = self.n
-        flat = c.data.reshape(-1, n * n)
+        flat = flat_matrices(c, self._ctx, "decrypt", "the key and the tensor")
         return np.asarray(flat @ self._dec, dtype=np.float64).reshape(c.shape)
 
     # -- export ----------------------------------------------------------------
