@@ -1,20 +1,22 @@
-"""HTML report of ``medseal evaluate seed003``: Table 1 equivalent, folds, curves, attacks.
+"""The report sections of the sequence study: Table 1 equivalent, folds, curves, attacks.
 
-Where it sits: evaluate stage; renders the dict from
-:func:`medseal.evaluate.seed003.run_seed003` as one self-contained HTML page
-(inline SVG curves, no JavaScript, no external files).
+Where it sits: the report step of :mod:`medseal.evaluate.studies.sequences`;
+:mod:`medseal.evaluate.report` wraps these sections (inline SVG curves, no
+JavaScript) into the one page and writes the JSON. :func:`summary_lines` is
+the console summary.
 """
 
 from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
     "NIH_FOLLOWUP_REFERENCE",
     "level_rows",
-    "render_html",
+    "sections",
     "summary_lines",
     "table1_rows",
 ]
@@ -41,7 +43,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return html.escape(str(v))
 
 
-def table1_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+def table1_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per (network, mode): parameters, mean/std metrics, train and inference time."""
     rows = []
     for name, entry in result.get("nets", {}).items():
@@ -63,7 +65,7 @@ def table1_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def level_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+def level_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row per (network, mode, level) for the image- and patient-level metrics."""
     rows = []
     for name, entry in result.get("nets", {}).items():
@@ -88,7 +90,7 @@ def level_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def summary_lines(result: dict[str, Any]) -> list[str]:
+def summary_lines(result: Mapping[str, Any]) -> list[str]:
     """The console summary: each network's mean +- sd metrics per mode (and patient level), goals."""
     lines = []
     for name, entry in result["nets"].items():
@@ -150,16 +152,10 @@ def _svg_curves(series: list[tuple[str, list[float]]], *, title: str, ylabel: st
     return "".join(parts)
 
 
-def render_html(result: dict[str, Any]) -> str:
-    """The whole report as an HTML string."""
+def sections(result: Mapping[str, Any]) -> tuple[str, list[str]]:
+    """The page title and the HTML sections of a sequence study's result."""
     e = html.escape
     out = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>medseal seed 003: {e(result.get('title', ''))}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;"
-        "text-align:right;font-size:13px}th{background:#f3f3f3}td.l,th.l{text-align:left}"
-        ".warn{background:#fff3cd;border:1px solid #e0c060;padding:8px}</style></head><body>",
         f"<h1>Seed 003 reproduction: {e(result.get('title', ''))}</h1>",
         f"<p class='warn'><b>Security:</b> {e(result.get('security_note', ''))}</p>",
     ]
@@ -333,5 +329,5 @@ def render_html(result: dict[str, Any]) -> str:
         else:
             out.append(f"<li>{e(k)}: {e(str(v))}</li>")
     out.append("</ul>")
-    out.append(f"<p>Total run time {result.get('seconds', 0):.0f} s.</p></body></html>")
-    return "".join(out)
+    out.append(f"<p>Total run time {result.get('seconds', 0):.0f} s.</p>")
+    return f"medseal seed 003: {result.get('title', '')}", ["".join(out)]

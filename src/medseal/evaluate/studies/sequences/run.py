@@ -217,26 +217,7 @@ def _protocol(config: SequenceStudyConfig, data: SequenceSet) -> dict[str, Any]:
 
 def write_outputs(result: dict[str, Any], out_dir: str | Path) -> dict[str, Path]:
     """Write ``seed003.json`` and ``seed003.html`` into ``out_dir``; return their paths."""
-    import json
+    from medseal.evaluate.report import write_report
 
-    from medseal.evaluate.studies.sequences.report import render_html
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    js = out / "seed003.json"
-    js.write_text(json.dumps(result, indent=2, default=_json_default), encoding="utf-8")
-    html = out / "seed003.html"
-    html.write_text(render_html(result), encoding="utf-8")
+    html, js = write_report(result, out_dir, stem="seed003")
     return {"json": js, "html": html}
-
-
-def _json_default(obj: object) -> Any:
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, tuple):
-        return list(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
