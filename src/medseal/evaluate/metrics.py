@@ -1,20 +1,16 @@
-"""Diagnostic metrics with bootstrap confidence intervals.
+"""Diagnostic metrics and every bootstrap confidence interval of the studies.
 
 Where it sits: evaluate stage; consumes the probabilities of
-:func:`medseal.models.predict_proba`. ROC AUC is ``sklearn.metrics.roc_auc_score``
-(the Mann-Whitney statistic, ties count one half); the bootstrap draws use a
-vectorised Mann-Whitney form of it, tested equal.
-Confidence intervals are percentile bootstraps over test images (or over
-test patients, a cluster bootstrap, when each image's patient is given),
-resampled with an explicit seed; a paired bootstrap gives the CI of an AUC difference
-between two models scored on the same images.
-
-Multi-class scores ``(N, K)`` (softmax) get the macro one-vs-rest AUC: the
-mean over classes of the AUC of class ``k`` against the rest, as MedMNIST's
-evaluator computes it. Over several seeds scored on the same test images,
-:func:`seeds_summary` gives the mean AUC of each model and the paired
-bootstrap CI of the mean gap: each bootstrap draw resamples the test images
-once and applies the same draw to every seed and both models.
+:func:`medseal.models.predict_proba` and the logits of the sequence study.
+ROC AUC is ``sklearn.metrics.roc_auc_score`` (via :func:`medseal.models.scores.roc_auc`);
+the bootstrap draws use a vectorised Mann-Whitney form of it, tested equal.
+CIs are percentile bootstraps with an explicit seed, over test images, over
+test patients (a cluster bootstrap, ``groups=``), or stratified by class over
+patients (:func:`stratified_bootstrap_aucs`, with paired differences); a
+paired bootstrap gives the CI of an AUC difference on the same images, and
+:func:`seeds_summary` that of a mean gap over seeds (one draw shared by all).
+``(N, K)`` scores get the macro one-vs-rest AUC, as MedMNIST's evaluator.
+:func:`binary_metrics` are seed 003's threshold metrics (scikit-learn).
 """
 
 from __future__ import annotations
