@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from medseal.evaluate.metrics import binary_metrics, fold_summary
+from medseal.evaluate.studies.sequences.config import SequenceStudyConfig
 from medseal.models.more_folds import (
     FoldMode,
     FoldRun,
@@ -31,9 +32,6 @@ from medseal.models.nets.sequence_net import SequenceNet
 from medseal.models.nets.sequence_nets import SequenceNetName, build_sequence_net
 from medseal.models.sequences import SequenceSet, weighted_votes
 from medseal.privacy.more import MoreKey
-
-if TYPE_CHECKING:  # pragma: no cover
-    from medseal.evaluate.studies.sequences.config import SequenceStudyConfig
 
 __all__ = ["CVRun", "cross_validate", "level_metrics"]
 
