@@ -1,20 +1,16 @@
-"""Diagnostic metrics with bootstrap confidence intervals.
+"""Diagnostic metrics and every bootstrap confidence interval of the studies.
 
 Where it sits: evaluate stage; consumes the probabilities of
-:func:`medseal.models.predict_proba`. ROC AUC is ``sklearn.metrics.roc_auc_score``
-(the Mann-Whitney statistic, ties count one half); the bootstrap draws use a
-vectorised Mann-Whitney form of it, tested equal.
-Confidence intervals are percentile bootstraps over test images (or over
-test patients, a cluster bootstrap, when each image's patient is given),
-resampled with an explicit seed; a paired bootstrap gives the CI of an AUC difference
-between two models scored on the same images.
-
-Multi-class scores ``(N, K)`` (softmax) get the macro one-vs-rest AUC: the
-mean over classes of the AUC of class ``k`` against the rest, as MedMNIST's
-evaluator computes it. Over several seeds scored on the same test images,
-:func:`seeds_summary` gives the mean AUC of each model and the paired
-bootstrap CI of the mean gap: each bootstrap draw resamples the test images
-once and applies the same draw to every seed and both models.
+:func:`medseal.models.predict_proba` and the logits of the sequence study.
+ROC AUC is ``sklearn.metrics.roc_auc_score`` (via :func:`medseal.models.scores.roc_auc`);
+the bootstrap draws use a vectorised Mann-Whitney form of it, tested equal.
+CIs are percentile bootstraps with an explicit seed, over test images, over
+test patients (a cluster bootstrap, ``groups=``), or stratified by class over
+patients (:func:`stratified_bootstrap_aucs`, with paired differences); a
+paired bootstrap gives the CI of an AUC difference on the same images, and
+:func:`seeds_summary` that of a mean gap over seeds (one draw shared by all).
+``(N, K)`` scores get the macro one-vs-rest AUC, as MedMNIST's evaluator.
+:func:`binary_metrics` are seed 003's threshold metrics (scikit-learn).
 """
 
 from __future__ import annotations
@@ -30,16 +26,23 @@ from medseal.errors import InputError
 from medseal.models.scores import roc_auc as _roc_auc
 
 __all__ = [
+    "BINARY_METRICS",
     "AUCResult",
     "accuracy",
     "auc_with_ci",
+    "binary_metrics",
+    "fold_summary",
     "majority_rate",
     "paired_auc_difference",
     "roc_auc",
     "roc_curve",
     "seeds_summary",
+    "stratified_bootstrap_aucs",
     "summarize",
 ]
+
+#: the seed 003 metrics of :func:`binary_metrics`, in table order
+BINARY_METRICS = ("accuracy", "precision", "recall", "specificity", "f1", "auc")
 
 
 def _check(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -147,6 +150,12 @@ def _boot_aucs(
     return [_auc_weighted(y, p, w) for p in ps]
 
 
+def _ci(draws: np.ndarray, q: list[float]) -> list[float]:
+    """Percentile CI of bootstrap ``draws`` at quantiles ``q``, undefined draws left out."""
+    d = draws[~np.isnan(draws)]
+    return [float(x) for x in np.quantile(d, q)] if len(d) else [float("nan")] * len(q)
+
+
 def roc_curve(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(false positive rate, true positive rate, thresholds), thresholds decreasing."""
     y, p = _check(y, p)
@@ -209,10 +218,9 @@ def auc_with_ci(
     whole groups when ``groups`` gives each image's patient: a cluster bootstrap)."""
     y, p = _check(y, p)
     boots = _boot_aucs(y, [p], n_boot, seed, groups)[0]
-    boots = boots[~np.isnan(boots)]
     a = (1 - level) / 2
-    lo, hi = np.quantile(boots, [a, 1 - a]) if len(boots) else (np.nan, np.nan)
-    return AUCResult(roc_auc(y, p), float(lo), float(hi), len(y), n_boot)
+    lo, hi = _ci(boots, [a, 1 - a])
+    return AUCResult(roc_auc(y, p), lo, hi, len(y), n_boot)
 
 
 def paired_auc_difference(
@@ -229,10 +237,8 @@ def paired_auc_difference(
     y, p_a = _check(y, p_a)
     _, p_b = _check(y, p_b)
     ba, bb = _boot_aucs(y, [p_a, p_b], n_boot, seed, groups)
-    d = ba - bb
-    d = d[~np.isnan(d)]
-    lo, hi = np.quantile(d, [0.025, 0.975])
-    return {"diff": roc_auc(y, p_a) - roc_auc(y, p_b), "lo": float(lo), "hi": float(hi)}
+    lo, hi = _ci(ba - bb, [0.025, 0.975])
+    return {"diff": roc_auc(y, p_a) - roc_auc(y, p_b), "lo": lo, "hi": hi}
 
 
 def seeds_summary(
@@ -275,10 +281,6 @@ def seeds_summary(
     gap = boot_a - boot_b
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
 
-    def ci(v: np.ndarray) -> list[float]:
-        v = v[~np.isnan(v)]
-        return [float(x) for x in np.quantile(v, q)] if len(v) else [float("nan")] * 2
-
     per_a = [roc_auc(y, p) for p in pa]
     per_b = [roc_auc(y, p) for p in pb]
     per_gap = [a - b for a, b in zip(per_a, per_b, strict=True)]
@@ -290,11 +292,11 @@ def seeds_summary(
         t_ci = [float("nan"), float("nan")]
     return {
         "n_seeds": n,
-        "a": {"mean": float(np.mean(per_a)), "ci": ci(boot_a), "per_seed": per_a},
-        "b": {"mean": float(np.mean(per_b)), "ci": ci(boot_b), "per_seed": per_b},
+        "a": {"mean": float(np.mean(per_a)), "ci": _ci(boot_a, q), "per_seed": per_a},
+        "b": {"mean": float(np.mean(per_b)), "ci": _ci(boot_b, q), "per_seed": per_b},
         "gap": {
             "mean": float(np.mean(per_gap)),
-            "ci": ci(gap),
+            "ci": _ci(gap, q),
             "per_seed": per_gap,
             "t_ci": t_ci,
             "method": (
@@ -342,4 +344,58 @@ def summarize(
         specificity=float((~pred[y == 0]).mean()) if (y == 0).any() else float("nan"),
         roc={"fpr": fpr.tolist(), "tpr": tpr.tolist()},
     )
+    return out
+
+
+def binary_metrics(y_true: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """The seed 003 metrics (:data:`BINARY_METRICS`) with scikit-learn, threshold logit 0."""
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    y = np.asarray(y_true).astype(int)
+    pred = (np.asarray(logits) > 0).astype(int)
+    return {
+        "accuracy": float(accuracy_score(y, pred)),
+        "precision": float(precision_score(y, pred, zero_division=0)),
+        "recall": float(recall_score(y, pred, zero_division=0)),
+        "specificity": float(recall_score(y, pred, pos_label=0, zero_division=0)),
+        "f1": float(f1_score(y, pred, zero_division=0)),
+        "auc": _roc_auc(y, np.asarray(logits)),
+    }
+
+
+def fold_summary(values: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Mean and sd over folds of each of :data:`BINARY_METRICS` (undefined folds left out)."""
+    out = {}
+    for m in BINARY_METRICS:
+        arr = np.asarray([v[m] for v in values], dtype=np.float64)
+        out[m] = {"mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr))}
+    return out
+
+
+def stratified_bootstrap_aucs(
+    y: np.ndarray, scores: dict[str, np.ndarray], n_boot: int, seed: int
+) -> dict[str, Any]:
+    """AUC of each score set (one per patient) with a percentile bootstrap CI, paired CIs
+    of every pairwise difference, and the ranking. Each draw resamples positives and
+    negatives apart (stratified: both classes always present), shared by all sets."""
+    rng = np.random.default_rng(seed + 31337)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    draws: dict[str, list[float]] = {k: [] for k in scores}
+    for _ in range(n_boot):
+        b = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        for k, v in scores.items():
+            draws[k].append(_roc_auc(y[b], v[b]))
+    q = [0.025, 0.975]
+    out: dict[str, Any] = {"patients": len(y), "resamples": n_boot, "auc": {}, "differences": {}}
+    for k, v in scores.items():
+        out["auc"][k] = {"estimate": _roc_auc(y, v), "ci": _ci(np.asarray(draws[k]), q)}
+    names = list(scores)
+    for i, a in enumerate(names):
+        for b_name in names[i + 1 :]:
+            d = np.asarray(draws[a]) - np.asarray(draws[b_name])
+            out["differences"][f"{a} - {b_name}"] = {
+                "estimate": out["auc"][a]["estimate"] - out["auc"][b_name]["estimate"],
+                "ci": _ci(d, q),
+            }
+    out["ranking"] = sorted(names, key=lambda k: -out["auc"][k]["estimate"])
     return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Mapping
 from typing import Any
 
 import matplotlib
@@ -28,7 +29,7 @@ def _png(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def roc_figure(result: dict[str, Any]) -> str | None:
+def roc_figure(result: Mapping[str, Any]) -> str | None:
     arrays = result.get("_arrays", {})
     y, probs = arrays.get("labels"), arrays.get("probs")
     if y is None or not probs:
@@ -57,7 +58,7 @@ def roc_figure(result: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def gallery_figure(result: dict[str, Any]) -> str | None:
+def gallery_figure(result: Mapping[str, Any]) -> str | None:
     gallery: dict[str, np.ndarray] = result.get("_arrays", {}).get("gallery", {})
     if not gallery:
         return None
@@ -77,7 +78,7 @@ def gallery_figure(result: dict[str, Any]) -> str | None:
     return _png(fig)
 
 
-def inverse_figure(result: dict[str, Any]) -> str | None:
+def inverse_figure(result: Mapping[str, Any]) -> str | None:
     inv = result.get("attacks", {}).get("learned_inverse")
     if not inv:
         return None

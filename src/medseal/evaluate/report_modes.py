@@ -14,7 +14,6 @@ column by the strongest attack the study ran against it.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from medseal.errors import InputError
+from medseal.evaluate.report import page, table
 
 __all__ = [
     "Mode",
@@ -247,21 +247,17 @@ def modes_markdown(rows: Iterable[ModeRow]) -> str:
 
 
 def modes_html(rows: Iterable[ModeRow]) -> str:
-    """The table as one self-contained HTML page."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in _COLUMNS)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>medseal: privacy modes</title>"
-        "<style>body{font-family:sans-serif;margin:2em;font-size:14px}table{border-collapse:"
-        "collapse}td,th{border:1px solid #bbb;padding:3px 7px;text-align:left}th{background:#eee}"
-        "</style></head><body><h1>Privacy modes side by side</h1>"
-        f"<table><tr>{head}</tr>{body}</table>"
-        "<p>Each row is read from its study's JSON result. Cost: inference on protected data "
-        "per unit, amortized over a batch (masking: masking plus the Masked-CNN), and its ratio "
-        "to the study's plaintext model. Broken: the strongest attack the study ran recovered "
-        "the protected values.</p></body></html>\n"
+    """The table as one self-contained HTML page (the studies' page shell)."""
+    return page(
+        "medseal: privacy modes",
+        [
+            "<h1>Privacy modes side by side</h1>",
+            table([dict(zip(_COLUMNS, _cells(r), strict=True)) for r in rows], list(_COLUMNS)),
+            "<p>Each row is read from its study's JSON result. Cost: inference on protected "
+            "data per unit, amortized over a batch (masking: masking plus the Masked-CNN), and "
+            "its ratio to the study's plaintext model. Broken: the strongest attack the study "
+            "ran recovered the protected values.</p>",
+        ],
     )
 
 

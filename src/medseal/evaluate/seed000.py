@@ -4,16 +4,13 @@
 :mod:`medseal.evaluate.studies.masking` (:class:`Seed000Config` is
 :class:`~medseal.evaluate.studies.masking.MaskingStudyConfig`,
 :func:`run_seed000` is :func:`~medseal.evaluate.studies.masking.run_masked_study`);
-:func:`save_json` writes a result without its arrays.
+:func:`save_json` is the one writer's :func:`~medseal.evaluate.report.write_json`
+(a result without its arrays).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import numpy as np
-
+from medseal.evaluate.report import write_json
 from medseal.evaluate.studies.masking import (
     SEED_CLAIMS,
     MaskingStudyConfig,
@@ -24,21 +21,4 @@ __all__ = ["SEED_CLAIMS", "Seed000Config", "run_seed000", "save_json"]
 
 Seed000Config = MaskingStudyConfig
 run_seed000 = run_masked_study
-
-
-def save_json(result: dict[str, Any], path: str | Path) -> Path:
-    """Write the results without the arrays."""
-    import json
-
-    path = Path(path)
-    clean = {k: v for k, v in result.items() if not k.startswith("_")}
-    path.write_text(json.dumps(clean, indent=2, default=_json_default) + "\n")
-    return path
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
+save_json = write_json

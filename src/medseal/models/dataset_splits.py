@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,7 +23,22 @@ from medseal.ingest.grey import image_to_grey_uint8
 from medseal.ingest.records import Record
 from medseal.models.arrays import Split, SplitData, records_to_split, stratified_indices
 
-__all__ = ["OTHER_DATASETS", "StudyData", "dataset_names", "load_dataset"]
+__all__ = ["OTHER_DATASETS", "StudyData", "dataset_names", "load_dataset", "parse_named"]
+
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def parse_named(
+    kind: type[_E], name: str, aliases: Mapping[str, str], what: str, known: Iterable[str]
+) -> _E:
+    """The member of ``kind`` that ``name`` (case-insensitive, or one of ``aliases``) stands
+    for; an unknown name is an :class:`InputError` listing the ``known`` ones."""
+    key = str(name).strip().lower()
+    try:
+        return kind(aliases.get(key, key))
+    except ValueError:
+        raise InputError(f"unknown {what} {name!r}; known: {', '.join(known)}") from None
 
 
 class StudyData(StrEnum):
@@ -49,13 +65,7 @@ class StudyData(StrEnum):
     @classmethod
     def parse(cls, name: str) -> StudyData:
         """The data set ``name`` stands for (``medmnist``, ``nih`` and ``chestx-ray14`` too)."""
-        key = _ALIASES.get(str(name).strip().lower(), str(name).strip().lower())
-        try:
-            return cls(key)
-        except ValueError:
-            raise InputError(
-                f"unknown data set {name!r}: use one of {', '.join(dataset_names())}"
-            ) from None
+        return parse_named(cls, name, _ALIASES, "data set", dataset_names())
 
 
 _ALIASES = {

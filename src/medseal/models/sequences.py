@@ -46,6 +46,7 @@ from medseal.models.breakhis_sequences import (
     breakhis_patient_sequences,
     weighted_votes,
 )
+from medseal.models.dataset_splits import parse_named
 from medseal.models.sequence_set import SequenceSet, build_sequences, frame
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,14 +195,7 @@ class SequenceDataset(StrEnum):
     @classmethod
     def parse(cls, name: str) -> SequenceDataset:
         """The data set called ``name`` (case-insensitive; aliases such as ``nih-followup``)."""
-        key = name.strip().lower()
-        try:
-            return cls(_ALIASES.get(key, key))
-        except ValueError:
-            raise InputError(
-                f"unknown sequence data set {name!r}; known: nih, breakhis, chexpert, "
-                "covid19-ny-sbu, synthetic"
-            ) from None
+        return parse_named(cls, name, _ALIASES, "sequence data set", _KNOWN)
 
 
 _ALIASES = {
@@ -213,6 +207,7 @@ _ALIASES = {
     "tcia": "covid19-ny-sbu",
     "covid19-ny-sbu-ct-followup": "covid19-ny-sbu",
 }
+_KNOWN = ("nih", "breakhis", "chexpert", "covid19-ny-sbu", "synthetic")
 
 
 def load_sequences(

@@ -1,6 +1,7 @@
-"""Cross-validation of one sequence network, plaintext and MORE side by side (seed 003's protocol).
+"""The training step of the sequence study: cross-validation of one network, plaintext and
+MORE side by side (seed 003's protocol).
 
-Where it sits: evaluate stage, the engine of :mod:`medseal.evaluate.seed003`.
+Where it sits: evaluate stage, a step of :mod:`medseal.evaluate.studies.sequences`.
 For every seed: patient-grouped folds, an inner patient-grouped validation
 split, one plaintext training per fold and, where asked, the same training on
 MORE ciphertexts from the same initial weights and batch order; per fold the
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from medseal.evaluate.sequence_metrics import binary_metrics, level_metrics, summarise
+from medseal.evaluate.metrics import binary_metrics, fold_summary
+from medseal.evaluate.studies.sequences.config import SequenceStudyConfig
 from medseal.models.more_folds import (
     FoldMode,
     FoldRun,
@@ -31,10 +33,7 @@ from medseal.models.nets.sequence_nets import SequenceNetName, build_sequence_ne
 from medseal.models.sequences import SequenceSet, weighted_votes
 from medseal.privacy.more import MoreKey
 
-if TYPE_CHECKING:  # pragma: no cover
-    from medseal.evaluate.seed003 import Seed003Config
-
-__all__ = ["CVRun", "cross_validate"]
+__all__ = ["CVRun", "cross_validate", "level_metrics"]
 
 F64 = NDArray[np.float64]
 
@@ -43,7 +42,7 @@ F64 = NDArray[np.float64]
 class CVRun:
     """What every network's CV shares: the data, the seeds, the MORE key, the patients."""
 
-    config: Seed003Config
+    config: SequenceStudyConfig
     data: SequenceSet
     key: MoreKey | None
     say: Callable[[str], None]
@@ -60,6 +59,32 @@ class CVRun:
     def n_encrypted(self) -> int:
         c = self.config
         return c.folds if c.encrypted_folds is None else min(c.folds, c.encrypted_folds)
+
+
+def level_metrics(
+    data: SequenceSet, idx: NDArray[np.intp], logits: F64
+) -> dict[str, dict[str, float]]:
+    """Image-level (unit vote) and patient-level (sequence vote) metrics of one test fold."""
+    images, patients = weighted_votes(
+        logits, [data.keys[i] for i in idx], [data.groups[i] for i in idx]
+    )
+    label_of_group = {data.groups[i]: int(data.y[i]) for i in idx}
+    label_of_image: dict[str, int] = {}
+    for i in idx:
+        for k in data.keys[i]:
+            label_of_image[k] = int(data.y[i])
+    img_keys = sorted(images)
+    pat_keys = sorted(patients)
+    return {
+        "image": binary_metrics(
+            np.asarray([label_of_image[k] for k in img_keys]),
+            np.asarray([images[k] for k in img_keys]),
+        ),
+        "patient": binary_metrics(
+            np.asarray([label_of_group[g] for g in pat_keys]),
+            np.asarray([patients[g] for g in pat_keys]),
+        ),
+    }
 
 
 _Split = tuple[NDArray[np.intp], NDArray[np.intp]]
@@ -135,15 +160,15 @@ def _net_entry(
         entry[mode] = {
             "folds": len(rows),
             "seeds": sorted({r["seed"] for r in fold_rows if mode in r}),
-            "metrics": summarise([r["metrics"] for r in rows]),
+            "metrics": fold_summary([r["metrics"] for r in rows]),
             "train_seconds": float(sum(r["train_seconds"] for r in rows)),
             "inference_seconds": inference,
             "inference_ms_per_sequence": 1000.0 * inference / max(1, n_test),
             "epochs": [r["epochs"] for r in rows],
         }
         if has_levels:
-            entry[mode]["image_metrics"] = summarise([r["levels"]["image"] for r in rows])
-            entry[mode]["patient_metrics"] = summarise([r["levels"]["patient"] for r in rows])
+            entry[mode]["image_metrics"] = fold_summary([r["levels"]["image"] for r in rows])
+            entry[mode]["patient_metrics"] = fold_summary([r["levels"]["patient"] for r in rows])
     entry["cost_ratios"] = [
         {"seed": r["seed"], "fold": r["fold"], "more_over_plain": r["cost_ratio"]}
         for r in fold_rows
