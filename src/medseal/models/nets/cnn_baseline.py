@@ -26,13 +26,12 @@ F64 = NDArray[np.float64]
 class CNNBaseline(SequenceNet):
     """Conv blocks per frame, flatten over time, dense ``tanh`` layer, dense logit.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from medseal.models.backend import NumpyBackend
-    >>> net = CNNBaseline(frames=2, size=8, conv_channels=(2,), hidden=3)
-    >>> net.predict(NumpyBackend(), net.init_params(seed=0), np.zeros((4, 2, 1, 8, 8))).shape
-    (4,)
+    Called as :class:`~medseal.models.nets.conv_bilstm.ConvBiLSTM` is (see its
+    example); after the conv blocks, two dense layers (``T * D = 2 * 32`` inputs):
+
+    >>> params = CNNBaseline(frames=2, size=8, conv_channels=(2,), hidden=3).init_params(seed=0)
+    >>> [k for k in params if k.startswith("fc")], params["fc1.w"].shape
+    (['fc1.w', 'fc1.b', 'fc2.w', 'fc2.b'], (64, 3))
     """
 
     name = "cnn"
