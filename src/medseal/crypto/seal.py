@@ -44,15 +44,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from medseal.crypto.keyring import KeyRing, WrappedKey
 
 __all__ = [
-    "CONTAINER_OVERHEAD",
-    "SealedBlob",
-    "container_header_size",
-    "seal",
-    "seal_into",
-    "sealed_size",
-    "unseal",
-    "unseal_into",
-]
+    "CONTAINER_OVERHEAD", "SealedBlob", "container_header_size", "seal", "seal_into", "sealed_size",
+    "unseal", "unseal_into",
+]  # fmt: skip
 
 #: Bytes a container adds over the plaintext for the standard 24-character key
 #: id: header (9 + key id + nonce) + tag. GCM: 9+24+12+16 = 61.

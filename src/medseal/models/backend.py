@@ -30,17 +30,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
 from medseal.errors import InputError
-from medseal.privacy.more import (
-    AlgebraProjector,
-    MorePublicContext,
-    MoreTensor,
-    avg_pool2d,
-    concatenate,
-    conv2d,
-    conv2d_input_grad,
-    conv2d_weight_grad,
-    stack,
-)
+from medseal.privacy import more
+from medseal.privacy.more import AlgebraProjector, MorePublicContext, MoreTensor
 
 __all__ = [
     "Array",
@@ -55,6 +46,7 @@ __all__ = [
 F64 = NDArray[np.float64]
 Array: TypeAlias = Any
 """A backend tensor: ``ndarray`` (float64) for NumPy, :class:`MoreTensor` for MORE."""
+Shape4: TypeAlias = tuple[int, int, int, int]
 
 
 def stable_sigmoid(x: F64) -> F64:
@@ -135,14 +127,16 @@ class ArrayBackend:
         raise NotImplementedError
 
     def conv2d_input_grad(
-        self,
-        grad_out: Array,
-        w: Array,
-        input_shape: tuple[int, int, int, int],
-        *,
-        padding: int,
+        self, grad_out: Array, w: Array, input_shape: Shape4, *, padding: int
     ) -> Array:
-        raise NotImplementedError
+        """The input gradient of :meth:`conv2d`: a full correlation of ``grad_out`` with the
+        flipped, transposed kernel, so any backend with an exact ``conv2d`` has it."""
+        kh, kw = w.shape[2], w.shape[3]
+        if padding > min(kh, kw) - 1:
+            raise InputError("conv2d_input_grad: padding larger than kernel - 1 is unsupported")
+        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+        out = self.conv2d(grad_out, flipped, None, padding=kh - 1 - padding)
+        return np.ascontiguousarray(out[:, :, : input_shape[2], : input_shape[3]])
 
     def avg_pool2d(self, x: Array, k: int) -> Array:
         raise NotImplementedError
@@ -225,22 +219,6 @@ class NumpyBackend(ArrayBackend):
         o = grad_out.shape[1]
         g2 = grad_out.transpose(0, 2, 3, 1).reshape(-1, o)  # (N*Ho*Wo, O)
         return (g2.T @ cols).reshape(o, x.shape[1], kernel_size[0], kernel_size[1])
-
-    def conv2d_input_grad(
-        self,
-        grad_out: Array,
-        w: Array,
-        input_shape: tuple[int, int, int, int],
-        *,
-        padding: int,
-    ) -> Array:
-        kh, kw = w.shape[2], w.shape[3]
-        if padding > min(kh, kw) - 1:
-            raise InputError("conv2d_input_grad: padding larger than kernel - 1 is unsupported")
-        # Full correlation of the output gradient with the flipped, transposed kernel.
-        flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        out = self.conv2d(grad_out, flipped, None, padding=kh - 1 - padding)
-        return np.ascontiguousarray(out[:, :, : input_shape[2], : input_shape[3]])
 
     def avg_pool2d(self, x: Array, k: int) -> Array:
         n_, c, h, w = x.shape
@@ -336,31 +314,27 @@ class MoreBackend(ArrayBackend):
         return MoreTensor(out, self.context)
 
     def conv2d(self, x: Array, w: Array, b: Array | None, *, padding: int) -> Array:
-        return conv2d(x, w, b, padding=padding)
+        return more.conv2d(x, w, b, padding=padding)
 
     def conv2d_weight_grad(
         self, x: Array, grad_out: Array, kernel_size: tuple[int, int], *, padding: int
     ) -> Array:
-        return conv2d_weight_grad(x, grad_out, kernel_size, padding=padding)
+        return more.conv2d_weight_grad(x, grad_out, kernel_size, padding=padding)
 
     def conv2d_input_grad(
-        self,
-        grad_out: Array,
-        w: Array,
-        input_shape: tuple[int, int, int, int],
-        *,
-        padding: int,
+        self, grad_out: Array, w: Array, input_shape: Shape4, *, padding: int
     ) -> Array:
-        return conv2d_input_grad(grad_out, w, input_shape, padding=padding)
+        """MORE's own input gradient: the kernel may be a ciphertext, which NumPy cannot flip."""
+        return more.conv2d_input_grad(grad_out, w, input_shape, padding=padding)
 
     def avg_pool2d(self, x: Array, k: int) -> Array:
-        return avg_pool2d(x, k)
+        return more.avg_pool2d(x, k)
 
     def concatenate(self, xs: Sequence[Array], axis: int = 0) -> Array:
-        return concatenate(list(xs), axis=axis)
+        return more.concatenate(list(xs), axis=axis)
 
     def stack(self, xs: Sequence[Array], axis: int = 0) -> Array:
-        return stack(list(xs), axis=axis)
+        return more.stack(list(xs), axis=axis)
 
     def broadcast_to(self, x: Array, shape: tuple[int, ...]) -> Array:
         return x.broadcast_to(shape)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from medseal.errors import ConfigError, StorageError
 from medseal.vault._catalog_repo import Catalog
@@ -21,7 +21,7 @@ from medseal.vault.anchor import ANCHOR_NAME
 from medseal.vault.catalog import SCHEMA_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
-    from medseal.vault.vault import Vault
+    from medseal.vault._parts import VaultParts
 
 __all__ = [
     "CONFIG_NAME",
@@ -40,10 +40,12 @@ __all__ = [
 
 CONFIG_NAME = "vault.json"
 
+_V = TypeVar("_V", bound="VaultParts")
 
-def create(root: Path, config: Mapping[str, Any], make: Callable[[], Vault]) -> Vault:
+
+def create(root: Path, config: Mapping[str, Any], make: Callable[[], _V]) -> _V:
     """Create the vault of ``config`` at ``root``: catalogue schema, its settings and the
-    ``init`` audit entry, then ``vault.json``. ``make`` builds the :class:`Vault` object."""
+    ``init`` audit entry, then ``vault.json``. ``make`` builds the vault object."""
     if (root / CONFIG_NAME).exists():
         raise ConfigError(f"a vault already exists at {root}")
     root.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.schema import SchemaItem
 
 __all__ = ["SCHEMA_VERSION", "make_engine", "metadata", "tables"]
 
@@ -33,91 +34,97 @@ SCHEMA_VERSION = 2  # 2: manifest_mac (authenticated rows), source_fp (re-runnab
 
 metadata = MetaData()
 
-settings = Table(
+
+def _table(name: str, *items: SchemaItem) -> Table:
+    """A table of the catalogue's :data:`metadata`."""
+    return Table(name, metadata, *items)
+
+
+def _col(
+    name: str, type_: Any, *items: SchemaItem, null: bool = False, **options: Any
+) -> Column[Any]:
+    """A column, ``NOT NULL`` unless ``null`` (primary keys are never null)."""
+    return Column(name, type_, *items, nullable=null, **options)
+
+
+settings = _table(
     "settings",
-    metadata,
-    Column("key", String(64), primary_key=True),
-    Column("value", Text, nullable=False),
+    _col("key", String(64), primary_key=True),
+    _col("value", Text),
 )
 
-data_keys = Table(
+data_keys = _table(
     "data_keys",
-    metadata,
-    Column("key_id", String(64), primary_key=True),
-    Column("kek_id", String(64), nullable=False, index=True),
-    Column("wrapped", LargeBinary, nullable=False),
+    _col("key_id", String(64), primary_key=True),
+    _col("kek_id", String(64), index=True),
+    _col("wrapped", LargeBinary),
 )
 
-objects = Table(
+objects = _table(
     "objects",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("dataset", String(64), nullable=False, index=True),
-    Column("kind", String(32), nullable=False),
-    Column("name", String(255), nullable=True),
-    Column("label", Integer, nullable=True),
-    Column("patient", String(128), nullable=True),
-    Column("split", String(16), nullable=True),
-    Column("parent_id", String(32), nullable=True, index=True),
-    Column("manifest", Text, nullable=False),
-    Column("manifest_sha256", String(64), nullable=False),
+    _col("id", String(32), primary_key=True),
+    _col("dataset", String(64), index=True),
+    _col("kind", String(32)),
+    _col("name", String(255), null=True),
+    _col("label", Integer, null=True),
+    _col("patient", String(128), null=True),
+    _col("split", String(16), null=True),
+    _col("parent_id", String(32), null=True, index=True),
+    _col("manifest", Text),
+    _col("manifest_sha256", String(64)),
     # HMAC over the manifest hash and every other column the vault relies on
-    Column("manifest_mac", String(64), nullable=False),
+    _col("manifest_mac", String(64)),
     # keyed fingerprint of the source (re-running an ingest skips what is stored)
-    Column("source_fp", String(64), nullable=True, index=True),
-    Column("blob_key", String(255), nullable=False, unique=True),
-    Column("blob_sha256", String(64), nullable=False),
-    Column("blob_size", BigInteger, nullable=False),
-    Column("payload_size", BigInteger, nullable=False),
-    Column("algorithm", String(32), nullable=False),
-    Column("key_id", String(64), ForeignKey("data_keys.key_id"), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(64), nullable=False),
+    _col("source_fp", String(64), null=True, index=True),
+    _col("blob_key", String(255), unique=True),
+    _col("blob_sha256", String(64)),
+    _col("blob_size", BigInteger),
+    _col("payload_size", BigInteger),
+    _col("algorithm", String(32)),
+    _col("key_id", String(64), ForeignKey("data_keys.key_id")),
+    _col("created_at", DateTime(timezone=True)),
+    _col("created_by", String(64)),
 )
 
-grants = Table(
+grants = _table(
     "grants",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("principal", String(64), nullable=False, index=True),
-    Column("role", String(16), nullable=False),
-    Column("dataset", String(64), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("created_by", String(64), nullable=False),
+    _col("id", Integer, primary_key=True, autoincrement=True),
+    _col("principal", String(64), index=True),
+    _col("role", String(16)),
+    _col("dataset", String(64)),
+    _col("created_at", DateTime(timezone=True)),
+    _col("created_by", String(64)),
     UniqueConstraint("principal", "role", "dataset", name="uq_grant"),
 )
 
-sealed_records = Table(
+sealed_records = _table(
     "sealed_records",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("data", LargeBinary, nullable=False),
-    Column("wrapped_key", Text, nullable=False),
+    _col("name", String(128), primary_key=True),
+    _col("data", LargeBinary),
+    _col("wrapped_key", Text),
 )
 
-audit = Table(
+audit = _table(
     "audit",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("ts", String(40), nullable=False),
-    Column("actor", String(64), nullable=False),
-    Column("action", String(32), nullable=False),
-    Column("dataset", String(64), nullable=True),
-    Column("target", String(64), nullable=True),
-    Column("outcome", String(16), nullable=False),
-    Column("detail", Text, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("mac", String(64), nullable=False),
+    _col("seq", BigInteger, primary_key=True, autoincrement=False),
+    _col("ts", String(40)),
+    _col("actor", String(64)),
+    _col("action", String(32)),
+    _col("dataset", String(64), null=True),
+    _col("target", String(64), null=True),
+    _col("outcome", String(16)),
+    _col("detail", Text),
+    _col("prev_hash", String(64)),
+    _col("hash", String(64)),
+    _col("mac", String(64)),
 )
 
-audit_head = Table(
+audit_head = _table(
     "audit_head",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("seq", BigInteger, nullable=False),
-    Column("hash", String(64), nullable=False),
-    Column("mac", String(64), nullable=False),
+    _col("id", Integer, primary_key=True, autoincrement=False),
+    _col("seq", BigInteger),
+    _col("hash", String(64)),
+    _col("mac", String(64)),
 )
 
 tables = {t.name: t for t in metadata.sorted_tables}

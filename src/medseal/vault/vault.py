@@ -19,7 +19,8 @@ group commit), ``_reads`` (listings and reads, single and batched), ``_access``
 ``_ingest`` (the re-runnable ingest loop), ``maintenance`` (verify, gc, key
 rotation), ``_catalog_repo`` (every SQL statement; the audit chain's in
 ``audit``), ``manifest`` (manifest, associated data, row MAC), ``pseudonyms``,
-``_trail`` and ``anchor`` (the audit trail), ``_config`` (``vault.json``).
+``_trail`` and ``anchor`` (the audit trail), ``_config`` (``vault.json``),
+``_parts`` (the parts of an open vault: opened, checked and closed together).
 """
 
 from __future__ import annotations
@@ -30,20 +31,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from medseal.crypto import Algorithm, KeyRing
-from medseal.errors import ConfigError
+from medseal.crypto import Algorithm
 from medseal.types import Image, ObjectRef
-from medseal.vault import _access, _config, _derived, _objects, _reads
+from medseal.vault import _access, _derived, _objects, _reads
 from medseal.vault import audit as _audit
 from medseal.vault import maintenance as _maint
 from medseal.vault._catalog_repo import Catalog, ObjectInfo
 from medseal.vault._ingest import DEFAULT_BATCH, IngestReport, ingest_records, records_from
 from medseal.vault._objects import Encoding, PutItem
+from medseal.vault._parts import VaultParts
 from medseal.vault._reads import ObjectListing
-from medseal.vault._trail import AuditTrail
-from medseal.vault.anchor import AuditAnchor
-from medseal.vault.blobs import BlobStore
-from medseal.vault.catalog import SCHEMA_VERSION
 from medseal.vault.maintenance import GC_GRACE_S, RotationReport, VerifyReport
 from medseal.vault.manifest import DerivedKind, check_id
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role, validate_name
@@ -52,7 +49,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported when first used: `vault get` ne
     import numpy as np
 
     from medseal.codec import CodecName
-    from medseal.ingest import Deidentifier, Record
+    from medseal.ingest import Record
 
 __all__ = [
     "IngestReport", "ObjectInfo", "ObjectListing", "PutItem", "RotationReport", "Vault", "VerifyReport", "check_id",
@@ -61,11 +58,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Vault:
+class Vault(VaultParts):
     """Encrypted image store with per-dataset access control and an audit trail.
 
-    Open one with :meth:`Vault.init` (new) or :meth:`Vault.open` (existing). Every
-    operation takes the acting principal as ``as_``.
+    Open one with :meth:`Vault.init` (new) or :meth:`Vault.open` (existing);
+    what it is made of, and how it is opened and closed, is
+    :class:`~medseal.vault._parts.VaultParts`. Every operation takes the
+    acting principal as ``as_``.
 
     Examples
     --------
@@ -75,93 +74,6 @@ class Vault:
     >>> ref = vault.put(image, dataset="chest", as_="olivia")          # doctest: +SKIP
     >>> vault.get(ref.id, as_="olivia").pixels.shape                   # doctest: +SKIP
     """
-
-    def __init__(self, root: Path, config: Mapping[str, Any], keyring: KeyRing) -> None:
-        self.root = root
-        self.config = dict(config)
-        self.keyring = keyring
-        self.id: str = self.config["id"]
-        self.owner: str = self.config["owner"]
-        if self.config.get("keyring_id") != keyring.id:
-            raise ConfigError(
-                "this vault was created with another key ring "
-                f"(expected key ring {self.config.get('keyring_id')}, got {keyring.id})"
-            )
-        self.catalog = Catalog(_config.db_url(root, self.config))
-        self.engine = self.catalog.engine
-        self.blobs = BlobStore(_config.blob_url(root, self.config), _config.blob_options(self.config))
-        self._audit_key = keyring.derive(f"audit/{self.id}")
-        self._row_key = keyring.derive(f"object-rows/{self.id}")
-        self.anchor = AuditAnchor(
-            _config.anchor_path(root, self.config), keyring.derive(f"audit-anchor/{self.id}"), self.id
-        )
-        self.trail = AuditTrail(self.catalog, self._audit_key, self.anchor)
-        self._record = self.trail.record
-        self._tx = self.trail.tx
-        self._check_audit = self.trail.check
-        self._deidentifier: Deidentifier | None = None
-        self._parent_cache: tuple[str, np.ndarray] | None = None  # put_masked's identity check
-
-    # ------------------------------------------------------------------ lifecycle
-    @classmethod
-    def init(
-        cls,
-        root: str | os.PathLike[str],
-        *,
-        keyring: KeyRing,
-        owner: str,
-        db: str | None = None,
-        blobs: str | None = None,
-        storage_options: Mapping[str, Any] | None = None,
-        audit_anchor: str | os.PathLike[str] | None = None,
-        codec: CodecName | str | None = None,
-    ) -> Vault:
-        """Create a new vault at ``root`` owned by ``owner``.
-
-        ``audit_anchor`` is where the audit anchor file goes (default
-        ``<root>/audit-anchor.json``); put it where a database writer cannot
-        reach it to detect a catalogue restored from an older copy. ``codec``
-        is the default codec of new objects (``None``: the measured default,
-        see ``docs/codec.md``); an unknown name fails before anything is made.
-        """
-        validate_name(owner, "principal")
-        root = Path(root)
-        config = _config.new_config(
-            owner=owner, keyring_id=keyring.id, db=db, blobs=blobs, storage_options=storage_options,
-            audit_anchor=None if audit_anchor is None else str(audit_anchor),
-            codec=None if codec is None else str(codec),
-        )  # fmt: skip
-        return _config.create(root, config, lambda: cls(root, config, keyring))
-
-    @classmethod
-    def open(cls, root: str | os.PathLike[str], *, keyring: KeyRing) -> Vault:
-        """Open the vault at ``root`` (its catalogue must be this vault's, of this schema)."""
-        root = Path(root)
-        vault = cls(root, _config.read_config(root), keyring)
-        with vault.catalog.connect("open the catalogue") as conn:
-            Catalog.check_owner(conn, vault.id, SCHEMA_VERSION)
-        return vault
-
-    def close(self) -> None:
-        self.catalog.dispose()
-
-    def __enter__(self) -> Vault:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Vault(root={str(self.root)!r}, id={self.id!r}, db={self.catalog.dialect})"
-
-    @property
-    def deidentifier(self) -> Deidentifier:
-        """The vault's de-identifier: keyed per vault, so UIDs and dates map consistently."""
-        if self._deidentifier is None:
-            from medseal.ingest import Deidentifier
-
-            self._deidentifier = Deidentifier(self.keyring.derive(f"deid/{self.id}"))
-        return self._deidentifier
 
     # ------------------------------------------------------------------ writing
     def put(

@@ -29,15 +29,9 @@ from medseal.ingest.png import read_image
 from medseal.ingest.records import Record
 
 __all__ = [
-    "FOLDERS",
-    "LAYOUT",
-    "NAME",
-    "NPZ_FILE",
-    "TUMOR_TYPES",
-    "load",
-    "magnification_series",
+    "FOLDERS", "LAYOUT", "NAME", "NPZ_FILE", "TUMOR_TYPES", "load", "magnification_series",
     "parse_name",
-]
+]  # fmt: skip
 
 NAME = "breakhis"
 FOLDERS = ("BreaKHis_v1", "breakhis", "BreaKHis", "breakhis-sample")

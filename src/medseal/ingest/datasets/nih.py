@@ -40,15 +40,9 @@ from medseal.ingest.png import read_image
 from medseal.ingest.records import Record
 
 __all__ = [
-    "FOLDERS",
-    "LAYOUT",
-    "MORE_FOLDERS",
-    "NAME",
-    "load",
-    "load_more",
-    "patient_disjoint_split",
+    "FOLDERS", "LAYOUT", "MORE_FOLDERS", "NAME", "load", "load_more", "patient_disjoint_split",
     "pneumonia_label",
-]
+]  # fmt: skip
 
 NAME = "nih"
 FOLDERS = ("ChestX-ray14", "nih-chestxray14", "NIH", "nih-chestxray14-subset")

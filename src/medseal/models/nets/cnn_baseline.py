@@ -15,13 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from medseal.models.backend import Array, ArrayBackend
-from medseal.models.nets.sequence_layers import (
-    Params,
-    conv_features_backward,
-    conv_features_forward,
-    dense_backward,
-    glorot,
-)
+from medseal.models.nets.sequence_layers import Params, dense_grads, dense_params
 from medseal.models.nets.sequence_net import SequenceNet
 
 __all__ = ["CNNBaseline"]
@@ -32,13 +26,12 @@ F64 = NDArray[np.float64]
 class CNNBaseline(SequenceNet):
     """Conv blocks per frame, flatten over time, dense ``tanh`` layer, dense logit.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from medseal.models.backend import NumpyBackend
-    >>> net = CNNBaseline(frames=2, size=8, conv_channels=(2,), hidden=3)
-    >>> net.predict(NumpyBackend(), net.init_params(seed=0), np.zeros((4, 2, 1, 8, 8))).shape
-    (4,)
+    Called as :class:`~medseal.models.nets.conv_bilstm.ConvBiLSTM` is (see its
+    example); after the conv blocks, two dense layers (``T * D = 2 * 32`` inputs):
+
+    >>> params = CNNBaseline(frames=2, size=8, conv_channels=(2,), hidden=3).init_params(seed=0)
+    >>> [k for k in params if k.startswith("fc")], params["fc1.w"].shape
+    (['fc1.w', 'fc1.b', 'fc2.w', 'fc2.b'], (64, 3))
     """
 
     name = "cnn"
@@ -47,17 +40,12 @@ class CNNBaseline(SequenceNet):
         rng = np.random.default_rng(seed)
         params = self._conv_params(rng)
         flat = self.geometry.frames * self.geometry.feature_dim
-        h = self.hidden
-        params["fc1.w"] = glorot(rng, flat, h, (flat, h))
-        params["fc1.b"] = np.zeros(h)
-        params["fc2.w"] = glorot(rng, h, 1, (h, 1))
-        params["fc2.b"] = np.zeros(1)
+        params.update(dense_params(rng, "fc1", flat, self.hidden))
+        params.update(dense_params(rng, "fc2", self.hidden, 1))
         return params
 
     def forward(self, be: ArrayBackend, params: Params, x: Array) -> tuple[Array, Any]:
-        self._check_input(x)
-        n_blocks = len(self.geometry.conv_channels)
-        feats, conv_cache = conv_features_forward(be, params, x, n_blocks)
+        feats, conv_cache = self._features(be, params, x)
         b, t_len, d = feats.shape
         flat = feats.reshape(b, t_len * d)
         h = be.tanh(flat @ params["fc1.w"] + params["fc1.b"])
@@ -67,10 +55,6 @@ class CNNBaseline(SequenceNet):
     def backward(self, be: ArrayBackend, params: Params, cache: Any, dlogits: Array) -> Params:
         conv_cache, flat, h, b, t_len, d = cache
         grads: Params = {}
-        dw2, db2, dh = dense_backward(h, params["fc2.w"], dlogits.reshape(b, 1))
-        grads["fc2.w"], grads["fc2.b"] = dw2, db2
-        da = dh * (1.0 - h * h)
-        dw1, db1, dflat = dense_backward(flat, params["fc1.w"], da)
-        grads["fc1.w"], grads["fc1.b"] = dw1, db1
-        conv_features_backward(be, params, conv_cache, dflat.reshape(b, t_len, d), grads)
-        return grads
+        dh = dense_grads(params, "fc2", h, dlogits.reshape(b, 1), grads)
+        dflat = dense_grads(params, "fc1", flat, dh * (1.0 - h * h), grads)
+        return self._features_backward(be, params, conv_cache, dflat.reshape(b, t_len, d), grads)

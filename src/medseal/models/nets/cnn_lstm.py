@@ -17,14 +17,11 @@ __all__ = ["CNNLSTM"]
 class CNNLSTM(ConvBiLSTM):
     """Conv blocks per frame, one forward LSTM, weighted unit and sequence voting layer.
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from medseal.models.backend import NumpyBackend
-    >>> net = CNNLSTM(frames=2, size=8, conv_channels=(2,), hidden=3)
-    >>> p = net.init_params(seed=1)
-    >>> "lstm_b.wx" in p, net.predict(NumpyBackend(), p, np.zeros((4, 2, 1, 8, 8))).shape
-    (False, (4,))
+    Called as :class:`~medseal.models.nets.conv_bilstm.ConvBiLSTM` is (see its
+    example), with no backward LSTM among its parameters:
+
+    >>> "lstm_b.wx" in CNNLSTM(frames=2, size=8, conv_channels=(2,), hidden=3).init_params(seed=1)
+    False
     """
 
     name = "cnn-lstm"

@@ -44,10 +44,8 @@ from numpy.typing import NDArray
 from medseal.models.backend import Array, ArrayBackend
 from medseal.models.nets.sequence_layers import (
     Params,
-    conv_features_backward,
-    conv_features_forward,
-    dense_backward,
-    glorot,
+    dense_grads,
+    dense_params,
     lstm_backward,
     lstm_forward,
 )
@@ -85,18 +83,14 @@ class ConvBiLSTM(SequenceNet):
         if self.bidirectional:
             params.update(self._lstm_params(rng, "lstm_b", d))
         width = self.hidden * (2 if self.bidirectional else 1)
-        params["unit.w"] = glorot(rng, width, 1, (width, 1))
-        params["unit.b"] = np.zeros(1)
+        params.update(dense_params(rng, "unit", width, 1))
         params["unit.v"] = np.zeros(self.geometry.frames)
-        params["seq.w"] = glorot(rng, width, 1, (width, 1))
-        params["seq.b"] = np.zeros(1)
+        params.update(dense_params(rng, "seq", width, 1))
         params["vote"] = np.array([0.5, 0.5])
         return params
 
     def forward(self, be: ArrayBackend, params: Params, x: Array) -> tuple[Array, Any]:
-        self._check_input(x)
-        n_blocks = len(self.geometry.conv_channels)
-        feats, conv_cache = conv_features_forward(be, params, x, n_blocks)
+        feats, conv_cache = self._features(be, params, x)
         b, t_len = feats.shape[0], feats.shape[1]
         hf, cache_f = lstm_forward(be, params, "lstm_f", feats)
         if self.bidirectional:
@@ -130,17 +124,13 @@ class ConvBiLSTM(SequenceNet):
         dunit = dz * vote[0]
         dseq = dz * vote[1]
         # sequence vote
-        dseq2 = dseq.reshape(b, 1)
-        dws, dbs, dlast = dense_backward(last, params["seq.w"], dseq2)
-        grads["seq.w"], grads["seq.b"] = dws, dbs
+        dlast = dense_grads(params, "seq", last, dseq.reshape(b, 1), grads)
         # weighted unit votes: U = sum_t a_t u_t, a = softmax(v)
         dunit2 = dunit.reshape(b, 1)
         du = dunit2 * a  # (B, T)
         da = (dunit2 * u).sum(axis=0)  # (T,)
         grads["unit.v"] = a * (da - (da * a).sum())
-        du2 = du.reshape(b * t_len, 1)
-        dwu, dbu, dh = dense_backward(hstack, params["unit.w"], du2)
-        grads["unit.w"], grads["unit.b"] = dwu, dbu
+        dh = dense_grads(params, "unit", hstack, du.reshape(b * t_len, 1), grads)
         dh = dh.reshape(b, t_len, width)
         hid = self.hidden
         dhf: list[Array | None] = [dh[:, t, :hid] for t in range(t_len)]
@@ -150,5 +140,4 @@ class ConvBiLSTM(SequenceNet):
             dhb: list[Array | None] = [dh[:, t, hid:] for t in range(t_len)]
             dhb[0] = dhb[0] + dlast[:, hid:]
             dfeats = dfeats + lstm_backward(be, params, "lstm_b", cache_b, dhb, grads)
-        conv_features_backward(be, params, conv_cache, dfeats, grads)
-        return grads
+        return self._features_backward(be, params, conv_cache, dfeats, grads)

@@ -24,6 +24,8 @@ __all__ = [
     "conv_features_backward",
     "conv_features_forward",
     "dense_backward",
+    "dense_grads",
+    "dense_params",
     "glorot",
     "lstm_backward",
     "lstm_forward",
@@ -91,6 +93,17 @@ def conv_features_backward(
             da = be.conv2d_input_grad(dz, w, tuple(a_prev.shape), padding=pad)
 
 
+# -- dense layers ------------------------------------------------------------------
+def dense_params(
+    rng: np.random.Generator, prefix: str, fan_in: int, fan_out: int
+) -> dict[str, F64]:
+    """``{prefix}.w`` (Glorot, ``(fan_in, fan_out)``) and ``{prefix}.b`` (zeros) of a dense layer."""
+    return {
+        f"{prefix}.w": glorot(rng, fan_in, fan_out, (fan_in, fan_out)),
+        f"{prefix}.b": np.zeros(fan_out),
+    }
+
+
 def dense_backward(x: Array, w: Array, dy: Array, *, need_input: bool = True) -> tuple[Array, ...]:
     """Gradients of ``y = x @ w + b``: ``(dw, db[, dx])``."""
     dw = x.T @ dy
@@ -98,6 +111,13 @@ def dense_backward(x: Array, w: Array, dy: Array, *, need_input: bool = True) ->
     if not need_input:
         return dw, db
     return dw, db, dy @ w.T
+
+
+def dense_grads(params: Params, prefix: str, x: Array, dy: Array, grads: Params) -> Array:
+    """Store the gradients of dense layer ``prefix`` (input ``x``) in ``grads``; returns ``dx``."""
+    dw, db, dx = dense_backward(x, params[f"{prefix}.w"], dy)
+    grads[f"{prefix}.w"], grads[f"{prefix}.b"] = dw, db
+    return dx
 
 
 # -- LSTM ----------------------------------------------------------------------------

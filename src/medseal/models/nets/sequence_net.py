@@ -15,7 +15,13 @@ from numpy.typing import NDArray
 
 from medseal.errors import InputError
 from medseal.models.backend import Array, ArrayBackend
-from medseal.models.nets.sequence_layers import Params, bce_with_logits, glorot
+from medseal.models.nets.sequence_layers import (
+    Params,
+    bce_with_logits,
+    conv_features_backward,
+    conv_features_forward,
+    glorot,
+)
 
 __all__ = ["SequenceNet"]
 
@@ -133,6 +139,19 @@ class SequenceNet:
             raise InputError(
                 f"{self.name}: input shape {tuple(x.shape)} must be (B,) + {self.input_shape}"
             )
+
+    def _features(self, be: ArrayBackend, params: Params, x: Array) -> tuple[Array, list[Any]]:
+        """The checked input's ``(B, T, D)`` frame features, through the conv blocks, and their cache."""
+        self._check_input(x)
+        return conv_features_forward(be, params, x, len(self.geometry.conv_channels))
+
+    @staticmethod
+    def _features_backward(
+        be: ArrayBackend, params: Params, cache: list[Any], dfeats: Array, grads: Params
+    ) -> Params:
+        """Add the conv blocks' gradients (``dfeats``: ``(B, T, D)``) to ``grads``; returns it."""
+        conv_features_backward(be, params, cache, dfeats, grads)
+        return grads
 
     def forward(self, be: ArrayBackend, params: Params, x: Array) -> tuple[Array, Any]:
         """Logits ``(B,)`` and the cache :meth:`backward` needs."""
