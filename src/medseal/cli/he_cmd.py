@@ -96,9 +96,9 @@ def train(
     """Train the HE-friendly CNN in plaintext (owner side) and save it."""
     options = dict(locals())  # the options, named as HEStudyConfig's fields (out aside)
     from medseal.cli.he_study_cmd import study_config
-    from medseal.evaluate.he import train_he_cnn
-    from medseal.models.data import load_dataset
-    from medseal.models.nets.he_cnn import save_he_cnn
+    from medseal.evaluate import train_he_cnn
+    from medseal.models import load_dataset
+    from medseal.models.nets import save_he_cnn
 
     cfg = study_config(**{k: v for k, v in options.items() if k != "out"})
     d = load_dataset(cfg.data, seed=seed)
@@ -144,12 +144,12 @@ def compile_(
     ] = "pneumoniamnist",
 ) -> None:
     """Compile an HE-CNN: packing plan, depth and scale check (refused if it does not fit)."""
-    from medseal.models.nets.he_cnn import compile_he, load_he_cnn
+    from medseal.models.nets import compile_he, load_he_cnn
 
     net, _ = load_he_cnn(model_dir)
     calib = None
     if data:
-        from medseal.models.data import load_dataset
+        from medseal.models import load_dataset
 
         calib = load_dataset(data).train.x
     prog = compile_he(net, profile=profile, calibration=calib)
@@ -223,7 +223,7 @@ def encrypt(
             stored = f" (stored in the vault as {got.ref.id})"
         _write(out.with_name(out.name + ".ids.json"), json.dumps(doc, indent=1).encode())
     else:
-        from medseal.models.data import load_dataset
+        from medseal.models import load_dataset
 
         part = load_dataset(data).splits().get(split or "test")
         if part is None:

@@ -18,7 +18,7 @@ from medseal.cli.he_cmd import DataOpt, choice
 from medseal.errors import InputError
 
 if TYPE_CHECKING:
-    from medseal.evaluate.he import HEStudyConfig
+    from medseal.evaluate import HEStudyConfig
 
 __all__ = ["evaluate_he", "evaluate_modes", "study_config"]
 
@@ -27,7 +27,7 @@ def study_config(
     *, data: str, profile: str = "128", conv2: str | None = None, **fields: Any
 ) -> HEStudyConfig:
     """The study's settings from command-line values (enums checked, ``--conv2`` parsed)."""
-    from medseal.evaluate.he import HEData, HEStudyConfig
+    from medseal.evaluate import HEData, HEStudyConfig
     from medseal.privacy.ckks import ProfileName
 
     second: tuple[int, int, int] | None = None
@@ -80,7 +80,7 @@ def evaluate_he(
 ) -> None:
     """CKKS study: plaintext vs simulated vs encrypted AUC, agreement, latency, bytes, goals."""
     options = dict(locals())  # the options, named as HEStudyConfig's fields (out aside)
-    from medseal.evaluate.he import run_he_study
+    from medseal.evaluate import run_he_study
 
     if image_size is None and data.strip().lower().startswith(("nih", "chestx")):
         options["image_size"] = 28
@@ -111,7 +111,7 @@ def evaluate_modes(
     out: Annotated[Path, typer.Option("--out", "-o", help="Report directory.")] = Path("reports"),
 ) -> None:
     """Every privacy mode's accuracy, cost and leakage in one table (from the studies' JSON)."""
-    from medseal.evaluate.report_modes import Mode, modes_markdown, write_modes_report
+    from medseal.evaluate import Mode, modes_markdown, write_modes_report
 
     given = {Mode.MASKED: seed000, Mode.MORE: seed003, Mode.CKKS: he}
     rows, paths = write_modes_report({m: p for m, p in given.items() if p is not None}, out)

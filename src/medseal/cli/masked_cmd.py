@@ -128,10 +128,9 @@ def masked_cnn(
     as_: AsOpt = None,
 ) -> None:
     """Train a Masked-CNN on the dataset's masked images only (analysts included)."""
-    from medseal.evaluate.attacks.views import views_attack
-    from medseal.evaluate.metrics import summarize
-    from medseal.models.inference import predict_proba, save_model
-    from medseal.models.vault_training import load_masked_training, train_masked_cnn
+    from medseal.evaluate import summarize
+    from medseal.evaluate.attacks import views_attack
+    from medseal.models import load_masked_training, predict_proba, save_model, train_masked_cnn
 
     who = principal(as_)
     with open_vault(vault, keyring) as v:
@@ -195,8 +194,7 @@ def predict(
     as_: AsOpt = None,
 ) -> None:
     """Predictions for masked images; reads masked pixels only, prints probabilities only."""
-    from medseal.models.inference import load_model
-    from medseal.models.vault_training import predict_masked
+    from medseal.models import load_model, predict_masked
     from medseal.privacy.masking import MaskDescriptor
 
     who = principal(as_)
@@ -276,8 +274,7 @@ def seed000(
     ] = False,
 ) -> None:
     """Train plain / masked / AES-control models over seeds, attack, measure; write HTML + JSON."""
-    from medseal.evaluate.report import write_report
-    from medseal.evaluate.seed000 import Seed000Config, run_seed000
+    from medseal.evaluate import Seed000Config, run_seed000, write_report
 
     try:
         seed_list = tuple(int(x) for x in seeds.split(",") if x.strip())

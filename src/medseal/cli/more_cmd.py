@@ -140,7 +140,7 @@ def _vault_sequences(
     vault_dir: Path, dataset: str, as_: str | None, keyring: Path | None, length: int, size: int
 ) -> Any:
     from medseal.cli._common import open_vault, principal
-    from medseal.models.sequences import vault_sequences
+    from medseal.models import vault_sequences
 
     with open_vault(vault_dir, keyring) as vault:
         return vault_sequences(vault, dataset, principal(as_), length=length, size=size)
@@ -167,8 +167,7 @@ def encrypt(
     seed: Annotated[int, typer.Option(help="Fold assignment seed.")] = 0,
 ) -> None:
     """Client side: build sequences, choose folds, encrypt sequences and labels for the server."""
-    from medseal.models.more_server import encrypt_bundle
-    from medseal.models.sequences import load_sequences
+    from medseal.models import encrypt_bundle, load_sequences
 
     k = _read_key(key, keyring)
     if vault is not None:
@@ -211,8 +210,7 @@ def train_conv_bilstm(
     The initial weights are drawn from ``--seed`` and encrypted before training
     (so a plaintext run with the same seed starts from the same point).
     """
-    from medseal.models.more_client import MoreClient
-    from medseal.models.more_server import train_bundle
+    from medseal.models import MoreClient, train_bundle
     from medseal.privacy.more import EncryptedBundle, FoldResults
 
     bundle = EncryptedBundle.read(encrypted)
@@ -241,8 +239,8 @@ def decrypt_results(
     keyring: KeyringOpt = None,
 ) -> None:
     """Client side: decrypt test logits (and weights), score them with scikit-learn."""
-    from medseal.evaluate.sequence_metrics import binary_metrics
-    from medseal.models.more_server import decrypt_results as decrypt_folds
+    from medseal.evaluate import binary_metrics
+    from medseal.models import decrypt_results as decrypt_folds
     from medseal.privacy.more import EncryptedBundle, FoldResults
 
     k = _read_key(key, keyring)
@@ -279,7 +277,7 @@ def attack_more(
     keyring: KeyringOpt = None,
 ) -> None:
     """Compute-host attack: recover MORE plaintexts from ciphertexts alone (eigenvalues)."""
-    from medseal.evaluate.attacks.more_eigenvalue import eigenvalue_attack
+    from medseal.evaluate.attacks import eigenvalue_attack
     from medseal.privacy.more import MoreTensor
 
     path = ciphertexts / "x.more" if ciphertexts.is_dir() else ciphertexts
@@ -346,8 +344,12 @@ def evaluate_seed003(
     import time
 
     from medseal.config import shared_data_dir
-    from medseal.evaluate.report_seed003 import summary_lines
-    from medseal.evaluate.seed003 import Seed003Config, run_seed003, write_outputs
+    from medseal.evaluate import (
+        Seed003Config,
+        run_seed003,
+        seed003_summary_lines,
+        write_seed003_report,
+    )
 
     root = data_dir
     if root is None and not os.environ.get("MEDSEAL_DATA_DIR"):
@@ -371,8 +373,8 @@ def evaluate_seed003(
     result = run_seed003(
         cfg, log=lambda m: console.print(f"[{time.perf_counter() - t0:6.0f}s] {m}")
     )
-    paths = write_outputs(result, output)
-    for line in summary_lines(result):
+    paths = write_seed003_report(result, output)
+    for line in seed003_summary_lines(result):
         console.print(line)
     console.print(f"total {result['seconds']:.0f}s  report: {paths['html']}  data: {paths['json']}")
 
