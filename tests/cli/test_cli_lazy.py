@@ -7,9 +7,12 @@ import sys
 
 OTHER_COMMANDS = [
     "medseal.cli.he_cmd",
-    "medseal.cli.he_study_cmd",
-    "medseal.cli.masked_cmd",
+    "medseal.cli.evaluate_cmd",
+    "medseal.cli.train_cmd",
+    "medseal.cli.mask_cmd",
+    "medseal.cli.predict_cmd",
     "medseal.cli.more_cmd",
+    "medseal.cli.attack_cmd",
     "medseal.cli.keys",
     "medseal.cli.demo",
     "medseal.cli.ingest_cmd",

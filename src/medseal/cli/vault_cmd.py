@@ -216,8 +216,8 @@ def get(
             from medseal.codec import TransferSyntax, parse_transfer_syntax, transcode_dicom
 
             wanted: TransferSyntax | None = None
-            if transfer_syntax is not None:
-                wanted = parse_transfer_syntax(transfer_syntax)  # an unknown name fails before any read
+            if transfer_syntax is not None:  # an unknown name fails before any read
+                wanted = parse_transfer_syntax(transfer_syntax)
             v.export_dicom(object_id, output, as_=who)
             if wanted is not None:  # re-encoded only when the stored codec differs
                 transcode_dicom(output, output, wanted)
