@@ -20,12 +20,16 @@ EXPECTED_ALL = {
         "to_display", "unseal",
     ],
     "medseal.ingest": [
-        "Deidentifier", "Record", "discover", "load_path", "read_dicom", "read_image", "read_npz",
-        "to_display",
+        "Deidentifier", "Record", "discover", "image_to_grey_uint8", "load_path", "read_dicom",
+        "read_image", "read_npz", "to_display", "to_grey_uint8",
+    ],
+    "medseal.ingest.datasets": [
+        "demo_records", "find", "get", "load", "magnification_series", "names",
+        "patient_disjoint_split", "pydicom_sample_paths",
     ],
     "medseal.codec": [
         "CodecName", "DEFAULT_CODEC", "TransferSyntax", "available_codecs", "decode",
-        "default_codec", "encode", "pack", "read_siz", "register_backend", "to_dicom",
+        "default_codec", "encode", "pack", "parse_transfer_syntax", "read_siz", "register_backend", "to_dicom",
         "transcode_dicom", "unpack", "write_dicom",
     ],
     "medseal.crypto": [
@@ -33,12 +37,13 @@ EXPECTED_ALL = {
         "container_header_size", "seal", "seal_into", "sealed_size", "unseal", "unseal_into",
     ],
     "medseal.vault": [
-        "ALL_DATASETS", "Action", "DerivedKind", "Grant", "IngestReport", "ObjectInfo", "ObjectListing",
-        "PutItem", "Role", "RotationReport", "Vault", "VerifyReport", "check_id",
+        "ALL_DATASETS", "Action", "DerivedKind", "GC_GRACE_S", "Grant", "IngestReport", "ObjectInfo",
+        "ObjectListing", "PutItem", "Role", "RotationReport", "Vault", "VerifyReport", "check_id",
+        "codec_name",
     ],
     "medseal.privacy": ["ckks", "masking", "more"],
     "medseal.privacy.masking": [
-        "DEFAULT_SCHEME", "KEY_SIZE", "BlockScramble", "BlockTransform", "Compose",
+        "DEFAULT_SCHEME", "KEY_SIZE", "BlockScramble", "BlockTransform", "Compose", "KeyFreeAugment",
         "MaskDescriptor", "MaskImage", "MaskImaged", "MaskKind", "MaskingReport", "MaskingScheme",
         "NegativePositive", "PadMode", "PixelShuffle", "blockify", "image_key", "key_id",
         "make_scheme", "mask_dataset", "mask_key_id", "pad_to_block", "unblockify",
@@ -60,9 +65,24 @@ EXPECTED_ALL = {
         "load_vault_batch", "round_trip",
     ],
     "medseal.models": [
-        "MaskedCNN", "ResNet18", "Split", "SplitData", "TrainConfig", "TrainResult", "aes_control",
-        "fit", "load_dataset", "predict_proba", "to_tensor",
+        "MaskedCNN", "MoreClient", "MoreTrainConfig", "ResNet18", "SequenceSet", "Split",
+        "SplitData", "TrainConfig", "TrainResult", "aes_control", "decrypt_results",
+        "encrypt_bundle", "fit", "frame", "load_dataset", "load_masked_from_vault",
+        "load_masked_training", "load_model", "load_sequences", "nih_followup_sequences",
+        "predict_masked", "predict_proba", "run_fold", "save_model", "split_validation",
+        "to_tensor", "train_bundle", "train_masked_cnn", "vault_sequences",
     ],
+    "medseal.models.nets": [
+        "BasicBlock", "ConvBiLSTM", "MaskedCNN", "ResNet18", "build", "compile_he", "load_he_cnn",
+        "save_he_cnn",
+    ],
+    "medseal.evaluate": [
+        "HEData", "HEStudyConfig", "Mode", "Seed000Config", "Seed003Config", "auc_with_ci",
+        "binary_metrics", "compare_leakage", "modes_markdown", "run_he_study", "run_seed000",
+        "run_seed003", "seed003_summary_lines", "summarize", "train_he_cnn", "write_modes_report",
+        "write_report", "write_seed003_report",
+    ],
+    "medseal.evaluate.attacks": ["eigenvalue_attack", "mask_known_plaintext_attack", "views_attack"],
 }  # fmt: skip
 
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 OTHER_COMMANDS = [
     "medseal.cli.he_cmd",
-    "medseal.cli.he_study_cmd",
-    "medseal.cli.masked_cmd",
+    "medseal.cli.evaluate_cmd",
+    "medseal.cli.train_cmd",
+    "medseal.cli.mask_cmd",
+    "medseal.cli.predict_cmd",
     "medseal.cli.more_cmd",
+    "medseal.cli.attack_cmd",
     "medseal.cli.keys",
     "medseal.cli.demo",
     "medseal.cli.ingest_cmd",
@@ -32,6 +37,16 @@ def _loaded_after(args: list[str], watch: list[str]) -> list[str]:
 
 def test_vault_get_loads_no_other_command_module_and_nothing_it_does_not_use():
     assert _loaded_after(["vault", "get", "--help"], OTHER_COMMANDS + NOT_NEEDED) == []
+
+
+@pytest.mark.parametrize(
+    ("noun", "module"),
+    [("train", "medseal.cli.train_cmd"), ("attack", "medseal.cli.attack_cmd"),
+     ("mask", "medseal.cli.mask_cmd")],
+)  # fmt: skip
+def test_each_top_level_command_registers_its_own_module_and_no_other(noun, module):
+    watched = [*OTHER_COMMANDS, "medseal.cli.masked_cmd"]
+    assert _loaded_after([noun, "--help"], watched) == [module]
 
 
 def test_full_help_registers_every_command_module():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
 
 import typer
 
@@ -32,92 +31,55 @@ def _root() -> None:
     pass
 
 
-# The command modules are registered on first use: a command imports only its own
-# module and what that needs (``medseal vault get`` neither the models, torch nor
-# the ingest stack); ``--help``, no command and unknown commands register them all.
-def _part_keys(root: typer.Typer) -> None:
-    root.add_typer(importlib.import_module("medseal.cli.keys").app, name="keys")
-
-
-def _part_vault(root: typer.Typer) -> None:
-    root.add_typer(importlib.import_module("medseal.cli.vault_cmd").app, name="vault")
-
-
-def _part_ingest(root: typer.Typer) -> None:
-    root.command("ingest")(importlib.import_module("medseal.cli.ingest_cmd").ingest)
-
-
-def _part_masked(root: typer.Typer) -> None:
-    # Seed 000 AI half: mask, train masked-cnn, predict, evaluate seed000.
-    importlib.import_module("medseal.cli.masked_cmd").register(root)
-
-
-def _part_more(root: typer.Typer) -> None:
-    # Seed 003: more keygen/encrypt/decrypt-results, attack more, train conv-bilstm, evaluate seed003.
-    masked_cmd = importlib.import_module("medseal.cli.masked_cmd")
-    more_cmd = importlib.import_module("medseal.cli.more_cmd")
-    more_cmd.register(root)
-    masked_cmd.train_app.command("conv-bilstm")(more_cmd.train_conv_bilstm)
-    masked_cmd.evaluate_app.command("seed003")(more_cmd.evaluate_seed003)
-
-
-def _part_he(root: typer.Typer) -> None:
-    # CKKS: he keygen/compile/encrypt/predict/decrypt/train, evaluate he.
-    importlib.import_module("medseal.cli.he_cmd").register(root)
-
-
-def _part_demo(root: typer.Typer) -> None:
-    root.command("demo")(importlib.import_module("medseal.cli.demo").demo)
-
-
-_PARTS: dict[str, Callable[[typer.Typer], None]] = {  # in the order of `medseal --help`
-    "keys": _part_keys,
-    "vault": _part_vault,
-    "ingest": _part_ingest,
-    "masked": _part_masked,
-    "more": _part_more,
-    "he": _part_he,
-    "demo": _part_demo,
+# Each top-level noun has its own module, registered on first use: a command imports
+# only its own module and what that needs (``medseal vault get`` neither the models,
+# torch nor the ingest stack); ``--help``, no command and unknown commands register
+# them all. Noun -> (module, attribute, whether it is a group), in the order of
+# `medseal --help`.
+_NOUNS: dict[str, tuple[str, str, bool]] = {
+    "ingest": ("medseal.cli.ingest_cmd", "ingest", False),
+    "mask": ("medseal.cli.mask_cmd", "mask", False),
+    "predict": ("medseal.cli.predict_cmd", "predict", False),
+    "demo": ("medseal.cli.demo", "demo", False),
+    "keys": ("medseal.cli.keys", "app", True),
+    "vault": ("medseal.cli.vault_cmd", "app", True),
+    "train": ("medseal.cli.train_cmd", "app", True),  # masked-cnn, conv-bilstm
+    "evaluate": ("medseal.cli.evaluate_cmd", "app", True),  # seed000, seed003, he, modes
+    "more": ("medseal.cli.more_cmd", "app", True),
+    "attack": ("medseal.cli.attack_cmd", "app", True),  # more
+    "he": ("medseal.cli.he_cmd", "app", True),
 }
-# Each top-level command and the parts that contribute to it.
-_NEEDS: dict[str, tuple[str, ...]] = {
-    "ingest": ("ingest",),
-    "mask": ("masked",),
-    "predict": ("masked",),
-    "demo": ("demo",),
-    "keys": ("keys",),
-    "vault": ("vault",),
-    "train": ("masked", "more"),
-    "evaluate": ("masked", "more", "he"),
-    "more": ("more",),
-    "attack": ("more",),
-    "he": ("he",),
-}
-_ORDER = {name: n for n, name in enumerate(_NEEDS)}  # the original order of `medseal --help`
+_ORDER = {name: n for n, name in enumerate(_NOUNS)}
 _registered: set[str] = set()
 
 
-def _register(parts: tuple[str, ...]) -> None:
-    """Register ``parts`` on :data:`app` (each once per process), keeping the help order."""
-    for part in _PARTS:  # in the canonical order: `train` lists masked-cnn before conv-bilstm
-        if part in parts and part not in _registered:
-            _PARTS[part](app)
-            _registered.add(part)
+def _register(nouns: tuple[str, ...]) -> None:
+    """Register ``nouns`` on :data:`app` (each once per process), keeping the help order."""
+    for noun in nouns:
+        if noun in _registered:
+            continue
+        module, attr, group = _NOUNS[noun]
+        target = getattr(importlib.import_module(module), attr)
+        if group:
+            app.add_typer(target, name=noun)
+        else:
+            app.command(noun)(target)
+        _registered.add(noun)
     app.registered_commands.sort(key=lambda c: _ORDER.get(c.name or "", len(_ORDER)))
     app.registered_groups.sort(key=lambda g: _ORDER.get(g.name or "", len(_ORDER)))
 
 
 def register_all() -> typer.Typer:
     """Register every command on :data:`app` and return it (what ``medseal --help`` shows)."""
-    _register(tuple(_PARTS))
+    _register(tuple(_NOUNS))
     return app
 
 
-def _parts_for(args: list[str]) -> tuple[str, ...]:
-    """The parts the invoked command needs: all of them for help or an unknown command."""
-    if args and not args[0].startswith("-") and args[0] in _NEEDS:
-        return _NEEDS[args[0]]
-    return tuple(_PARTS)
+def _nouns_for(args: list[str]) -> tuple[str, ...]:
+    """The noun the invoked command needs: all of them for help or an unknown command."""
+    if args and not args[0].startswith("-") and args[0] in _NOUNS:
+        return (args[0],)
+    return tuple(_NOUNS)
 
 
 def _usage_error_types() -> tuple[type[Exception], ...]:
@@ -168,7 +130,7 @@ def _escape(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    _register(_parts_for(list(args)))
+    _register(_nouns_for(list(args)))
     try:
         rc = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:

@@ -7,13 +7,14 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from medseal.config import default_keyring_path
-from medseal.errors import ConfigError
+from medseal.errors import ConfigError, InputError
 
 if TYPE_CHECKING:  # imported when first used: a command loads only what it calls
     from rich.console import Console
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # imported when first used: a command loads only what it call
 
     from medseal.crypto import KeyRing
     from medseal.vault import Vault
+
 
 class LazyConsole:
     """A rich ``Console`` made on first use: importing rich costs a command that prints
@@ -74,6 +76,18 @@ VaultOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def choice(kind: type[E], value: str, option: str) -> E:
+    """``value`` as a member of ``kind``, or one line naming the choices (exit code 2)."""
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(m.value for m in kind)
+        raise InputError(f"{option} must be one of {known} (got {value!r})") from None
 
 
 def principal(as_: str | None) -> str:

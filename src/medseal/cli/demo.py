@@ -25,7 +25,7 @@ from medseal.cli._common import advance_to, console, human_bytes, progress_bar
 from medseal.crypto import KeyRing
 from medseal.errors import AccessDenied
 from medseal.ingest import Record, load_path, read_dicom
-from medseal.ingest.datasets import embedded
+from medseal.ingest.datasets import demo_records, pydicom_sample_paths
 from medseal.vault import Role, Vault
 
 OWNER, CLINICIAN, ANALYST, AUDITOR = "olivia", "clara", "ana", "audrey"
@@ -107,12 +107,12 @@ def _run(tmp: Path, limit: int | None) -> tuple[Vault, list[str]]:
     vault = Vault.init(tmp / "vault", keyring=ring, owner=OWNER)
     console.print(f"key ring {ring.id} and vault {vault.id} in {tmp}")
 
-    dicom_paths = embedded.pydicom_sample_paths()
+    dicom_paths = pydicom_sample_paths()
     dicom_records: list[Record] = []
     for p in dicom_paths:
         dicom_records.extend(load_path(p, deidentifier=vault.deidentifier))
     dicom_by_name = {p.name: p for p in dicom_paths}
-    png_records = embedded.demo_records()
+    png_records = demo_records()
     if limit is not None:
         png_records = png_records[:limit]
     sets = [("dicom-samples", dicom_records), ("pneumoniamnist", png_records)]

@@ -18,14 +18,21 @@ from rich.console import Console
 from rich.table import Table
 
 from medseal.errors import AccessDenied
-from medseal.evaluate import leakage
-from medseal.evaluate.attacks.mask_known_plaintext import mask_known_plaintext_attack
-from medseal.evaluate.metrics import auc_with_ci
-from medseal.ingest.grey import image_to_grey_uint8, to_grey_uint8
-from medseal.models import MaskedCNN, ResNet18, TrainConfig, fit, predict_proba
-from medseal.models.data import Split, aes_control, load_masked_from_vault, split_validation
-from medseal.privacy.masking import mask_dataset
-from medseal.privacy.masking.augment import KeyFreeAugment
+from medseal.evaluate import auc_with_ci, compare_leakage
+from medseal.evaluate.attacks import mask_known_plaintext_attack
+from medseal.ingest import image_to_grey_uint8, to_grey_uint8
+from medseal.models import (
+    MaskedCNN,
+    ResNet18,
+    Split,
+    TrainConfig,
+    aes_control,
+    fit,
+    load_masked_from_vault,
+    predict_proba,
+    split_validation,
+)
+from medseal.privacy.masking import KeyFreeAugment, mask_dataset
 from medseal.vault import Role, Vault
 
 __all__ = ["run_masked_stage"]
@@ -142,8 +149,8 @@ def run_masked_stage(
     console.print(table)
 
     xs = ptest.x
-    leak_m = leakage.compare(xs, test.x[:, : xs.shape[1], : xs.shape[2]])
-    leak_a = leakage.compare(xs, atest.x)
+    leak_m = compare_leakage(xs, test.x[:, : xs.shape[1], : xs.shape[2]])
+    leak_a = compare_leakage(xs, atest.x)
     kpa = mask_known_plaintext_attack(
         ptrain.x[:1], train.x[:1, :size, :size], test.x[:, :size, :size], block=block, truth=xs
     )

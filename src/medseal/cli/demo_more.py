@@ -17,18 +17,16 @@ from rich.console import Console
 from rich.table import Table
 
 from medseal.errors import ConfigError
-from medseal.evaluate.attacks.more_eigenvalue import eigenvalue_attack
-from medseal.models.more_folds import run_fold
-from medseal.models.more_train import MoreTrainConfig
-from medseal.models.nets.conv_bilstm import ConvBiLSTM
-from medseal.models.sequences import SequenceSet, frame, nih_followup_sequences
+from medseal.evaluate.attacks import eigenvalue_attack
+from medseal.models import MoreTrainConfig, SequenceSet, frame, nih_followup_sequences, run_fold
+from medseal.models.nets import ConvBiLSTM
 from medseal.privacy.more import MoreKey
 
 __all__ = ["run_more_stage"]
 
 
 def _embedded_sequences(size: int) -> SequenceSet:
-    from medseal.ingest.datasets.embedded import demo_records
+    from medseal.ingest.datasets import demo_records
 
     recs = [r for r in demo_records() if r.label is not None][:120]
     x = np.stack([frame(r.image(), size) for r in recs])[:, None, None]

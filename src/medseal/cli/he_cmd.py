@@ -1,7 +1,8 @@
-"""``medseal he ...`` (CKKS inference, owner and compute host apart) and ``medseal evaluate he``.
+"""``medseal he ...``: CKKS inference, owner and compute host apart.
 
 Where it sits: cli. Thin shells over :mod:`medseal.privacy.ckks`,
-:mod:`medseal.models.nets.he_cnn` and :mod:`medseal.evaluate.he`.
+:mod:`medseal.models.nets` (the HE-CNN) and :mod:`medseal.evaluate` (its
+training); the study is ``medseal evaluate he``.
 
 Files between the data owner and the compute host::
 
@@ -24,10 +25,8 @@ Typical flow::
 from __future__ import annotations
 
 import json
-import os
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import numpy as np
 import typer
@@ -37,40 +36,26 @@ from medseal.cli._common import (
     AsOpt,
     KeyringOpt,
     VaultOpt,
+    choice,
     console,
     open_keyring,
     principal,
     vault_path,
 )
+from medseal.cli._he_options import DataOpt, study_config
+from medseal.cli._keyfiles import write_secret_file
 from medseal.errors import InputError
 
-__all__ = ["app", "register"]
+__all__ = ["app"]
 
 app = typer.Typer(help="CKKS homomorphic inference (128-bit): owner and compute host apart.")
 
 KeyOpt = Annotated[Path, typer.Option("--key", help="Sealed CKKS secret key (owner only).")]
-DataOpt = Annotated[
-    str, typer.Option("--data", help="pneumoniamnist, nih-chestxray14 or embedded.")
-]
 
 
-E = TypeVar("E", bound=StrEnum)
-
-
-def choice(kind: type[E], value: str, option: str) -> E:
-    """``value`` as a member of ``kind``, or one line naming the choices."""
-    try:
-        return kind(value)
-    except ValueError:
-        known = ", ".join(m.value for m in kind)
-        raise InputError(f"{option} must be one of {known} (got {value!r})") from None
-
-
-def _write(path: Path, blob: bytes, *, secret: bool = False) -> None:
+def _write(path: Path, blob: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(blob)
-    if secret:
-        os.chmod(path, 0o600)
 
 
 def _read(path: Path) -> bytes:
@@ -95,10 +80,9 @@ def train(
 ) -> None:
     """Train the HE-friendly CNN in plaintext (owner side) and save it."""
     options = dict(locals())  # the options, named as HEStudyConfig's fields (out aside)
-    from medseal.cli.he_study_cmd import study_config
-    from medseal.evaluate.he import train_he_cnn
-    from medseal.models.data import load_dataset
-    from medseal.models.nets.he_cnn import save_he_cnn
+    from medseal.evaluate import train_he_cnn
+    from medseal.models import load_dataset
+    from medseal.models.nets import save_he_cnn
 
     cfg = study_config(**{k: v for k, v in options.items() if k != "out"})
     d = load_dataset(cfg.data, seed=seed)
@@ -123,7 +107,7 @@ def keygen(
 
     ring = open_keyring(keyring)
     k = CKKSKey.generate(profile)
-    _write(key, k.seal(ring), secret=True)
+    write_secret_file(key, k.seal(ring))
     _write(context, k.public_context().to_bytes())
     p = k.profile
     console.print(
@@ -144,12 +128,12 @@ def compile_(
     ] = "pneumoniamnist",
 ) -> None:
     """Compile an HE-CNN: packing plan, depth and scale check (refused if it does not fit)."""
-    from medseal.models.nets.he_cnn import compile_he, load_he_cnn
+    from medseal.models.nets import compile_he, load_he_cnn
 
     net, _ = load_he_cnn(model_dir)
     calib = None
     if data:
-        from medseal.models.data import load_dataset
+        from medseal.models import load_dataset
 
         calib = load_dataset(data).train.x
     prog = compile_he(net, profile=profile, calibration=calib)
@@ -223,7 +207,7 @@ def encrypt(
             stored = f" (stored in the vault as {got.ref.id})"
         _write(out.with_name(out.name + ".ids.json"), json.dumps(doc, indent=1).encode())
     else:
-        from medseal.models.data import load_dataset
+        from medseal.models import load_dataset
 
         part = load_dataset(data).splits().get(split or "test")
         if part is None:
@@ -306,13 +290,3 @@ def decrypt(
     for i, (p, lab) in enumerate(zip(prob, labels, strict=True)):
         table.add_row(str(i), f"{p:.4f}", str(lab))
     console.print(table)
-
-
-def register(root: typer.Typer) -> None:
-    """Add the ``he`` group, ``evaluate he`` and ``evaluate modes`` to the ``medseal`` app."""
-    from medseal.cli.he_study_cmd import evaluate_he, evaluate_modes
-    from medseal.cli.masked_cmd import evaluate_app
-
-    root.add_typer(app, name="he")
-    evaluate_app.command("he")(evaluate_he)
-    evaluate_app.command("modes")(evaluate_modes)

@@ -62,7 +62,7 @@ def ingest(
     exits 1 if any file failed.
     """
     from medseal.ingest import load_path
-    from medseal.vault._config import codec_name
+    from medseal.vault import codec_name
 
     who = principal(as_)
     chosen = None if codec is None else codec_name(codec)  # unknown names fail first

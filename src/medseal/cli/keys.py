@@ -8,7 +8,6 @@ moves their data keys to the new KEK with the vault's.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -25,11 +24,12 @@ from medseal.cli._common import (
     principal,
     vault_path,
 )
+from medseal.cli._keyfiles import sealed_key_bytes, write_secret_file
 from medseal.crypto import KeyRing
 from medseal.errors import InputError
 from medseal.vault import Vault
 
-__all__ = ["app", "init", "rotate", "show", "write_secret_file"]
+__all__ = ["app", "init", "rotate", "show"]
 
 app = typer.Typer(
     help="The key store: master key from a passphrase (scrypt), key-encryption keys, rotation.",
@@ -61,36 +61,12 @@ def show(keyring: KeyringOpt = None) -> None:
         console.print(f"  KEK {kid}{mark}")
 
 
-def write_secret_file(path: Path, blob: bytes) -> None:
-    """Write ``blob`` to ``path`` with mode 0600, atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 _SEALED_KINDS = {"medseal-more-sealed-key": "MORE", "medseal-ckks-sealed-key": "CKKS"}
 
 
 def _sealed_kind(path: Path) -> str:
     """``"MORE"`` or ``"CKKS"`` for a sealed key file; one clear error otherwise."""
-    from medseal.privacy.more import is_clear_key
-
-    if not path.is_file():
-        raise InputError(f"no sealed key file at {path}")
-    blob = path.read_bytes()
-    if is_clear_key(blob):
-        raise InputError(
-            f"{path} holds a MORE key in clear; run `medseal more seal-key {path}` first"
-        )
+    blob = sealed_key_bytes(path, error=InputError)
     try:
         fmt = json.loads(blob.decode("utf-8")).get("format")
     except (UnicodeDecodeError, ValueError, AttributeError):

@@ -23,8 +23,7 @@ from medseal.cli._common import (
     progress_bar,
 )
 from medseal.errors import AuditChainError
-from medseal.vault import Role, Vault
-from medseal.vault.maintenance import GC_GRACE_S
+from medseal.vault import GC_GRACE_S, Role, Vault
 
 if TYPE_CHECKING:
     from medseal.vault import ObjectInfo
@@ -214,15 +213,11 @@ def get(
         if encrypted:
             output.write_bytes(v.get_encrypted(object_id, as_=who))
         elif output.suffix.lower() == ".dcm":
-            from medseal.codec.dicom_export import (
-                TransferSyntax,
-                parse_transfer_syntax,
-                transcode_dicom,
-            )
+            from medseal.codec import TransferSyntax, parse_transfer_syntax, transcode_dicom
 
             wanted: TransferSyntax | None = None
-            if transfer_syntax is not None:
-                wanted = parse_transfer_syntax(transfer_syntax)  # an unknown name fails before any read
+            if transfer_syntax is not None:  # an unknown name fails before any read
+                wanted = parse_transfer_syntax(transfer_syntax)
             v.export_dicom(object_id, output, as_=who)
             if wanted is not None:  # re-encoded only when the stored codec differs
                 transcode_dicom(output, output, wanted)

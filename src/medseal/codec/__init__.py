@@ -44,6 +44,7 @@ from medseal.codec.registry import (
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.codec.dicom_export import (
         TransferSyntax,
+        parse_transfer_syntax,
         to_dicom,
         transcode_dicom,
         write_dicom,
@@ -58,6 +59,7 @@ __all__ = [
     "default_codec",
     "encode",
     "pack",
+    "parse_transfer_syntax",
     "read_siz",
     "register_backend",
     "to_dicom",
@@ -69,6 +71,7 @@ __all__ = [
 #: names loaded on first use (PEP 562): the DICOM export imports pydicom
 _LAZY = {
     "TransferSyntax": "medseal.codec.dicom_export",
+    "parse_transfer_syntax": "medseal.codec.dicom_export",
     "to_dicom": "medseal.codec.dicom_export",
     "transcode_dicom": "medseal.codec.dicom_export",
     "write_dicom": "medseal.codec.dicom_export",

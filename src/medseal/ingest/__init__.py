@@ -14,6 +14,7 @@ from __future__ import annotations
 from medseal.ingest.deid import Deidentifier
 from medseal.ingest.dicom import read_dicom, to_display
 from medseal.ingest.discover import discover, load_path
+from medseal.ingest.grey import image_to_grey_uint8, to_grey_uint8
 from medseal.ingest.npz import read_npz
 from medseal.ingest.png import read_image
 from medseal.ingest.records import Record
@@ -22,9 +23,11 @@ __all__ = [
     "Deidentifier",
     "Record",
     "discover",
+    "image_to_grey_uint8",
     "load_path",
     "read_dicom",
     "read_image",
     "read_npz",
     "to_display",
+    "to_grey_uint8",
 ]

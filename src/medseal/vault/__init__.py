@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from medseal.vault._config import codec_name
+from medseal.vault.maintenance import GC_GRACE_S
 from medseal.vault.manifest import DerivedKind
 from medseal.vault.policy import ALL_DATASETS, Action, Grant, Role
 from medseal.vault.vault import (
@@ -19,6 +21,7 @@ __all__ = [
     "ALL_DATASETS",
     "Action",
     "DerivedKind",
+    "GC_GRACE_S",
     "Grant",
     "IngestReport",
     "ObjectInfo",
@@ -29,4 +32,5 @@ __all__ = [
     "Vault",
     "VerifyReport",
     "check_id",
+    "codec_name",
 ]

@@ -27,16 +27,19 @@ from medseal import config
 from medseal.errors import ConfigError
 from medseal.ingest.datasets import breakhis, chexpert, embedded, medmnist, nih, nih_more, tcia
 from medseal.ingest.datasets.breakhis import magnification_series
+from medseal.ingest.datasets.embedded import demo_records, pydicom_sample_paths
 from medseal.ingest.datasets.nih import patient_disjoint_split
 from medseal.ingest.records import Record
 
 __all__ = [
+    "demo_records",
     "find",
     "get",
     "load",
     "magnification_series",
     "names",
     "patient_disjoint_split",
+    "pydicom_sample_paths",
 ]
 
 _MODULES: dict[str, ModuleType] = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from medseal.privacy.masking._blocks import PadMode, blockify, pad_to_block, unblockify
 from medseal.privacy.masking._keys import KEY_SIZE, image_key, key_id
+from medseal.privacy.masking.augment import KeyFreeAugment
 from medseal.privacy.masking.dataset import MaskingReport, mask_dataset, mask_key_id
 from medseal.privacy.masking.descriptor import MaskDescriptor
 from medseal.privacy.masking.schemes import (
@@ -39,6 +40,7 @@ __all__ = [
     "BlockScramble",
     "BlockTransform",
     "Compose",
+    "KeyFreeAugment",
     "MaskDescriptor",
     "MaskImage",
     "MaskImaged",
