@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from medseal.config import default_keyring_path
-from medseal.errors import ConfigError, InputError
+from medseal.errors import ConfigError, choice_of
 
 if TYPE_CHECKING:  # imported when first used: a command loads only what it calls
     from rich.console import Console
@@ -83,11 +83,7 @@ E = TypeVar("E", bound=StrEnum)
 
 def choice(kind: type[E], value: str, option: str) -> E:
     """``value`` as a member of ``kind``, or one line naming the choices (exit code 2)."""
-    try:
-        return kind(value)
-    except ValueError:
-        known = ", ".join(m.value for m in kind)
-        raise InputError(f"{option} must be one of {known} (got {value!r})") from None
+    return choice_of(kind, value, option)
 
 
 def principal(as_: str | None) -> str:

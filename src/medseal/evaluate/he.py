@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from medseal.errors import InputError
+from medseal.errors import choice_of
 from medseal.evaluate.attacks.ckks_learned_inverse import ckks_learned_inverse_over_keys
 from medseal.evaluate.he_latency import Clock, single_image_run, throughput_run, torch_latency
 from medseal.evaluate.metrics import auc_with_ci, paired_auc_difference
@@ -108,12 +108,7 @@ class HEStudyConfig:
 
     def __post_init__(self) -> None:
         for name, kind in (("data", HEData), ("profile", ProfileName)):
-            value = getattr(self, name)
-            try:
-                object.__setattr__(self, name, kind(value))
-            except ValueError:
-                known = ", ".join(m.value for m in kind)
-                raise InputError(f"unknown {name} {value!r} (known: {known})") from None
+            object.__setattr__(self, name, choice_of(kind, getattr(self, name), name))
 
     def pick(self, names: tuple[str, ...]) -> dict[str, Any]:
         """These settings by name (what the network or the training loop takes)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from medseal.errors import InputError
+from medseal.errors import choice_of
 from medseal.models.dataset_splits import StudyData
 from medseal.models.nets.masked_cnn import MaskedBody
 from medseal.models.train import Device
@@ -42,11 +42,7 @@ class MaskedAugment(StrEnum):
 
 
 def _option(kind: type[StrEnum], value: Any, name: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        valid = ", ".join(k.value for k in kind)
-        raise InputError(f"{name} must be one of {valid}, got {value!r}") from None
+    return choice_of(kind, value, name)
 
 
 @dataclass
