@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pydicom
 import pytest
+from clirun import run_cli
 from PIL import Image as PILImage
 
 from medseal.codec import available_codecs
@@ -20,31 +18,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def run(args: list[str], env: dict[str, str], cwd: object, check: bool = True):
-    proc = subprocess.run(
-        [sys.executable, "-m", "medseal.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e.update(
-        MEDSEAL_PASSPHRASE="cli test passphrase",
-        MEDSEAL_KEYRING=str(tmp_path / "ring.json"),
-        MEDSEAL_USER="olivia",
-        MEDSEAL_VAULT=str(tmp_path / "vault"),
-    )
-    return e
+run = run_cli
 
 
 def test_the_codec_is_chosen_at_init_and_per_ingest_and_export_follows_the_receiver(
@@ -56,7 +30,9 @@ def test_the_codec_is_chosen_at_init_and_per_ingest_and_export_follows_the_recei
     PILImage.fromarray(arr).save(folder / "a.png")
     run(["keys", "init"], env, tmp_path)
 
-    bad = run(["vault", "init", str(tmp_path / "vault"), "--codec", "jpeg-xl"], env, tmp_path, False)
+    bad = run(
+        ["vault", "init", str(tmp_path / "vault"), "--codec", "jpeg-xl"], env, tmp_path, False
+    )
     assert bad.returncode == 1 and "unknown codec 'jpeg-xl'" in bad.stderr
     assert not (tmp_path / "vault").exists()
 
@@ -66,14 +42,19 @@ def test_the_codec_is_chosen_at_init_and_per_ingest_and_export_follows_the_recei
     run(["ingest", str(folder), "--dataset", "ls"], env, tmp_path)
     run(["ingest", str(folder), "--dataset", "jk", "--codec", "j2k"], env, tmp_path)
     assert json.loads((tmp_path / "vault" / "vault.json").read_text())["codec"] == "jpegls"
-    items = {i["dataset"]: i["id"] for i in json.loads(run(["vault", "ls", "--json"], env, tmp_path).stdout)}
+    items = {
+        i["dataset"]: i["id"]
+        for i in json.loads(run(["vault", "ls", "--json"], env, tmp_path).stdout)
+    }
     for dataset, codec in (("ls", "jpegls"), ("jk", "j2k")):
         shown = json.loads(run(["vault", "show", items[dataset]], env, tmp_path).stdout)
         assert shown["manifest"]["codec"] == codec
 
     oid = items["ls"]
     run(["vault", "get", oid, "-o", str(tmp_path / "s.dcm")], env, tmp_path)
-    assert pydicom.dcmread(tmp_path / "s.dcm").file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    assert (
+        pydicom.dcmread(tmp_path / "s.dcm").file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.80"
+    )
     for name, uid in (("j2k", "1.2.840.10008.1.2.4.90"), ("htj2k", "1.2.840.10008.1.2.4.201"),
                       ("explicit-little-endian", "1.2.840.10008.1.2.1")):  # fmt: skip
         path = tmp_path / f"{name}.dcm"

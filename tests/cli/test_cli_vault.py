@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pydicom
-import pytest
+from clirun import run_cli
 from PIL import Image as PILImage
 
-
-def run(args, env, cwd, check=True):
-    proc = subprocess.run(
-        [sys.executable, "-m", "medseal.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-@pytest.fixture
-def env(tmp_path):
-    e = dict(os.environ)
-    e.update(
-        MEDSEAL_PASSPHRASE="cli test passphrase",
-        MEDSEAL_KEYRING=str(tmp_path / "ring.json"),
-        MEDSEAL_USER="olivia",
-        MEDSEAL_VAULT=str(tmp_path / "vault"),
-    )
-    return e
+run = run_cli
 
 
 def test_cli_workflow(tmp_path, env):
