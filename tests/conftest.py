@@ -55,3 +55,16 @@ def make_image(seed: int = 0, shape: tuple[int, int] = (48, 40), bits: int = 12)
 @pytest.fixture
 def image() -> Image:
     return make_image()
+
+
+@pytest.fixture
+def env(tmp_path):
+    """The environment of a command-line user with a key ring, a passphrase and a default vault."""
+    e = dict(os.environ)
+    e.update(
+        MEDSEAL_PASSPHRASE="cli test passphrase",
+        MEDSEAL_KEYRING=str(tmp_path / "ring.json"),
+        MEDSEAL_USER="olivia",
+        MEDSEAL_VAULT=str(tmp_path / "vault"),
+    )
+    return e

@@ -29,11 +29,6 @@ caller can catch one name. Messages never carry PHI, key bytes or pixels.
 
 from __future__ import annotations
 
-from enum import Enum
-from typing import Any, TypeVar
-
-_E = TypeVar("_E", bound=Enum)
-
 __all__ = [
     "AccessDenied",
     "AuditChainError",
@@ -55,7 +50,6 @@ __all__ = [
     "UnsupportedImageError",
     "VaultError",
     "WrongPassphraseError",
-    "choice_of",
 ]
 
 
@@ -144,25 +138,3 @@ class StorageError(VaultError, OSError):
 
 class InvalidIdError(MedsealError, ValueError):
     """A malformed object id (bad characters, path traversal)."""
-
-
-def choice_of(kind: type[_E], value: Any, name: str) -> _E:
-    """``value`` as a member of the enum ``kind``, or an :class:`InputError` naming ``name``
-    and every valid spelling in one line (how options, settings and CLI flags are checked).
-
-    >>> from enum import StrEnum
-    >>> class Packing(StrEnum):
-    ...     THROUGHPUT = "throughput"
-    ...     SINGLE = "single"
-    >>> choice_of(Packing, "single", "packing")
-    <Packing.SINGLE: 'single'>
-    >>> choice_of(Packing, "fast", "--packing")
-    Traceback (most recent call last):
-    ...
-    medseal.errors.InputError: --packing must be one of throughput, single (got 'fast')
-    """
-    try:
-        return kind(value)
-    except ValueError:
-        known = ", ".join(str(m.value) for m in kind)
-        raise InputError(f"{name} must be one of {known} (got {value!r})") from None

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from medseal.config import default_keyring_path
-from medseal.errors import ConfigError, choice_of
+from medseal.errors import ConfigError
+from medseal.options import choice_of
 
 if TYPE_CHECKING:  # imported when first used: a command loads only what it calls
     from rich.console import Console

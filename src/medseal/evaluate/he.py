@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from medseal.errors import choice_of
 from medseal.evaluate.attacks.ckks_learned_inverse import ckks_learned_inverse_over_keys
 from medseal.evaluate.he_latency import Clock, single_image_run, throughput_run, torch_latency
 from medseal.evaluate.metrics import auc_with_ci, paired_auc_difference
@@ -38,6 +37,7 @@ from medseal.models.data import SplitData, load_dataset
 from medseal.models.nets.he_cnn import HECNN, HEClassifier
 from medseal.models.nets.resnet import ResNet18
 from medseal.models.train import TrainConfig, TrainResult, fit
+from medseal.options import choice_of
 from medseal.privacy.ckks import CKKSKey, ProfileName
 from medseal.privacy.masking.augment import KeyFreeAugment
 

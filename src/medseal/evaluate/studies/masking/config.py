@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from medseal.errors import choice_of
 from medseal.models.dataset_splits import StudyData
 from medseal.models.nets.masked_cnn import MaskedBody
 from medseal.models.train import Device
+from medseal.options import choice_of
 from medseal.privacy.masking import DEFAULT_SCHEME
 
 __all__ = ["SEED_CLAIMS", "LEAKAGE_SCHEMES", "MaskedAugment", "MaskingStudyConfig"]
