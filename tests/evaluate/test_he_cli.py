@@ -56,21 +56,28 @@ def test_the_he_commands_run_the_whole_flow_and_refuse_bad_input(owner_env, caps
     assert "unknown CKKS profile" in err
 
 
-def test_he_encrypt_reads_vault_objects_as_the_acting_principal(owner_env, capsys):
+def _chest_vault(d, n, *, seed, split=None):
+    """A vault at ``d/vault`` whose data set ``chest`` holds ``n`` random 28 px images, and its
+    key ring; ``split(i)`` names image ``i``'s split."""
     import numpy as np
 
     from medseal.crypto import KeyRing
     from medseal.types import Image
     from medseal.vault import Vault
 
-    d = owner_env
     ring = KeyRing.open(d / "ring.json", "he cli test passphrase")
     with Vault.init(d / "vault", keyring=ring, owner="olivia") as v:
-        rng = np.random.default_rng(0)
-        for i in range(5):
+        rng = np.random.default_rng(seed)
+        for i in range(n):
             px = rng.integers(0, 256, size=(28, 28), dtype=np.uint8)
             v.put(Image(pixels=px, bits_stored=8), dataset="chest", as_="olivia",
-                  name=f"img{i}", label=i % 2, split="test" if i < 4 else "train")  # fmt: skip
+                  name=f"img{i}", label=i % 2, split=split(i) if split else None)  # fmt: skip
+    return ring
+
+
+def test_he_encrypt_reads_vault_objects_as_the_acting_principal(owner_env, capsys):
+    d = owner_env
+    _chest_vault(d, 5, seed=0, split=lambda i: "test" if i < 4 else "train")
     args = ["--data", "embedded"]
     assert main(["he", "train", "-o", "runs/he", "--epochs", "1", "--channels", "1", *args]) == 0
     assert main(["he", "keygen"]) == 0
@@ -97,19 +104,11 @@ def test_he_encrypt_reads_vault_objects_as_the_acting_principal(owner_env, capsy
 
 
 def test_an_analyst_computes_on_the_batch_the_owner_stored_in_the_vault(owner_env, capsys):
-    import numpy as np
-
-    from medseal.crypto import KeyRing
-    from medseal.types import Image
     from medseal.vault import Role, Vault
 
     d = owner_env
-    ring = KeyRing.open(d / "ring.json", "he cli test passphrase")
-    with Vault.init(d / "vault", keyring=ring, owner="olivia") as v:
-        rng = np.random.default_rng(1)
-        for i in range(3):
-            px = rng.integers(0, 256, size=(28, 28), dtype=np.uint8)
-            v.put(Image(pixels=px, bits_stored=8), dataset="chest", as_="olivia", label=i % 2)
+    ring = _chest_vault(d, 3, seed=1)
+    with Vault.open(d / "vault", keyring=ring) as v:
         v.grant("ana", Role.ANALYST, dataset="chest", as_="olivia")
     args = ["--data", "embedded"]
     assert main(["he", "train", "-o", "runs/he", "--epochs", "1", "--channels", "1", *args]) == 0
