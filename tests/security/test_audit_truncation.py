@@ -6,15 +6,12 @@ import shutil
 import sqlite3
 
 import pytest
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import OperationalError
 
 from conftest import make_image
 from medseal.crypto import KeyRing
 from medseal.errors import AuditChainError, StorageError
 from medseal.vault import Vault
 from medseal.vault import audit as audit_mod
-from medseal.vault.catalog import audit, audit_head
 
 PASS = "audit test passphrase"
 
@@ -46,12 +43,13 @@ def test_cut_tail_with_a_stored_entrys_mac_as_head_is_detected(vault):
     """A database writer deletes the newest entries and copies a stored entry into the head."""
     for i in range(3):
         vault.put(make_image(i), dataset="chest", as_="olivia")
-    with vault.engine.begin() as conn:
-        rows = list(conn.execute(select(audit).order_by(audit.c.seq)))
+    with vault.db.begin() as conn:
+        rows = list(conn.execute("SELECT * FROM audit ORDER BY seq"))
         keep = rows[-3]
-        conn.execute(delete(audit).where(audit.c.seq > keep.seq))
-        conn.execute(update(audit_head).values(seq=keep.seq, hash=keep.hash, mac=keep.mac))
-    with vault.engine.connect() as conn, pytest.raises(AuditChainError, match="head"):
+        conn.execute("DELETE FROM audit WHERE seq > :s", {"s": keep.seq})
+        values = {"s": keep.seq, "h": keep.hash, "m": keep.mac}
+        conn.execute("UPDATE audit_head SET seq = :s, hash = :h, mac = :m", values)
+    with vault.db.connect() as conn, pytest.raises(AuditChainError, match="head"):
         audit_mod.verify_chain(conn, vault._audit_key)
     with pytest.raises(AuditChainError):
         vault.verify_audit(as_="olivia")
@@ -98,7 +96,7 @@ def _refuse_reads(monkeypatch):
 
     def locked(conn, key, **entry):
         if entry["action"] != "put" and entry["outcome"] == "ok":
-            raise OperationalError("INSERT INTO audit", {}, Exception("database is locked"))
+            raise sqlite3.OperationalError("database is locked")
         return real(conn, key, **entry)
 
     monkeypatch.setattr("medseal.vault.audit.append", locked)

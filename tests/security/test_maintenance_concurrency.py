@@ -11,13 +11,11 @@ import time
 
 import numpy as np
 import pytest
-from sqlalchemy import select
 
 from conftest import make_image
 from medseal.crypto import KeyRing
 from medseal.types import DeidReport
 from medseal.vault import Vault
-from medseal.vault.catalog import data_keys, sealed_records
 
 PASS = "maintenance test passphrase"
 
@@ -51,10 +49,11 @@ def _hook(monkeypatch, point, action):
 
 
 def _kek_ids(vault):
-    with vault.engine.connect() as conn:
-        keys = {r.kek_id for r in conn.execute(select(data_keys))}
+    with vault.db.connect() as conn:
+        keys = {r.kek_id for r in conn.execute("SELECT kek_id FROM data_keys")}
         records = {
-            json.loads(r.wrapped_key)["kek_id"] for r in conn.execute(select(sealed_records))
+            json.loads(r.wrapped_key)["kek_id"]
+            for r in conn.execute("SELECT wrapped_key FROM sealed_records")
         }
     return keys, records
 

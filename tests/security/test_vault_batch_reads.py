@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import numpy as np
 import pytest
-from sqlalchemy.exc import OperationalError
 
 from conftest import make_image
 from medseal.errors import AccessDenied, IntegrityError, NotFoundError, StorageError
@@ -83,7 +84,7 @@ def test_a_batch_read_releases_nothing_when_its_audit_entry_fails(stocked, monke
 
     def locked(conn, key, **entry):
         if entry["outcome"] == "ok":
-            raise OperationalError("INSERT INTO audit", {}, Exception("database is locked"))
+            raise sqlite3.OperationalError("database is locked")
         return real(conn, key, **entry)
 
     monkeypatch.setattr("medseal.vault.audit.append", locked)

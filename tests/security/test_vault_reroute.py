@@ -6,12 +6,10 @@ import hashlib
 import json
 
 import pytest
-from sqlalchemy import update
 
 from conftest import make_image
 from medseal.errors import ConfigError, IntegrityError, NotFoundError
 from medseal.vault import Role, Vault
-from medseal.vault.catalog import objects, settings
 
 
 @pytest.fixture
@@ -23,8 +21,9 @@ def two_datasets(vault):
 
 
 def _set(vault, object_id, **values):
-    with vault.engine.begin() as conn:
-        conn.execute(update(objects).where(objects.c.id == object_id).values(**values))
+    assign = ", ".join(f"{c} = :{c}" for c in values)
+    with vault.db.begin() as conn:
+        conn.execute(f"UPDATE objects SET {assign} WHERE id = :oid", {**values, "oid": object_id})
 
 
 def test_row_moved_to_another_dataset_is_refused_and_reported(two_datasets):
@@ -78,8 +77,8 @@ def test_label_or_parent_edit_is_detected_by_verify(two_datasets):
 
 
 def test_catalogue_of_an_older_schema_is_refused_clearly(vault, keyring):
-    with vault.engine.begin() as conn:
-        conn.execute(update(settings).where(settings.c.key == "schema_version").values(value="1"))
+    with vault.db.begin() as conn:
+        conn.execute("UPDATE settings SET value = '1' WHERE \"key\" = 'schema_version'")
     vault.close()
     with pytest.raises(ConfigError, match="older medseal"):
         Vault.open(vault.root, keyring=keyring)

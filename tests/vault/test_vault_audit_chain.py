@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import delete, select, text, update
 
 from conftest import make_image
 from medseal.errors import AuditChainError
 from medseal.vault import audit as audit_mod
-from medseal.vault.catalog import audit, audit_head
 
 
 @pytest.fixture
@@ -21,8 +19,8 @@ def busy(vault):
 
 
 def _rows(vault):
-    with vault.engine.connect() as conn:
-        return list(conn.execute(select(audit).order_by(audit.c.seq)))
+    with vault.db.connect() as conn:
+        return list(conn.execute("SELECT * FROM audit ORDER BY seq"))
 
 
 def test_intact_chain_verifies(busy):
@@ -31,15 +29,15 @@ def test_intact_chain_verifies(busy):
 
 
 def test_edited_entry_detected(busy):
-    with busy.engine.begin() as conn:
-        conn.execute(update(audit).where(audit.c.seq == 3).values(actor="mallory"))
+    with busy.db.begin() as conn:
+        conn.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3")
     with pytest.raises(AuditChainError, match="entry 3"):
         busy.verify_audit(as_="olivia")
 
 
 def test_removed_entry_detected(busy):
-    with busy.engine.begin() as conn:
-        conn.execute(delete(audit).where(audit.c.seq == 4))
+    with busy.db.begin() as conn:
+        conn.execute("DELETE FROM audit WHERE seq = 4")
     with pytest.raises(AuditChainError):
         busy.verify_audit(as_="olivia")
 
@@ -59,21 +57,19 @@ def test_reordered_entries_detected(busy):
         "hash",
         "mac",
     ]
-    with busy.engine.begin() as conn:
-        conn.execute(
-            update(audit).where(audit.c.seq == a.seq).values(**{c: getattr(b, c) for c in cols})
-        )
-        conn.execute(
-            update(audit).where(audit.c.seq == b.seq).values(**{c: getattr(a, c) for c in cols})
-        )
+    assign = ", ".join(f"{c} = :{c}" for c in cols)
+    with busy.db.begin() as conn:
+        for x, y in ((a, b), (b, a)):
+            values = {c: getattr(y, c) for c in cols}
+            conn.execute(f"UPDATE audit SET {assign} WHERE seq = :at", {**values, "at": x.seq})
     with pytest.raises(AuditChainError):
         busy.verify_audit(as_="olivia")
 
 
 def test_truncated_tail_detected(busy):
     last = _rows(busy)[-1].seq
-    with busy.engine.begin() as conn:
-        conn.execute(delete(audit).where(audit.c.seq == last))
+    with busy.db.begin() as conn:
+        conn.execute("DELETE FROM audit WHERE seq = :s", {"s": last})
     with pytest.raises(AuditChainError, match="truncated"):
         busy.verify_audit(as_="olivia")
 
@@ -82,7 +78,7 @@ def test_chain_recomputed_without_the_key_detected(busy):
     """An attacker who rewrites an entry and recomputes every hash still lacks the MAC key."""
     rows = _rows(busy)
     prev = audit_mod.GENESIS
-    with busy.engine.begin() as conn:
+    with busy.db.begin() as conn:
         for r in rows:
             actor = "mallory" if r.seq == 2 else r.actor
             fields = audit_mod._fields(
@@ -90,20 +86,19 @@ def test_chain_recomputed_without_the_key_detected(busy):
             )
             digest = audit_mod._entry_hash(prev, fields)
             conn.execute(
-                update(audit)
-                .where(audit.c.seq == r.seq)
-                .values(actor=actor, prev_hash=prev, hash=digest)
+                "UPDATE audit SET actor = :a, prev_hash = :p, hash = :h WHERE seq = :s",
+                {"a": actor, "p": prev, "h": digest, "s": r.seq},
             )
             prev = digest
-        conn.execute(update(audit_head).values(hash=prev))
+        conn.execute("UPDATE audit_head SET hash = :h", {"h": prev})
     with pytest.raises(AuditChainError, match="authentication"):
         busy.verify_audit(as_="olivia")
 
 
 def test_vault_verify_reports_broken_chain(busy):
-    with busy.engine.begin() as conn:
-        conn.execute(text("UPDATE audit SET outcome='ok' WHERE seq=2"))
-        conn.execute(text("UPDATE audit SET detail='{}' WHERE seq=2"))
+    with busy.db.begin() as conn:
+        conn.execute("UPDATE audit SET outcome='ok' WHERE seq=2")
+        conn.execute("UPDATE audit SET detail='{}' WHERE seq=2")
     report = busy.verify(as_="olivia")
     assert not report.ok
     assert any("audit" in p for p in report.problems)

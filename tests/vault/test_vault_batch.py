@@ -109,10 +109,10 @@ def test_put_many_commits_one_transaction_with_an_audit_entry_per_object(vault):
 
 
 def test_a_failed_batch_commit_stores_nothing_of_it(vault, monkeypatch):
-    from sqlalchemy.exc import OperationalError
+    import sqlite3
 
     def broken(*args, **kwargs):
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
+        raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr("medseal.vault.audit.append_many", broken)
     with pytest.raises(StorageError, match="nothing was stored"):

@@ -97,10 +97,10 @@ def test_full_disk_during_put(vault, monkeypatch):
 
 
 def test_catalogue_failure_removes_the_blob(vault, monkeypatch):
-    from sqlalchemy.exc import OperationalError
+    import sqlite3
 
     def broken(*args, **kwargs):
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
+        raise sqlite3.OperationalError("database is locked")
 
     monkeypatch.setattr("medseal.vault.audit.append", broken)
     with pytest.raises(StorageError, match="nothing was stored"):

@@ -116,10 +116,6 @@ def test_ingest_skips_bad_files_and_keeps_good_ones(vault, tmp_path):
 def test_blob_hash_recorded(vault, image):
     ref = vault.put(image, dataset="chest", as_="olivia")
     blob = vault.get_encrypted(ref.id, as_="olivia")
-    from sqlalchemy import select
-
-    from medseal.vault.catalog import objects
-
-    with vault.engine.connect() as conn:
-        row = conn.execute(select(objects).where(objects.c.id == ref.id)).one()
+    with vault.db.connect() as conn:
+        row = conn.execute("SELECT blob_sha256 FROM objects WHERE id = :i", {"i": ref.id}).one()
     assert row.blob_sha256 == hashlib.sha256(blob).hexdigest()

@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import update
 
 from medseal.types import Image
 from medseal.vault import manifest as M
-from medseal.vault.catalog import objects
 
 KEY = b"k" * 32
 _value = st.one_of(st.none(), st.text(max_size=40), st.integers(-(2**70), 2**70))
@@ -54,7 +52,7 @@ def listed(vault):
 def test_a_listing_skips_a_row_whose_bound_column_was_changed(listed, caplog):
     vault, refs = listed
     with vault.catalog.begin() as conn:  # a catalogue writer without the key ring relabels one
-        conn.execute(update(objects).where(objects.c.id == refs[2].id).values(label=1))
+        conn.execute("UPDATE objects SET label = 1 WHERE id = :i", {"i": refs[2].id})
     ids = [i.id for i in vault.iter_ls(as_="olivia", page_size=2)]
     assert ids == [r.id for r in refs if r.id != refs[2].id]
     assert "does not match its authenticated manifest" in caplog.text
@@ -64,12 +62,11 @@ def test_a_listing_skips_a_row_whose_bound_column_was_changed(listed, caplog):
 def test_a_listing_skips_a_row_whose_manifest_was_swapped(listed, caplog):
     vault, refs = listed
     with vault.catalog.connect() as conn:
-        other = conn.execute(objects.select().where(objects.c.id == refs[0].id)).first()
+        other = conn.execute("SELECT * FROM objects WHERE id = :i", {"i": refs[0].id}).first()
     with vault.catalog.begin() as conn:
         conn.execute(
-            update(objects)
-            .where(objects.c.id == refs[1].id)
-            .values(manifest=other.manifest, manifest_sha256=other.manifest_sha256)
+            "UPDATE objects SET manifest = :m, manifest_sha256 = :h WHERE id = :i",
+            {"m": other.manifest, "h": other.manifest_sha256, "i": refs[1].id},
         )
     assert refs[1].id not in {i.id for i in vault.iter_ls(as_="olivia")}
     assert "authenticated manifest" in caplog.text

@@ -40,7 +40,7 @@ def init(
     db: Annotated[
         str | None,
         typer.Option(
-            help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite in the vault)."
+            help="Catalogue URL, e.g. postgresql://user@host/db (default: SQLite in the vault)."
         ),
     ] = None,
     blobs: Annotated[
@@ -76,7 +76,7 @@ def init(
         codec=codec,  # an unknown name fails before anything is created
     )
     console.print(
-        f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.engine.dialect.name}, "
+        f"vault {vault.id} created at {path} (owner {owner}, catalogue {vault.db.dialect}, "
         f"blobs {'local' if vault.blobs.local else vault.blobs.url}, codec {vault.config['codec']})"
     )
     console.print(f"tip: export MEDSEAL_VAULT={path}")

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
-
 from medseal.crypto import Algorithm, WrappedKey, seal, unseal
 from medseal.errors import DecryptionError, InputError, IntegrityError, StorageError
 from medseal.types import Image, ObjectRef
@@ -18,6 +16,7 @@ from medseal.vault import _faults
 from medseal.vault import pseudonyms as _pseudonyms
 from medseal.vault._catalog_repo import Catalog, ObjectInfo
 from medseal.vault._config import codec_name, default_codec
+from medseal.vault._db import Connection, as_datetime
 from medseal.vault.manifest import (
     MIRRORED,
     blob_key,
@@ -267,7 +266,7 @@ def info(vault: Vault, row: Any) -> ObjectInfo:
     return ObjectInfo(
         id=row.id, dataset=row.dataset, kind=row.kind, name=row.name, label=row.label,
         patient=row.patient, split=row.split, parent_id=row.parent_id,
-        created_at=row.created_at, created_by=row.created_by, blob_size=int(row.blob_size),
+        created_at=as_datetime(row.created_at), created_by=row.created_by, blob_size=int(row.blob_size),
         payload_size=int(row.payload_size), algorithm=row.algorithm, manifest=manifest,
     )  # fmt: skip
 

@@ -50,7 +50,7 @@ class VaultParts:
                 f"(expected key ring {self.config.get('keyring_id')}, got {keyring.id})"
             )
         self.catalog = Catalog(_config.db_url(root, self.config))
-        self.engine = self.catalog.engine
+        self.db = self.catalog.db
         self.blobs = BlobStore(
             _config.blob_url(root, self.config), _config.blob_options(self.config)
         )

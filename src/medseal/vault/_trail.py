@@ -6,11 +6,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection
-
 from medseal.errors import StorageError
 from medseal.vault import audit as _audit
 from medseal.vault._catalog_repo import Catalog
+from medseal.vault._db import Connection
 from medseal.vault.anchor import AuditAnchor
 
 __all__ = ["AuditTrail"]

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, insert, select, update
-
 from medseal.errors import AuditChainError
-from medseal.vault.catalog import audit, audit_head
+from medseal.vault._db import Connection
+from medseal.vault.catalog import TABLES
 
 __all__ = [
     "GENESIS", "AuditEntry", "AuditHead", "append", "append_many", "entries", "hash_at",
@@ -85,6 +84,9 @@ def _head_mac(key: bytes, seq: int, digest: str) -> str:
     return hmac.new(key, msg, hashlib.sha256).hexdigest()
 
 
+_AUDIT_COLUMNS = TABLES["audit"].column_names
+_AUDIT_LIST = ", ".join(_AUDIT_COLUMNS)
+_INSERT = f"INSERT INTO audit ({_AUDIT_LIST}) VALUES ({', '.join(':' + c for c in _AUDIT_COLUMNS)})"
 _HASHED = ("seq", "ts", "actor", "action", "dataset", "target", "outcome", "detail")
 
 
@@ -115,17 +117,31 @@ def append_many(
     """
     if not batch:
         return None
-    head = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).first()
+    # PostgreSQL: hold the head row until commit, so concurrent writers chain one after another
+    # (SQLite's write transaction holds the database already).
+    lock = " FOR UPDATE" if conn.dialect == "postgresql" else ""
+    head = conn.execute(f"SELECT seq, hash FROM audit_head WHERE id = 1{lock}").first()
     seq, prev = (int(head.seq), head.hash) if head else (0, GENESIS)
     ts = datetime.now(UTC).isoformat(timespec="microseconds")
     rows = []
     for item in batch:
         seq += 1
-        detail_json = json.dumps(dict(item.get("detail") or {}), sort_keys=True, separators=(",", ":"))
+        detail_json = json.dumps(
+            dict(item.get("detail") or {}), sort_keys=True, separators=(",", ":")
+        )
         dataset, target = item.get("dataset"), item.get("target")
         digest = _entry_hash(
             prev,
-            _fields(seq, ts, item["actor"], item["action"], dataset, target, item["outcome"], detail_json),
+            _fields(
+                seq,
+                ts,
+                item["actor"],
+                item["action"],
+                dataset,
+                target,
+                item["outcome"],
+                detail_json,
+            ),
         )
         rows.append(
             {
@@ -135,28 +151,30 @@ def append_many(
             }
         )  # fmt: skip
         prev = digest
-    conn.execute(insert(audit), rows)
-    head_mac = _head_mac(key, seq, prev)
+    conn.executemany(_INSERT, rows)
+    values = {"seq": seq, "hash": prev, "mac": _head_mac(key, seq, prev)}
     if head:
         conn.execute(
-            update(audit_head).where(audit_head.c.id == 1).values(seq=seq, hash=prev, mac=head_mac)
+            "UPDATE audit_head SET seq = :seq, hash = :hash, mac = :mac WHERE id = 1", values
         )
     else:
-        conn.execute(insert(audit_head).values(id=1, seq=seq, hash=prev, mac=head_mac))
+        conn.execute(
+            "INSERT INTO audit_head (id, seq, hash, mac) VALUES (1, :seq, :hash, :mac)", values
+        )
     return AuditHead(seq, prev)
 
 
 def hash_at(conn: Connection, seq: int) -> str | None:
     """The stored hash of entry ``seq`` (``None`` when there is no such entry)."""
-    row = conn.execute(select(audit.c.hash).where(audit.c.seq == seq)).first()
+    row = conn.execute("SELECT hash FROM audit WHERE seq = :seq", {"seq": seq}).first()
     return None if row is None else str(row.hash)
 
 
 def entries(conn: Connection, *, limit: int | None = None) -> list[AuditEntry]:
-    query = select(audit).order_by(audit.c.seq)
+    query = f"SELECT {_AUDIT_LIST} FROM audit ORDER BY seq"
     if limit is not None:
-        total = conn.execute(select(func.count()).select_from(audit)).scalar_one()
-        query = query.offset(max(0, int(total) - limit))
+        total = int(conn.execute("SELECT count(*) FROM audit").scalar())
+        query += f" LIMIT {max(0, min(int(limit), total))} OFFSET {max(0, total - int(limit))}"
     return [
         AuditEntry(
             seq=int(r.seq),
@@ -180,7 +198,7 @@ def verify_chain(conn: Connection, key: bytes) -> int:
     prev = GENESIS
     expected_seq = 1
     count = 0
-    for r in conn.execute(select(audit).order_by(audit.c.seq)):
+    for r in conn.execute(f"SELECT {_AUDIT_LIST} FROM audit ORDER BY seq"):
         if int(r.seq) != expected_seq:
             raise AuditChainError(
                 f"audit log broken at entry {expected_seq}: entry missing or reordered"
@@ -200,7 +218,7 @@ def verify_chain(conn: Connection, key: bytes) -> int:
         prev = digest
         expected_seq += 1
         count += 1
-    head = conn.execute(select(audit_head)).first()
+    head = conn.execute("SELECT id, seq, hash, mac FROM audit_head").first()
     if head is None:
         if count:
             raise AuditChainError("audit log head record is missing")

@@ -1,151 +1,148 @@
-"""The vault's metadata catalogue: SQLAlchemy tables on SQLite (default) or PostgreSQL.
+"""The vault's metadata catalogue: its tables on SQLite (default) or PostgreSQL.
 
 Rows hold no pixels and no PHI: object manifests (shape, codec, which header
 tags de-identification removed), wrapped data keys, principals and grants, and
 the hash-chained audit log. The pseudonym map (which *is* PHI) is stored here
 only as a sealed blob.
+
+The tables are written as DDL for each back end, with the names and types
+SQLAlchemy gave them when it created the catalogue (a catalogue made by an
+earlier medseal opens unchanged). :func:`ddl` is what ``Vault.init`` runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Engine,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-)
-from sqlalchemy.schema import SchemaItem
-
-__all__ = ["SCHEMA_VERSION", "make_engine", "metadata", "tables"]
+__all__ = ["OBJECT_COLUMNS", "SCHEMA_VERSION", "TABLES", "Table", "ddl"]
 
 SCHEMA_VERSION = 2  # 2: manifest_mac (authenticated rows), source_fp (re-runnable ingest)
 
-metadata = MetaData()
+
+@dataclass(frozen=True)
+class Table:
+    """A table's name, its column definitions (``name TYPE [NOT NULL]``, with ``{blob}``,
+    ``{time}`` and ``{serial}`` standing for the back end's types), its constraints and
+    the columns with an index."""
+
+    name: str
+    columns: tuple[str, ...]
+    constraints: tuple[str, ...] = ()
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.split()[0].strip('"') for c in self.columns)
 
 
-def _table(name: str, *items: SchemaItem) -> Table:
-    """A table of the catalogue's :data:`metadata`."""
-    return Table(name, metadata, *items)
+_TYPES = {
+    "sqlite": {"blob": "BLOB", "time": "DATETIME", "serial": "INTEGER"},
+    "postgresql": {"blob": "BYTEA", "time": "TIMESTAMP WITH TIME ZONE", "serial": "SERIAL"},
+}
 
-
-def _col(
-    name: str, type_: Any, *items: SchemaItem, null: bool = False, **options: Any
-) -> Column[Any]:
-    """A column, ``NOT NULL`` unless ``null`` (primary keys are never null)."""
-    return Column(name, type_, *items, nullable=null, **options)
-
-
-settings = _table(
-    "settings",
-    _col("key", String(64), primary_key=True),
-    _col("value", Text),
+settings = Table(
+    "settings", ('"key" VARCHAR(64) NOT NULL', "value TEXT NOT NULL"), ('PRIMARY KEY ("key")',)
 )
 
-data_keys = _table(
+data_keys = Table(
     "data_keys",
-    _col("key_id", String(64), primary_key=True),
-    _col("kek_id", String(64), index=True),
-    _col("wrapped", LargeBinary),
+    ("key_id VARCHAR(64) NOT NULL", "kek_id VARCHAR(64) NOT NULL", "wrapped {blob} NOT NULL"),
+    ("PRIMARY KEY (key_id)",),
+    ("kek_id",),
 )
 
-objects = _table(
+objects = Table(
     "objects",
-    _col("id", String(32), primary_key=True),
-    _col("dataset", String(64), index=True),
-    _col("kind", String(32)),
-    _col("name", String(255), null=True),
-    _col("label", Integer, null=True),
-    _col("patient", String(128), null=True),
-    _col("split", String(16), null=True),
-    _col("parent_id", String(32), null=True, index=True),
-    _col("manifest", Text),
-    _col("manifest_sha256", String(64)),
-    # HMAC over the manifest hash and every other column the vault relies on
-    _col("manifest_mac", String(64)),
-    # keyed fingerprint of the source (re-running an ingest skips what is stored)
-    _col("source_fp", String(64), null=True, index=True),
-    _col("blob_key", String(255), unique=True),
-    _col("blob_sha256", String(64)),
-    _col("blob_size", BigInteger),
-    _col("payload_size", BigInteger),
-    _col("algorithm", String(32)),
-    _col("key_id", String(64), ForeignKey("data_keys.key_id")),
-    _col("created_at", DateTime(timezone=True)),
-    _col("created_by", String(64)),
+    (
+        "id VARCHAR(32) NOT NULL",
+        "dataset VARCHAR(64) NOT NULL",
+        "kind VARCHAR(32) NOT NULL",
+        "name VARCHAR(255)",
+        "label INTEGER",
+        "patient VARCHAR(128)",
+        "split VARCHAR(16)",
+        "parent_id VARCHAR(32)",
+        "manifest TEXT NOT NULL",
+        "manifest_sha256 VARCHAR(64) NOT NULL",
+        # HMAC over the manifest hash and every other column the vault relies on
+        "manifest_mac VARCHAR(64) NOT NULL",
+        # keyed fingerprint of the source (re-running an ingest skips what is stored)
+        "source_fp VARCHAR(64)",
+        "blob_key VARCHAR(255) NOT NULL",
+        "blob_sha256 VARCHAR(64) NOT NULL",
+        "blob_size BIGINT NOT NULL",
+        "payload_size BIGINT NOT NULL",
+        "algorithm VARCHAR(32) NOT NULL",
+        "key_id VARCHAR(64) NOT NULL",
+        "created_at {time} NOT NULL",
+        "created_by VARCHAR(64) NOT NULL",
+    ),
+    ("PRIMARY KEY (id)", "UNIQUE (blob_key)", "FOREIGN KEY(key_id) REFERENCES data_keys (key_id)"),
+    ("dataset", "parent_id", "source_fp"),
 )
 
-grants = _table(
+grants = Table(
     "grants",
-    _col("id", Integer, primary_key=True, autoincrement=True),
-    _col("principal", String(64), index=True),
-    _col("role", String(16)),
-    _col("dataset", String(64)),
-    _col("created_at", DateTime(timezone=True)),
-    _col("created_by", String(64)),
-    UniqueConstraint("principal", "role", "dataset", name="uq_grant"),
+    (
+        "id {serial} NOT NULL",
+        "principal VARCHAR(64) NOT NULL",
+        "role VARCHAR(16) NOT NULL",
+        "dataset VARCHAR(64) NOT NULL",
+        "created_at {time} NOT NULL",
+        "created_by VARCHAR(64) NOT NULL",
+    ),
+    ("PRIMARY KEY (id)", "CONSTRAINT uq_grant UNIQUE (principal, role, dataset)"),
+    ("principal",),
 )
 
-sealed_records = _table(
+sealed_records = Table(
     "sealed_records",
-    _col("name", String(128), primary_key=True),
-    _col("data", LargeBinary),
-    _col("wrapped_key", Text),
+    ("name VARCHAR(128) NOT NULL", "data {blob} NOT NULL", "wrapped_key TEXT NOT NULL"),
+    ("PRIMARY KEY (name)",),
 )
 
-audit = _table(
+audit = Table(
     "audit",
-    _col("seq", BigInteger, primary_key=True, autoincrement=False),
-    _col("ts", String(40)),
-    _col("actor", String(64)),
-    _col("action", String(32)),
-    _col("dataset", String(64), null=True),
-    _col("target", String(64), null=True),
-    _col("outcome", String(16)),
-    _col("detail", Text),
-    _col("prev_hash", String(64)),
-    _col("hash", String(64)),
-    _col("mac", String(64)),
+    (
+        "seq BIGINT NOT NULL",
+        "ts VARCHAR(40) NOT NULL",
+        "actor VARCHAR(64) NOT NULL",
+        "action VARCHAR(32) NOT NULL",
+        "dataset VARCHAR(64)",
+        "target VARCHAR(64)",
+        "outcome VARCHAR(16) NOT NULL",
+        "detail TEXT NOT NULL",
+        "prev_hash VARCHAR(64) NOT NULL",
+        "hash VARCHAR(64) NOT NULL",
+        "mac VARCHAR(64) NOT NULL",
+    ),
+    ("PRIMARY KEY (seq)",),
 )
 
-audit_head = _table(
+audit_head = Table(
     "audit_head",
-    _col("id", Integer, primary_key=True, autoincrement=False),
-    _col("seq", BigInteger),
-    _col("hash", String(64)),
-    _col("mac", String(64)),
+    (
+        "id INTEGER NOT NULL",
+        "seq BIGINT NOT NULL",
+        "hash VARCHAR(64) NOT NULL",
+        "mac VARCHAR(64) NOT NULL",
+    ),
+    ("PRIMARY KEY (id)",),
 )
 
-tables = {t.name: t for t in metadata.sorted_tables}
+# In creation order (a table after those its foreign keys name).
+TABLES = {
+    t.name: t for t in (settings, data_keys, grants, sealed_records, audit, audit_head, objects)
+}
+OBJECT_COLUMNS = objects.column_names
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with durable settings (SQLite: foreign keys on, full sync)."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    engine = create_engine(url, future=True, **kwargs)
-    if engine.dialect.name == "sqlite":
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            # WAL with FULL sync: every commit is durable with one fsync of the log
-            # (the rollback journal needs several), and readers never block the writer.
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA busy_timeout=10000")
-            cur.close()
-
-    return engine
+def ddl(dialect: str) -> list[str]:
+    """The statements that create every table and index that is missing, for ``dialect``."""
+    types = _TYPES[dialect]
+    out = []
+    for t in TABLES.values():
+        body = ",\n\t".join([c.format(**types) for c in t.columns] + list(t.constraints))
+        out.append(f"CREATE TABLE IF NOT EXISTS {t.name} (\n\t{body}\n)")
+        out += [f"CREATE INDEX IF NOT EXISTS ix_{t.name}_{c} ON {t.name} ({c})" for c in t.indexes]
+    return out

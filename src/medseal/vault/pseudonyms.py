@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from sqlalchemy import Connection
-
 from medseal.crypto import KeyRing, WrappedKey, seal, unseal
 from medseal.vault._catalog_repo import Catalog
+from medseal.vault._db import Connection
 from medseal.vault.manifest import canonical
 
 __all__ = ["RECORD_NAME", "merge", "read", "rewrap"]

@@ -1,8 +1,8 @@
 """The :class:`Vault` facade: encode -> seal -> store, and back, under policy and audit.
 
 A vault is a directory holding ``vault.json`` (its settings), a metadata
-catalogue (SQLite in the directory by default, or any SQLAlchemy URL such as
-``postgresql://…``) and a blob store (``blobs/`` by default, or any fsspec URL
+catalogue (SQLite in the directory by default, or PostgreSQL at a
+``postgresql://…`` URL) and a blob store (``blobs/`` by default, or any fsspec URL
 such as ``s3://bucket/prefix``).
 
 ``put`` is crash-safe: the sealed blob is written atomically first, then the
