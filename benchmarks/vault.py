@@ -312,7 +312,7 @@ root, oid, kek, out = sys.argv[1], sys.argv[2], bytes.fromhex(sys.argv[3]), sys.
 db = sqlite3.connect(root + "/peer.sqlite")
 wrapped, nonce = db.execute("SELECT wrapped, nonce FROM objects WHERE id=?", (oid,)).fetchone()
 data = open(root + "/blobs/" + oid, "rb").read()
-enc, _ = unpack(AESGCM(aes_key_unwrap(kek, wrapped)).decrypt(nonce, data, oid.encode()))
+enc, _ = unpack(AESGCM(aes_key_unwrap(kek, wrapped)).decrypt(nonce, data, oid.encode()), header=False)
 np.save(out, decode(enc))
 """
 

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from medseal.crypto import WrappedKey
@@ -182,7 +182,7 @@ class Catalog:
             conn.execute(
                 "INSERT INTO grants (principal, role, dataset, created_at, created_by) "
                 "VALUES (:p, :r, :d, :at, :by)",
-                {**key, "at": datetime.now(UTC), "by": by},
+                {**key, "at": conn.timestamp(), "by": by},
             )
 
     @staticmethod
@@ -272,7 +272,11 @@ class Catalog:
 
     @staticmethod
     def insert_objects(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        conn.executemany(_OBJECT_INSERT, ({c: r.get(c) for c in OBJECT_COLUMNS} for r in rows))
+        stamp = conn.timestamp
+        conn.executemany(
+            _OBJECT_INSERT,
+            ({**r, "created_at": stamp(r["created_at"])} for r in rows),
+        )
 
     @staticmethod
     def find_source(conn: Connection, dataset: str, fingerprint: str) -> str | None:

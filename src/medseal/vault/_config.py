@@ -19,6 +19,7 @@ from medseal.errors import ConfigError, StorageError
 from medseal.vault._catalog_repo import Catalog
 from medseal.vault.anchor import ANCHOR_NAME
 from medseal.vault.catalog import SCHEMA_VERSION
+from medseal.vault.manifest import blob_dirs
 
 if TYPE_CHECKING:  # pragma: no cover
     from medseal.vault._parts import VaultParts
@@ -54,6 +55,7 @@ def create(root: Path, config: Mapping[str, Any], make: Callable[[], _V]) -> _V:
         vault.catalog.create_schema()
     except Exception as exc:
         raise StorageError(f"could not create the catalogue: {type(exc).__name__}") from exc
+    vault.blobs.make_dirs(blob_dirs())
     with vault._tx("create the catalogue") as conn:
         Catalog.claim(conn, vault.id, SCHEMA_VERSION, vault.keyring.current_kek_id)
         where = {"db": vault.catalog.dialect, "blobs": "local" if vault.blobs.local else "remote"}

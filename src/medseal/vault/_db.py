@@ -53,15 +53,6 @@ def row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)  # noqa: PYI024
 
 
-def _sqlite_value(value: Any) -> Any:
-    """A datetime as SQLAlchemy stored it in SQLite (UTC, no offset): old catalogues sort alike."""
-    if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat(sep=" ", timespec="microseconds")
-    return value
-
-
 def as_datetime(value: Any) -> datetime:
     """A stored timestamp as an aware UTC datetime (SQLite returns text, PostgreSQL a datetime)."""
     if isinstance(value, str):
@@ -128,16 +119,24 @@ class Connection:
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Result:
         if self.dialect == "sqlite":
-            args = {} if params is None else {k: _sqlite_value(v) for k, v in params.items()}
-            return Result(self._raw.execute(sql, args))
+            return Result(self._raw.execute(sql, {} if params is None else params))
         return Result(self._raw.execute(_pyformat(sql), params))
 
     def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
         if self.dialect == "sqlite":
-            self._raw.executemany(sql, ({k: _sqlite_value(v) for k, v in r.items()} for r in rows))
+            self._raw.executemany(sql, rows)
         else:
             with self._raw.cursor() as cur:
                 cur.executemany(_pyformat(sql), list(rows))
+
+    def timestamp(self, value: datetime | None = None) -> Any:
+        """``value`` (default: now) as this back end stores a timestamp column: SQLite as
+        SQLAlchemy wrote it (UTC text without offset, so rows of older catalogues sort
+        alike), PostgreSQL as an aware datetime (``TIMESTAMP WITH TIME ZONE``)."""
+        value = datetime.now(UTC) if value is None else value.astimezone(UTC)
+        if self.dialect == "sqlite":
+            return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        return value
 
     def commit(self) -> None:
         """Commit what this connection wrote (a no-op between SQLite statements)."""

@@ -16,7 +16,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,7 @@ class BlobStore:
             self._root = Path(url.split("://", 1)[1] if "://" in url else url)
             self._root.mkdir(parents=True, exist_ok=True)
             self._fs = None
+            self._dirs: set[Path] = set()  # parents known to exist (one mkdir each per process)
         else:
             import fsspec  # remote stores only: a local vault never pays for the import
 
@@ -71,6 +72,21 @@ class BlobStore:
     def _remote_path(self, key: str) -> str:
         return f"{self._base}/{key}"
 
+    def _parent(self, path: Path) -> Path:
+        """``path``'s directory, created if this process has not seen it yet."""
+        parent = path.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        return parent
+
+    def make_dirs(self, prefixes: Iterable[str]) -> None:
+        """Create the directories ``prefixes`` of a local store up front (a new vault's
+        fan-out, so a first ingest does not pay one ``mkdir`` per directory); remote: no-op."""
+        if self.local:
+            for prefix in prefixes:
+                self._parent(self._local_path(prefix) / "x")
+
     # -- operations --------------------------------------------------------------------------------
     def put(self, key: str, data: bytes | bytearray) -> None:
         """Store ``data`` under ``key`` atomically (all or nothing)."""
@@ -87,8 +103,7 @@ class BlobStore:
 
     def _put_local(self, key: str, data: bytes | bytearray) -> None:
         final = self._local_path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+        tmp = self._parent(final) / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -146,8 +161,7 @@ class BlobStore:
         try:
             for key, data in items:
                 final = self._local_path(key)
-                final.parent.mkdir(parents=True, exist_ok=True)
-                tmp = final.parent / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
+                tmp = self._parent(final) / f"{_TMP_PREFIX}{uuid.uuid4().hex}"
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 moves.append((tmp, final))
                 try:

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 2  # 2: manifest_mac (authenticated rows), source_fp (re-runnab
 class Table:
     """A table's name, its column definitions (``name TYPE [NOT NULL]``, with ``{blob}``,
     ``{time}`` and ``{serial}`` standing for the back end's types), its constraints and
-    the columns with an index."""
+    the columns of each index (``"a, b"``: one index on two columns)."""
 
     name: str
     columns: tuple[str, ...]
@@ -78,7 +78,8 @@ objects = Table(
         "created_by VARCHAR(64) NOT NULL",
     ),
     ("PRIMARY KEY (id)", "UNIQUE (blob_key)", "FOREIGN KEY(key_id) REFERENCES data_keys (key_id)"),
-    ("dataset", "parent_id", "source_fp"),
+    # a listing pages through one dataset by (created_at, id): read in index order, not sorted
+    ("dataset", "parent_id", "source_fp", "dataset, created_at, id"),
 )
 
 grants = Table(
@@ -144,5 +145,8 @@ def ddl(dialect: str) -> list[str]:
     for t in TABLES.values():
         body = ",\n\t".join([c.format(**types) for c in t.columns] + list(t.constraints))
         out.append(f"CREATE TABLE IF NOT EXISTS {t.name} (\n\t{body}\n)")
-        out += [f"CREATE INDEX IF NOT EXISTS ix_{t.name}_{c} ON {t.name} ({c})" for c in t.indexes]
+        out += [
+            f"CREATE INDEX IF NOT EXISTS ix_{t.name}_{c.replace(', ', '_')} ON {t.name} ({c})"
+            for c in t.indexes
+        ]
     return out

@@ -25,6 +25,7 @@ __all__ = [
     "MANIFEST_FORMAT",
     "PLAINTEXT_KINDS",
     "DerivedKind",
+    "blob_dirs",
     "blob_key",
     "build_manifest",
     "canonical",
@@ -96,6 +97,11 @@ def jsonable(value: Any) -> Any:
 def blob_key(object_id: str) -> str:
     """Where the sealed bytes of ``object_id`` live in the blob store."""
     return f"objects/{object_id[:2]}/{object_id}"
+
+
+def blob_dirs() -> list[str]:
+    """Every directory :func:`blob_key` uses (``objects/00`` ... ``objects/ff``)."""
+    return [f"objects/{i:02x}" for i in range(256)]
 
 
 def object_aad(object_id: str, manifest_digest: str) -> bytes:
