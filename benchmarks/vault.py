@@ -194,9 +194,7 @@ def ct_slices(data_dir: Path | None, n: int) -> list[Image]:
     return [r.image() for p in paths for r in load_path(p)]
 
 
-def ingest_and_read(
-    tmp: Path, name: str, images: list[Image], repeat: int
-) -> dict[str, float]:
+def ingest_and_read(tmp: Path, name: str, images: list[Image], repeat: int) -> dict[str, float]:
     """Per-object milliseconds of every ingest and read variant on ``images``."""
     n = len(images)
     out: dict[str, float] = {}
@@ -205,44 +203,67 @@ def ingest_and_read(
     def fresh_vault(tag: str) -> Vault:
         return Vault.init(tmp / f"{name}-{tag}-{uuid.uuid4().hex[:6]}", keyring=ring, owner="o")
 
-    t = []
-    for _ in range(repeat):
+    def medseal_put() -> float:
         v = fresh_vault("put")
         t0 = time.perf_counter()
         for img in images:
             v.put(img, dataset="d", as_="o")
-        t.append(time.perf_counter() - t0)
+        dt = time.perf_counter() - t0
         v.close()
-    out["medseal put (durable per object)"] = min(t) / n * 1e3
-    t = []
-    for _ in range(repeat):
+        return dt
+
+    def medseal_many() -> float:
+        nonlocal v, refs
         v = fresh_vault("many")
         t0 = time.perf_counter()
         refs = v.put_many(images, dataset="d", as_="o", batch_size=500)
-        t.append(time.perf_counter() - t0)
-    out["medseal put_many (group commit)"] = min(t) / n * 1e3
-    t = []
-    for _ in range(repeat):
+        return time.perf_counter() - t0
+
+    def peer_put() -> float:
         peer = Peer(tmp / f"{name}-peer-{uuid.uuid4().hex[:6]}")
         t0 = time.perf_counter()
         for img in images:
             peer.put(img)
-        t.append(time.perf_counter() - t0)
-    out["peer durable per object"] = min(t) / n * 1e3
-    t = []
-    for _ in range(repeat):
+        return time.perf_counter() - t0
+
+    def peer_many() -> float:
+        nonlocal peer, ids
         peer = Peer(tmp / f"{name}-gpeer-{uuid.uuid4().hex[:6]}")
         t0 = time.perf_counter()
         ids = peer.put_many(images)
-        t.append(time.perf_counter() - t0)
-    out["peer group commit (500)"] = min(t) / n * 1e3
+        return time.perf_counter() - t0
+
+    v: Vault | None = None
+    peer: Peer | None = None
+    refs: list[Any] = []
+    ids: list[str] = []
+    variants = {
+        "medseal put (durable per object)": medseal_put,
+        "medseal put_many (group commit)": medseal_many,
+        "peer durable per object": peer_put,
+        "peer group commit (500)": peer_many,
+    }
+    best_s = dict.fromkeys(variants, float("inf"))
+    for _ in range(repeat):  # rounds: every variant sees the same moments of a loaded machine
+        for what, fn in variants.items():
+            best_s[what] = min(best_s[what], fn())
+    out.update({what: t / n * 1e3 for what, t in best_s.items()})
+    assert v is not None and peer is not None
     # reads: the last medseal vault and the last peer hold the same images
     all_ids = [r.id for r in refs]
-    out["medseal get_many"] = best(lambda: v.get_many(all_ids, as_="o"), repeat) / n * 1e3
+    vault, ref_peer = v, peer
+    reads = {
+        "medseal get_many": lambda: vault.get_many(all_ids, as_="o"),
+        "bare read+decrypt+decode": lambda: [ref_peer.read(i) for i in ids],
+    }
+    got = dict.fromkeys(reads, float("inf"))
+    for _ in range(max(repeat, 3)):  # in turns, as above
+        for what, fn in reads.items():
+            got[what] = min(got[what], best(fn, 1))
+    out.update({what: t / n * 1e3 for what, t in got.items()})
     out["medseal get (per object)"] = (
-        best(lambda: [v.get(i, as_="o") for i in all_ids[: min(n, 100)]], 1) / min(n, 100) * 1e3
+        best(lambda: [vault.get(i, as_="o") for i in all_ids[: min(n, 100)]], 1) / min(n, 100) * 1e3
     )
-    out["bare read+decrypt+decode"] = best(lambda: [peer.read(i) for i in ids], repeat) / n * 1e3
     v.close()
     return out
 
@@ -290,7 +311,10 @@ def cipher_section(repeat: int) -> list[dict[str, Any]]:
             for k, fn in fns.items():
                 got[k] = min(got[k], best(fn, 1, inner))
         t_seal_into, t_unseal_into, t_seal, t_unseal = (
-            got["seal_into"], got["unseal_into"], got["seal"], got["unseal"]
+            got["seal_into"],
+            got["unseal_into"],
+            got["seal"],
+            got["unseal"],
         )
         r_enc, r_dec = got["ref_enc"], got["ref_dec"]
         rows.append(
@@ -373,10 +397,20 @@ def process_section(
         get = [py, "-m", "medseal.cli", "vault", "get", ref.id, "-o", str(tmp / "x.npy"),
                "-V", str(tmp / "cli-vault")]  # fmt: skip
         record("medseal vault get (CT slice, .npy)", get)
-        peer_get = [py, "-c", PEER_GET, str(tmp / "cli-peer"), pid, peer.kek.hex(), str(tmp / "y.npy")]
+        peer_get = [
+            py,
+            "-c",
+            PEER_GET,
+            str(tmp / "cli-peer"),
+            pid,
+            peer.kek.hex(),
+            str(tmp / "y.npy"),
+        ]
         record("peer get process (CT slice, .npy)", peer_get, cli=False)
     if n_ls:
-        tiny = [Image(pixels=np.full((8, 8), i % 251, np.uint8), bits_stored=8) for i in range(n_ls)]
+        tiny = [
+            Image(pixels=np.full((8, 8), i % 251, np.uint8), bits_stored=8) for i in range(n_ls)
+        ]
         with Vault.init(tmp / "ls-vault", keyring=ring, owner="o") as v:
             v.put_many(tiny, dataset="d", as_="o", batch_size=1000)
             t0 = time.perf_counter()
@@ -393,7 +427,9 @@ def process_section(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data-dir", type=Path, default=None)
     ap.add_argument("--small", type=int, default=500, help="28 px images per ingest run")
     ap.add_argument("--ct", type=int, default=12, help="CT slices per ingest run")
@@ -419,7 +455,9 @@ def main() -> None:
         tmp = Path(d)
         sets = {"28px": small_images(args.small), "CT": ct_slices(args.data_dir, args.ct)}
         result["ingest_read_ms_per_object"] = {
-            name: ingest_and_read(tmp, name, imgs, args.repeat)
+            # 3x the rounds: each store lands in a new directory, and on this ext4 volume
+            # creating a file costs 0.04-0.45 ms depending on the directory
+            name: ingest_and_read(tmp, name, imgs, 3 * args.repeat)
             for name, imgs in sets.items()
             if imgs and "ingest" in sections
         }
@@ -434,25 +472,65 @@ def main() -> None:
     ir = result["ingest_read_ms_per_object"]
     if "28px" in ir:
         s = ir["28px"]
-        goals.append(("ingest 28px vs group-commit peer", s["medseal put_many (group commit)"],
-                      s["peer group commit (500)"], GOALS["ingest 28px vs group-commit peer"]))
-        goals.append(("batched read 28px vs bare decrypt+decode", s["medseal get_many"],
-                      s["bare read+decrypt+decode"], GOALS["batched read 28px vs bare decrypt+decode"]))
+        goals.append(
+            (
+                "ingest 28px vs group-commit peer",
+                s["medseal put_many (group commit)"],
+                s["peer group commit (500)"],
+                GOALS["ingest 28px vs group-commit peer"],
+            )
+        )
+        goals.append(
+            (
+                "batched read 28px vs bare decrypt+decode",
+                s["medseal get_many"],
+                s["bare read+decrypt+decode"],
+                GOALS["batched read 28px vs bare decrypt+decode"],
+            )
+        )
     if "CT" in ir:
         c = ir["CT"]
-        goals.append(("ingest CT vs durable peer", c["medseal put_many (group commit)"],
-                      c["peer durable per object"], GOALS["ingest CT vs durable peer"]))
-        goals.append(("batched read CT vs bare decrypt+decode", c["medseal get_many"],
-                      c["bare read+decrypt+decode"], GOALS["batched read CT vs bare decrypt+decode"]))
+        goals.append(
+            (
+                "ingest CT vs durable peer",
+                c["medseal put_many (group commit)"],
+                c["peer durable per object"],
+                GOALS["ingest CT vs durable peer"],
+            )
+        )
+        goals.append(
+            (
+                "batched read CT vs bare decrypt+decode",
+                c["medseal get_many"],
+                c["bare read+decrypt+decode"],
+                GOALS["batched read CT vs bare decrypt+decode"],
+            )
+        )
     for row in result["cipher"]:
         kib = row["size"] >> 10
         label = f"{kib} KiB" if kib < 1024 else f"{kib >> 10} MiB"
-        goals.append((f"seal_into {label} vs update_into", row["seal_into ms"],
-                      row["update_into enc ms"], 1.2))
-        goals.append((f"unseal_into {label} vs update_into", row["unseal_into ms"],
-                      row["update_into dec ms"], 1.2))
-        goals.append((f"seal {label} vs update_into", row["seal ms"], row["update_into enc ms"], 1.2))
-        goals.append((f"unseal {label} vs update_into", row["unseal ms"], row["update_into dec ms"], 1.2))
+        goals.append(
+            (
+                f"seal_into {label} vs update_into",
+                row["seal_into ms"],
+                row["update_into enc ms"],
+                1.2,
+            )
+        )
+        goals.append(
+            (
+                f"unseal_into {label} vs update_into",
+                row["unseal_into ms"],
+                row["update_into dec ms"],
+                1.2,
+            )
+        )
+        goals.append(
+            (f"seal {label} vs update_into", row["seal ms"], row["update_into enc ms"], 1.2)
+        )
+        goals.append(
+            (f"unseal {label} vs update_into", row["unseal ms"], row["update_into dec ms"], 1.2)
+        )
     ps = result["process_s"]
     for key, limit in (("medseal vault get (CT slice, .npy)", 0.5),
                        (f"medseal vault ls ({args.ls} objects, first 100 shown)", 1.0),
@@ -479,7 +557,9 @@ def main() -> None:
         for col in result["cipher"][0]:
             ct_table.add_column(col, justify="right")
         for row in result["cipher"]:
-            ct_table.add_row(*(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()))
+            ct_table.add_row(
+                *(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values())
+            )
         console.print(ct_table)
     gt = Table(title="goals (ratio = medseal / reference)")
     for col in ("work", "medseal", "reference", "ratio", "goal", "met"):

@@ -259,43 +259,61 @@ def read_many(
         )  # fmt: skip
         raise AccessDenied(f"object {wrong} is not a {expected} representation")
 
-    def work(oid: str) -> tuple[ObjectInfo, np.ndarray, Any] | Exception:
+    def open_one(oid: str) -> tuple[Any, Any] | Exception:
+        """Read, check and decrypt one payload: its (encoded image, header)."""
         row, wk = found[oid]
         try:
             blob = vault.blobs.get(blob_key(oid))
-            enc, header = codec.unpack(_objects.open_with_key(vault, infos[oid], row, wk, blob))
-            return infos[oid], codec.decode(enc), header
+            return codec.unpack(_objects.open_with_key(vault, infos[oid], row, wk, blob))
         except (DecryptionError, IntegrityError, NotFoundError) as exc:
             return exc
 
     total = sum(infos[i].blob_size for i in ids)
     workers = min(4, os.cpu_count() or 1, len(ids))
-    if workers > 1 and total >= _THREADED_READ_BYTES:
-        with ThreadPoolExecutor(workers) as pool:
-            results = list(pool.map(work, ids))
-    else:
-        results = [work(oid) for oid in ids]
-    out: list[tuple[ObjectInfo, np.ndarray, Any]] = []
-    for oid, r in zip(ids, results, strict=True):
-        if isinstance(r, Exception):
-            vault._record(
-                as_, audit_action, "error", dataset=infos[oid].dataset, target=oid,
-                detail={"error": type(r).__name__},
-            )  # fmt: skip
-            raise r
-        out.append(r)
+    pool = ThreadPoolExecutor(workers) if workers > 1 and total >= _THREADED_READ_BYTES else None
+    try:
+        opened = list(pool.map(open_one, ids)) if pool else [open_one(oid) for oid in ids]
+        for oid, r in zip(ids, opened, strict=True):
+            if isinstance(r, Exception):
+                vault._record(
+                    as_, audit_action, "error", dataset=infos[oid].dataset, target=oid,
+                    detail={"error": type(r).__name__},
+                )  # fmt: skip
+                raise r
+        # Every payload is authentic. Threaded: decode while the audit entry commits (its
+        # sync overlaps the decoding); the pixels are returned only after the commit.
+        encoded = [r[0] for r in opened if not isinstance(r, Exception)]
+        decoding = [pool.submit(codec.decode, enc) for enc in encoded] if pool else None
+        pixels = None if decoding is not None else [codec.decode(enc) for enc in encoded]
+        _audit_batch(vault, ids, infos, as_, audit_action)
+        if decoding is not None:
+            pixels = [f.result() for f in decoding]
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    assert pixels is not None
+    return [
+        (infos[oid], px, r[1])
+        for oid, px, r in zip(ids, pixels, opened, strict=True)
+        if not isinstance(r, Exception)
+    ]
+
+
+def _audit_batch(
+    vault: Vault, ids: list[str], infos: dict[str, ObjectInfo], as_: str, audit_action: str
+) -> None:
+    """The batch's one audit entry (naming every object); if it fails, nothing is released."""
     datasets = sorted({infos[i].dataset for i in ids})
     detail: dict[str, Any] = {"objects": ids, "count": len(ids)}
     if len(datasets) > 1:
         detail["datasets"] = datasets
-    try:  # one entry for the batch, committed before anything is returned
+    try:
         vault._record(
             as_, audit_action, "ok", dataset=datasets[0] if len(datasets) == 1 else None,
             target=ids[0] if len(ids) == 1 else None, detail=detail,
         )  # fmt: skip
     except StorageError as exc:
         raise StorageError(f"{exc}; nothing was released") from exc
-    return out
 
 
 def _decide_batch(
