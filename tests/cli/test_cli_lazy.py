@@ -129,3 +129,53 @@ def test_ls_columns_are_aligned_plain_text_without_trailing_spaces():
         "a1        8x8",
         "b   lung  512x512",
     ]
+
+
+def test_a_subcommand_run_builds_only_that_subcommand_and_the_group_keeps_all(capsys, monkeypatch):
+    import typer.main
+
+    from medseal.cli import main, vault_cmd
+
+    assert main(["--help"]) == 0  # every noun registered, as after other runs in one process
+    capsys.readouterr()
+    every = [c.name for c in vault_cmd.app.registered_commands]
+    built: list[str | None] = []
+    real = typer.main.get_command_from_info
+
+    def spy(command_info, **kwargs):
+        built.append(command_info.name)
+        return real(command_info, **kwargs)
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", spy)
+    assert main(["vault", "get", "--help"]) == 0
+    assert built == ["get"] and "--transfer-syntax" in capsys.readouterr().out
+    assert [c.name for c in vault_cmd.app.registered_commands] == every
+    built.clear()
+    assert main(["vault", "--help"]) == 0  # the group's help lists every command
+    listed = capsys.readouterr().out
+    assert built == every and all(f" {name} " in listed for name in every)
+
+
+_BLAS_PROBE = """
+import os, sys
+from medseal.cli import main
+assert main(sys.argv[1:]) == 0
+print("blas:" + os.environ.get("OPENBLAS_NUM_THREADS", "unset"))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "preset", "expected"),
+    [(["vault", "get", "--help"], None, "1"), (["keys", "--help"], None, "1"),
+     (["vault", "get", "--help"], "4", "4"), (["train", "--help"], None, "unset"),
+     (["--help"], None, "unset")],
+)  # fmt: skip
+def test_vault_and_keys_start_no_blas_thread_pool_unless_the_user_sets_one(args, preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    proc = subprocess.run(
+        [sys.executable, "-c", _BLAS_PROBE, *args], capture_output=True, text=True, timeout=120,
+        check=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout.strip().splitlines()[-1] == f"blas:{expected}"
