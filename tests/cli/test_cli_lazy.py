@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -117,18 +116,6 @@ def test_vault_get_and_ls_import_neither_rich_pydantic_pydicom_pil_nor_torch(tmp
     else:
         assert f"wrote {tmp_path}/x.npy" in out
         assert (np.load(tmp_path / "x.npy") == make_image(0, shape=(8, 8), bits=8).pixels).all()
-
-
-def test_ls_columns_are_aligned_plain_text_without_trailing_spaces():
-    from medseal.cli.vault_cmd import _write_aligned
-
-    out = io.StringIO()
-    _write_aligned(out, ("id", "name", "shape"), [("a1", "", "8x8"), ("b", "lung", "512x512")])
-    assert out.getvalue().splitlines() == [
-        "id  name  shape",
-        "a1        8x8",
-        "b   lung  512x512",
-    ]
 
 
 def test_a_subcommand_run_builds_only_that_subcommand_and_the_group_keeps_all(capsys, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TextIO
 
@@ -102,6 +103,23 @@ def _write_aligned(out: TextIO, columns: tuple[str, ...], rows: list[tuple[str, 
         out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
 
 
+def _write_batches(out: TextIO, lines: Iterator[str], size: int = 1000) -> None:
+    """Write ``lines`` ``size`` at a time: one write (a system call when stdout is
+    unbuffered) per batch instead of per line, and never more than a batch held."""
+    while chunk := "".join(itertools.islice(lines, size)):
+        out.write(chunk)
+
+
+def _json_lines(infos: Iterable[ObjectInfo]) -> Iterator[str]:
+    """A JSON array of :func:`_row`, one object per line."""
+    dumps = json.JSONEncoder(check_circular=False).encode  # plain dicts of scalars
+    sep = "["
+    for info in infos:
+        yield sep + "\n" + dumps(_row(info))
+        sep = ","
+    yield "\n]\n" if sep == "," else "[\n]\n"
+
+
 def _row(i: ObjectInfo) -> dict[str, object]:
     return {
         "id": i.id,
@@ -133,11 +151,7 @@ def ls(
         page = 1000 if as_json or limit == 0 else max(1, min(limit, 1000))
         listing = v.iter_ls(as_=principal(as_), dataset=dataset, page_size=page)
         if as_json:  # a JSON array written as it is read, never held whole
-            out = sys.stdout
-            out.write("[")
-            for n, info in enumerate(listing):
-                out.write(("," if n else "") + "\n" + json.dumps(_row(info)))
-            out.write("\n]\n")
+            _write_batches(sys.stdout, _json_lines(listing))
             return
         shown = listing.total if limit == 0 else min(limit, listing.total)
         rows = (_cells(i) for i in itertools.islice(listing, shown))
@@ -147,7 +161,7 @@ def ls(
             _write_aligned(out, _LS_COLUMNS, list(rows))
         else:  # streamed: tab-separated, never held whole
             out.write("\t".join(_LS_COLUMNS) + "\n")
-            out.writelines("\t".join(r) + "\n" for r in rows)
+            _write_batches(out, ("\t".join(r) + "\n" for r in rows))
         if shown < listing.total:
             out.write(f"showing {shown} of {listing.total}: --limit 0 for all, --json to export\n")
 
