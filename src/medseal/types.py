@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     from pydicom.dataset import Dataset
 
 __all__ = ["DeidReport", "EncodedImage", "Image", "ObjectRef"]
@@ -70,6 +69,9 @@ class Image:
     deid: DeidReport | None = None
 
     def __post_init__(self) -> None:
+        # numpy on first use: `vault ls` handles no pixels and need not import it (~90 ms)
+        import numpy as np
+
         if not isinstance(self.pixels, np.ndarray):
             raise TypeError(f"pixels must be a numpy array, got {type(self.pixels).__name__}")
         if self.frames < 1:

@@ -9,9 +9,13 @@ one ``Error:`` line, exit code 2).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import typer
+from typer.models import CommandInfo, TyperInfo
 
 from medseal.cli._common import err_console
 from medseal.errors import AccessDenied, InputError, InvalidIdError, MedsealError, NotFoundError
@@ -82,6 +86,52 @@ def _nouns_for(args: list[str]) -> tuple[str, ...]:
     return tuple(_NOUNS)
 
 
+# Nouns that do no linear algebra: their process need not start OpenBLAS's thread pool,
+# which numpy's import starts by default (it doubles the import's CPU time on 2 cores).
+_NO_BLAS = frozenset({"keys", "vault"})
+
+
+def _single_threaded_blas(nouns: tuple[str, ...]) -> None:
+    """Ask OpenBLAS for one thread when only ``_NO_BLAS`` nouns run and numpy is not loaded
+    yet (a user's own setting wins; a process that already imported numpy is left alone)."""
+    if "numpy" not in sys.modules and set(nouns) <= _NO_BLAS:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@contextmanager
+def _only_invoked_command(args: list[str]) -> Iterator[None]:
+    """Let typer build only the command ``args`` invoke (``vault get``), not its siblings.
+
+    typer builds every registered command on each run, inspecting its signature (~20 ms
+    for ``vault``'s ten); help, a bare group or an unknown name still see them all.
+    """
+    saved: list[tuple[typer.Typer, list[CommandInfo], list[TyperInfo]]] = []
+    level: typer.Typer | None = app
+    try:
+        for name in args[:2]:
+            if level is None or name.startswith("-"):
+                break
+            commands = [c for c in level.registered_commands if _command_name(c) == name]
+            groups = [g for g in level.registered_groups if g.name == name]
+            if not commands and not groups:
+                break
+            saved.append((level, level.registered_commands, level.registered_groups))
+            level.registered_commands, level.registered_groups = commands, groups
+            level = groups[0].typer_instance if groups else None
+        yield
+    finally:
+        for target, commands, groups in saved:
+            target.registered_commands, target.registered_groups = commands, groups
+
+
+def _command_name(info: CommandInfo) -> str | None:
+    """The name typer gives a registered command (its own, else the function's)."""
+    if info.name:
+        return info.name
+    callback = info.callback
+    return None if callback is None else callback.__name__.lower().replace("_", "-")
+
+
 def _usage_error_types() -> tuple[type[Exception], ...]:
     """The exception bases typer raises for usage errors in this installation.
 
@@ -130,9 +180,12 @@ def _escape(text: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    _register(_nouns_for(list(args)))
+    nouns = _nouns_for(list(args))
+    _single_threaded_blas(nouns)
+    _register(nouns)
     try:
-        rc = app(args=argv, standalone_mode=False)
+        with _only_invoked_command(list(args)):
+            rc = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except (AccessDenied, NotFoundError) as exc:
