@@ -14,8 +14,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from medseal.errors import InputError
 from medseal.types import Image, ObjectRef
 from medseal.vault import _objects
@@ -26,6 +24,8 @@ from medseal.vault.manifest import MANIFEST_FORMAT, DerivedKind, jsonable
 from medseal.vault.policy import Action
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
     from medseal import codec
     from medseal.vault.vault import Vault
 else:  # imported on first use (see medseal.vault._lazy)
@@ -125,6 +125,8 @@ def _masked_image(
 ) -> Image:
     """The :class:`Image` of a masked copy of ``parent``, refused if it is the source itself."""
     src = parent.manifest
+    import numpy as np  # here only: `vault ls` imports this module and never needs numpy
+
     arr = np.ascontiguousarray(pixels)
     if arr.shape == tuple(src.get("shape") or ()) and np.array_equal(
         arr, _parent_pixels(vault, parent, as_)
