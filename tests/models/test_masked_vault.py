@@ -15,7 +15,9 @@ from medseal.cli.demo_masked import run_masked_stage
 from medseal.crypto import KeyRing
 from medseal.errors import AccessDenied
 from medseal.ingest.datasets import embedded
+from medseal.ingest.grey import to_grey_uint8
 from medseal.models.data import load_masked_from_vault
+from medseal.models.inference import load_model, predict_proba
 from medseal.vault import Role, Vault
 
 OWNER, ANALYST = "olivia", "ana"
@@ -123,6 +125,16 @@ def test_cli_mask_train_predict_as_analyst(cli_vault) -> None:
     assert all(0 <= row["probability"] <= 1 for row in rows)
     assert not any("pixels" in row for row in rows)
     _no_plaintext_reads_by(vault, ANALYST)
+    # the two masked images were read as one batch (one audit entry naming both), and each
+    # probability is the model's on that image alone
+    reads = [
+        e for e in vault.audit_log(as_=OWNER) if e.actor == ANALYST and e.action == "get-masked"
+    ]
+    assert reads[-1].detail["objects"] == [row["id"] for row in rows]
+    model, _ = load_model(model_dir)
+    for row in rows:
+        alone = to_grey_uint8(vault.get_masked(row["id"], as_=ANALYST))[None]
+        assert row["probability"] == pytest.approx(float(predict_proba(model, alone)[0]), abs=1e-6)
 
 
 def test_owner_shifted_copies_are_fenced_and_training_reports_they_give_the_key(cli_vault) -> None:

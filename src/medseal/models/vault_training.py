@@ -135,6 +135,9 @@ class MaskedPrediction:
         return asdict(self)
 
 
+_PREDICT_CHUNK = 256  # masked images read (and audited) per batch
+
+
 def predict_masked(
     vault: Vault,
     model: nn.Module,
@@ -163,14 +166,22 @@ def predict_masked(
     missing = [i for i, t in zip(wanted, targets, strict=False) if t is None]
     if missing:
         raise InputError(f"no masked copy for {len(missing)} id(s), e.g. {missing[0]}")
-    rows = []
     for info in targets:
         assert info is not None
         if key_id and MaskDescriptor.from_manifest(info.manifest).key_id != key_id:
             raise InputError(
                 f"object {info.id} was masked with another key than the model's ({key_id})"
             )
-        x = to_grey_uint8(vault.get_masked(info.id, as_=as_))[None]
-        p = float(predict_proba(model, x)[0])
-        rows.append(MaskedPrediction(info.id, info.parent_id, p, int(p >= 0.5), info.label))
+    rows = []
+    for start in range(0, len(targets), _PREDICT_CHUNK):  # batched reads: one audit entry each
+        chunk = [t for t in targets[start : start + _PREDICT_CHUNK] if t is not None]
+        grey = [to_grey_uint8(a) for a in vault.get_masked_many([i.id for i in chunk], as_=as_)]
+        if len({g.shape for g in grey}) == 1:
+            probs = [float(p) for p in predict_proba(model, np.stack(grey))]
+        else:  # mixed sizes: one forward pass each
+            probs = [float(predict_proba(model, g[None])[0]) for g in grey]
+        rows += [
+            MaskedPrediction(i.id, i.parent_id, p, int(p >= 0.5), i.label)
+            for i, p in zip(chunk, probs, strict=True)
+        ]
     return rows
