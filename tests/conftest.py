@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -38,6 +39,24 @@ def vault(tmp_path, keyring):
     v = Vault.init(tmp_path / "vault", keyring=keyring, owner="olivia")
     yield v
     v.close()
+
+
+def has_tenseal() -> bool:
+    """Whether TenSEAL (the ``he`` extra) is installed. Under CI, where the ``test`` extra
+    installs it, a missing TenSEAL fails instead: its tests must never pass by skipping."""
+    if importlib.util.find_spec("tenseal") is not None:
+        return True
+    if os.environ.get("CI"):
+        pytest.fail("tenseal is missing: the `test` extra installs it in CI")
+    return False
+
+
+def need_tenseal(*, module_level: bool = False) -> None:
+    """Skip this test (``module_level``: the whole module) when TenSEAL is missing."""
+    if not has_tenseal():
+        pytest.skip(
+            "tenseal not installed (pip install 'medseal[he]')", allow_module_level=module_level
+        )
 
 
 def make_image(seed: int = 0, shape: tuple[int, int] = (48, 40), bits: int = 12) -> Image:

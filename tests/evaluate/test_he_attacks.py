@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
+from conftest import need_tenseal
 from medseal.evaluate.attacks import ckks_learned_inverse as cli_attack
 from medseal.evaluate.attacks.ckks_learned_inverse import (
     ckks_learned_inverse_over_keys,
     constant_coefficients,
 )
-
-
-def _need_tenseal() -> None:
-    try:
-        import tenseal  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
-        pytest.skip("tenseal not installed (pip install 'medseal[he]')")
 
 
 def test_constant_coefficient_is_the_inverse_ntt_at_zero():
@@ -34,7 +24,7 @@ def test_constant_coefficient_is_the_inverse_ntt_at_zero():
 
 
 def test_the_decoder_reads_unencrypted_encodings_but_not_ciphertexts():
-    _need_tenseal()
+    need_tenseal()
     images = np.random.default_rng(0).integers(0, 256, size=(40, 8, 8), dtype=np.uint8)
     # Judged as the study judges it: the median over 5 keys (one key's chance fit crosses
     # R^2 0.1 for a few keys in 100, which made a one-key version of this test flaky).
@@ -45,7 +35,7 @@ def test_the_decoder_reads_unencrypted_encodings_but_not_ciphertexts():
 
 
 def test_the_attack_is_judged_on_the_median_over_keys_not_one_lucky_key(monkeypatch):
-    _need_tenseal()
+    need_tenseal()
     scores = iter([0.5, 0.0, -0.1, 0.3, 0.05])
 
     def fake(images, **kwargs):
@@ -59,7 +49,7 @@ def test_the_attack_is_judged_on_the_median_over_keys_not_one_lucky_key(monkeypa
 
 
 def test_most_keys_giving_the_decoder_a_fit_make_the_attack_succeed(monkeypatch):
-    _need_tenseal()
+    need_tenseal()
     scores = iter([0.5, 0.4, -0.1, 0.3, 0.05])
     monkeypatch.setattr(
         cli_attack,

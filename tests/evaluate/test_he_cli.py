@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
+from conftest import need_tenseal
 from medseal.cli import main
 
 pytest.importorskip("torch", reason="the HE-CNN is a torch network")
@@ -14,12 +14,7 @@ pytest.importorskip("torch", reason="the HE-CNN is a torch network")
 
 @pytest.fixture
 def owner_env(tmp_path, monkeypatch):
-    try:
-        import tenseal  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
-        pytest.skip("tenseal not installed (pip install 'medseal[he]')")
+    need_tenseal()
     monkeypatch.setenv("MEDSEAL_PASSPHRASE", "he cli test passphrase")
     monkeypatch.setenv("MEDSEAL_KEYRING", str(tmp_path / "ring.json"))
     monkeypatch.chdir(tmp_path)

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import copy
-import os
 
 import pytest
 
+from conftest import need_tenseal
+
 pytest.importorskip("torch", reason="the study trains a torch network")
-
-
-def _need_tenseal() -> None:
-    try:
-        import tenseal  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
-        pytest.skip("tenseal not installed (pip install 'medseal[he]')")
 
 
 from medseal.evaluate.he import HEStudyConfig, judge_goals, run_he_study  # noqa: E402
@@ -24,7 +16,7 @@ from medseal.evaluate.he import HEStudyConfig, judge_goals, run_he_study  # noqa
 
 @pytest.fixture(scope="module")
 def result():
-    _need_tenseal()
+    need_tenseal()
     cfg = HEStudyConfig(data="embedded", channels=1, epochs=2, n_boot=50, limit=40, threads=1)
     return run_he_study(cfg, say=lambda _: None)
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import pytest
+
+from conftest import need_tenseal
 
 pytest.importorskip("torch", reason="the studies train torch networks")
 
@@ -48,12 +49,7 @@ def seed003_result() -> dict:
 
 @pytest.fixture(scope="module")
 def he_result() -> dict:
-    try:
-        import tenseal  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
-        pytest.skip("tenseal not installed (pip install 'medseal[he]')")
+    need_tenseal()
     from medseal.evaluate.he import HEStudyConfig, run_he_study
 
     cfg = HEStudyConfig(

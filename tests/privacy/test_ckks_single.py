@@ -11,6 +11,7 @@ import tempfile
 import numpy as np
 import pytest
 
+from conftest import need_tenseal
 from medseal.privacy.ckks import (
     AffineLayer,
     CKKSFormatError,
@@ -25,17 +26,7 @@ from medseal.privacy.ckks import (
     _format,
 )
 
-
-def _need_tenseal() -> None:
-    try:
-        import tenseal  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
-        pytest.skip("tenseal not installed (pip install 'medseal[he]')", allow_module_level=True)
-
-
-_need_tenseal()
+need_tenseal(module_level=True)
 
 
 def _conv_program(hidden: bool = False) -> HEProgram:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+
+from conftest import has_tenseal
 
 torch = pytest.importorskip("torch", reason="the HE-CNN is a torch network")
 
@@ -13,18 +13,7 @@ from medseal.errors import InputError  # noqa: E402
 from medseal.models.nets.he_cnn import HECNN, HEClassifier, compile_he  # noqa: E402
 from medseal.privacy.ckks import CKKSPlanError, HEProgram  # noqa: E402
 
-
-def _has_tenseal() -> bool:
-    try:
-        import tenseal  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("tenseal is missing: the `test` extra installs it in CI")
-        return False
-    return True
-
-
-needs_tenseal = pytest.mark.skipif(not _has_tenseal(), reason="tenseal not installed (he extra)")
+needs_tenseal = pytest.mark.skipif(not has_tenseal(), reason="tenseal not installed (he extra)")
 
 
 def _net(seed: int = 0, **kw) -> HECNN:
