@@ -13,68 +13,50 @@ Key hierarchy (``docs/format.md`` has the details)::
         KEK    --AES-KW--> DEK (one per sealed object, stored beside it)
         root   --HKDF-SHA256(info="medseal/"+purpose)--> purpose keys
 
-The key store is one JSON file, written atomically with mode ``0o600``. It
-holds only wrapped keys, the scrypt salt and parameters, public ids and an
-HMAC over all of it.
+This module holds the keys and what is done with them (:class:`WrappedKey`,
+:class:`KeyRing`). The key store file they are kept in (one JSON file,
+written atomically with mode ``0o600``, holding only wrapped keys, the scrypt
+salt and parameters, public ids and an HMAC over all of it) is read, checked
+and written by :mod:`medseal.crypto._keystore`.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import contextlib
-import hashlib
-import hmac
-import json
 import logging
 import os
 import secrets
-import tempfile
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cryptography.hazmat.primitives.keywrap import (
     InvalidUnwrap,
     aes_key_unwrap,
     aes_key_wrap,
 )
 
+from medseal.crypto import _keystore as store
 from medseal.crypto._format import (
     DECRYPTION_FAILED,
     DEK_SIZE,
     KEY_ID_BYTES,
     Algorithm,
     coerce_algorithm,
-    valid_key_id,
 )
-from medseal.errors import ConfigError, DecryptionError, InputError, WrongPassphraseError
+from medseal.crypto._keystore import KEY_BYTES, SCRYPT_N_DEFAULT
+from medseal.errors import ConfigError, DecryptionError, InputError
 
 __all__ = ["KeyRing", "WrappedKey"]
 
 logger = logging.getLogger(__name__)
 
-FILE_FORMAT = "medseal-keyring"
-FILE_VERSION = 1
-SCRYPT_R = 8
-SCRYPT_P = 1
-SCRYPT_N_MIN = 2**10
-SCRYPT_N_MAX = 2**20  # 1 GiB of scrypt memory at r=8: a hostile file cannot ask for more
-# New rings: 2**17 (128 MiB, ~0.3 s), the cost OWASP's password storage guide gives for
-# scrypt. Stored rings keep the N written in them, so older rings (2**15) still open.
-SCRYPT_N_DEFAULT = 2**17
-_SALT_BYTES = 16
-_KEY_BYTES = 32
 _KEK_ID_BYTES = 8
 _RING_ID_BYTES = 16
 _HKDF_MAX = 255 * 32
-_WRONG_PASSPHRASE = "could not open the key store: wrong passphrase"
 
 
 @dataclass(frozen=True)
@@ -96,7 +78,7 @@ class WrappedKey:
         return {
             "key_id": self.key_id,
             "kek_id": self.kek_id,
-            "wrapped": base64.b64encode(self.wrapped).decode("ascii"),
+            "wrapped": store.b64(self.wrapped),
         }
 
     @classmethod
@@ -106,95 +88,14 @@ class WrappedKey:
             key_id, kek_id, wrapped = d["key_id"], d["kek_id"], d["wrapped"]
             if not (isinstance(key_id, str) and isinstance(kek_id, str)):
                 raise TypeError
-            if not isinstance(wrapped, str):
-                raise TypeError
-            raw = base64.b64decode(wrapped.encode("ascii"), validate=True)
+            raw = store.unb64(wrapped)  # TypeError unless a string
         except (KeyError, TypeError, ValueError, AttributeError, binascii.Error):
             raise DecryptionError(DECRYPTION_FAILED) from None
         return cls(key_id=key_id, kek_id=kek_id, wrapped=raw)
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: Any) -> bytes:
-    if not isinstance(text, str):
-        raise TypeError("expected a base64 string")
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
 def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=info).derive(secret)
-
-
-def _canonical(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _check_passphrase(passphrase: object) -> bytes:
-    if not isinstance(passphrase, str):
-        raise ConfigError("the passphrase must be a string")
-    if not passphrase:
-        raise ConfigError("refusing an empty passphrase")
-    # NFC so the same visible passphrase works whatever keyboard typed it
-    return unicodedata.normalize("NFC", passphrase).encode("utf-8")
-
-
-def _check_scrypt_n(n: object) -> int:
-    if (
-        not isinstance(n, int)
-        or isinstance(n, bool)
-        or n < SCRYPT_N_MIN
-        or n > SCRYPT_N_MAX
-        or n & (n - 1)
-    ):
-        raise ConfigError(
-            f"scrypt_n must be a power of two between {SCRYPT_N_MIN} and {SCRYPT_N_MAX}"
-        )
-    return n
-
-
-def _scrypt(passphrase: bytes, salt: bytes, n: int) -> tuple[bytes, bytes]:
-    """(master wrap key, file-MAC key) from the passphrase."""
-    out = Scrypt(salt=salt, length=2 * _KEY_BYTES, n=n, r=SCRYPT_R, p=SCRYPT_P).derive(passphrase)
-    return out[:_KEY_BYTES], out[_KEY_BYTES:]
-
-
-def _file_mac(mac_key: bytes, body: dict[str, Any]) -> str:
-    h = crypto_hmac.HMAC(mac_key, hashes.SHA256())
-    h.update(b"medseal-keyring-v1\x00" + _canonical(body))
-    return h.finalize().hex()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """tmp file in the same directory + fsync + os.replace, mode 0o600."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ConfigError(f"could not write the key store at {path}: {exc.strerror}") from None
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise ConfigError(f"could not write the key store at {path}: {exc.strerror}") from None
-    # make the rename itself durable; not every platform lets us open a directory
-    with contextlib.suppress(OSError):
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 class KeyRing:
@@ -268,25 +169,25 @@ class KeyRing:
         ConfigError
             Empty passphrase, bad ``scrypt_n``, existing file, or write failure.
         """
-        pw = _check_passphrase(passphrase)
-        n = _check_scrypt_n(scrypt_n)
+        pw = store.check_passphrase(passphrase)
+        n = store.check_scrypt_n(scrypt_n)
         target = Path(path)
         if target.exists() and not overwrite:
             raise ConfigError(
                 f"a key store already exists at {target}; refusing to overwrite it "
                 "(everything sealed under it would become unreadable)"
             )
-        salt = os.urandom(_SALT_BYTES)
-        master = _scrypt(pw, salt, n)
+        salt = os.urandom(store.SALT_BYTES)
+        master = store.scrypt(pw, salt, n)
         kek_id = secrets.token_hex(_KEK_ID_BYTES)
         ring = cls(
             ring_id=secrets.token_hex(_RING_ID_BYTES),
-            keks={kek_id: os.urandom(_KEY_BYTES)},
+            keks={kek_id: os.urandom(KEY_BYTES)},
             current_kek_id=kek_id,
-            root=os.urandom(_KEY_BYTES),
+            root=os.urandom(KEY_BYTES),
             path=target,
             master=master,
-            kdf={"name": "scrypt", "n": n, "r": SCRYPT_R, "p": SCRYPT_P, "salt": _b64(salt)},
+            kdf=store.scrypt_params(n, salt),
             created={kek_id: _now()},
         )
         ring._write(check_unchanged=False)
@@ -306,72 +207,21 @@ class KeyRing:
             The passphrase does not unlock it.
         """
         target = Path(path)
-        try:
-            raw = target.read_bytes()
-        except FileNotFoundError:
-            raise ConfigError(
-                f"no key store at {target}; create one with `medseal keys init`"
-            ) from None
-        except OSError as exc:
-            raise ConfigError(f"could not read the key store at {target}: {exc.strerror}") from None
-        pw = _check_passphrase(passphrase)
-        try:
-            doc = json.loads(raw)
-            if not isinstance(doc, dict) or doc.get("format") != FILE_FORMAT:
-                raise ValueError
-            if doc.get("version") != FILE_VERSION:
-                raise ValueError
-            kdf = doc["kdf"]
-            if kdf.get("name") != "scrypt" or kdf.get("r") != SCRYPT_R or kdf.get("p") != SCRYPT_P:
-                raise ValueError
-            n = _check_scrypt_n(kdf.get("n"))
-            salt = _unb64(kdf["salt"])
-            ring_id = doc["id"]
-            current = doc["current_kek"]
-            wrapped_root = _unb64(doc["root"])
-            entries = doc["keks"]
-            mac = doc["mac"]
-            if not (isinstance(ring_id, str) and isinstance(current, str) and isinstance(mac, str)):
-                raise ValueError
-            wrapped_keks: dict[str, bytes] = {}
-            created: dict[str, str] = {}
-            for entry in entries:
-                kid = entry["id"]
-                if not isinstance(kid, str) or not valid_key_id(kid) or kid in wrapped_keks:
-                    raise ValueError
-                wrapped_keks[kid] = _unb64(entry["wrapped"])
-                created[kid] = str(entry.get("created", ""))
-            if current not in wrapped_keks or len(salt) < _SALT_BYTES:
-                raise ValueError
-        except (ValueError, KeyError, TypeError, AttributeError, ConfigError, binascii.Error):
-            raise ConfigError(
-                f"the key store at {target} is corrupt or not a medseal key store"
-            ) from None
-
-        master = _scrypt(pw, salt, n)
-        try:
-            root = aes_key_unwrap(master[0], wrapped_root)
-        except (InvalidUnwrap, ValueError):
-            raise WrongPassphraseError(_WRONG_PASSPHRASE) from None
-        body = {k: v for k, v in doc.items() if k != "mac"}
-        if not hmac.compare_digest(_file_mac(master[1], body), mac):
-            raise ConfigError(
-                f"the key store at {target} was modified outside medseal; refusing it"
-            )
-        try:
-            keks = {kid: aes_key_unwrap(master[0], w) for kid, w in wrapped_keks.items()}
-        except (InvalidUnwrap, ValueError):  # pragma: no cover - the MAC already vouched for these
-            raise ConfigError(f"the key store at {target} is corrupt") from None
+        raw = store.read(target, missing_hint=True)
+        pw = store.check_passphrase(passphrase)
+        stored = store.parse(raw, target)
+        master = store.scrypt(pw, stored.salt, stored.n)
+        root, keks = stored.unlock(master, target)
         return cls(
-            ring_id=ring_id,
+            ring_id=stored.ring_id,
             keks=keks,
-            current_kek_id=current,
+            current_kek_id=stored.current,
             root=root,
             path=target,
             master=master,
-            kdf=kdf,
-            created=created,
-            file_digest=hashlib.sha256(raw).hexdigest(),
+            kdf=stored.kdf,
+            created=stored.created,
+            file_digest=store.digest(raw),
         )
 
     @classmethod
@@ -384,7 +234,7 @@ class KeyRing:
         random.
         """
         if seed is None:
-            secret = os.urandom(_KEY_BYTES)
+            secret = os.urandom(KEY_BYTES)
         elif isinstance(seed, bytes | bytearray) and seed:
             secret = bytes(seed)
         else:
@@ -393,9 +243,9 @@ class KeyRing:
         kek_id = _hkdf(secret, b"medseal/in-memory/kek-id", _KEK_ID_BYTES).hex()
         return cls(
             ring_id=ring_id,
-            keks={kek_id: _hkdf(secret, b"medseal/in-memory/kek", _KEY_BYTES)},
+            keks={kek_id: _hkdf(secret, b"medseal/in-memory/kek", KEY_BYTES)},
             current_kek_id=kek_id,
-            root=_hkdf(secret, b"medseal/in-memory/root", _KEY_BYTES),
+            root=_hkdf(secret, b"medseal/in-memory/root", KEY_BYTES),
             created={kek_id: _now()},
         )
 
@@ -470,7 +320,7 @@ class KeyRing:
         while kek_id in self._keks:  # pragma: no cover - 2**-64
             kek_id = secrets.token_hex(_KEK_ID_BYTES)
         previous = (dict(self._keks), self._current, dict(self._created))
-        self._keks[kek_id] = os.urandom(_KEY_BYTES)
+        self._keks[kek_id] = os.urandom(KEY_BYTES)
         self._current = kek_id
         self._created[kek_id] = _now()
         try:
@@ -489,13 +339,13 @@ class KeyRing:
         ConfigError
             Empty passphrase, or the ring has no file (``in_memory``).
         """
-        pw = _check_passphrase(new)
+        pw = store.check_passphrase(new)
         if self.path is None or self._kdf is None:
             raise ConfigError("an in-memory key ring has no passphrase to change")
-        salt = os.urandom(_SALT_BYTES)
+        salt = os.urandom(store.SALT_BYTES)
         previous = (self._master, self._kdf)
-        self._master = _scrypt(pw, salt, int(self._kdf["n"]))
-        self._kdf = {**self._kdf, "salt": _b64(salt)}
+        self._master = store.scrypt(pw, salt, int(self._kdf["n"]))
+        self._kdf = {**self._kdf, "salt": store.b64(salt)}
         try:
             self._persist()
         except BaseException:
@@ -518,41 +368,13 @@ class KeyRing:
         """
         if self.path is None or self._master is None:
             return False
-        try:
-            raw = self.path.read_bytes()
-        except OSError as exc:
-            raise ConfigError(
-                f"could not read the key store at {self.path}: {exc.strerror}"
-            ) from None
-        digest = hashlib.sha256(raw).hexdigest()
+        raw = store.read(self.path, missing_hint=False)
+        digest = store.digest(raw)
         if digest == self._file_digest:
             return False
-        stale = ConfigError(
-            f"the key store at {self.path} changed in a way this process cannot follow "
-            "(passphrase changed or another ring); open it again"
+        keks, current, created = store.reload(
+            raw, self._master, ring_id=self.id, known=self._keks, path=self.path
         )
-        try:
-            doc = json.loads(raw)
-            body = {k: v for k, v in doc.items() if k != "mac"}
-            if doc.get("id") != self.id or not hmac.compare_digest(
-                _file_mac(self._master[1], body), str(doc["mac"])
-            ):
-                raise stale
-            keks: dict[str, bytes] = {}
-            created: dict[str, str] = {}
-            for entry in doc["keks"]:
-                kid = entry["id"]
-                if not isinstance(kid, str) or not valid_key_id(kid):
-                    raise ValueError
-                keks[kid] = aes_key_unwrap(self._master[0], _unb64(entry["wrapped"]))
-                created[kid] = str(entry.get("created", ""))
-            current = doc["current_kek"]
-            if current not in keks or any(k not in keks for k in self._keks):
-                raise ValueError
-        except ConfigError:
-            raise
-        except (ValueError, KeyError, TypeError, AttributeError, InvalidUnwrap, binascii.Error):
-            raise stale from None
         self._keks, self._current, self._created = keks, current, created
         self._file_digest = digest
         logger.info("key ring %s reloaded; current KEK %s", self.id, current)
@@ -578,36 +400,18 @@ class KeyRing:
     def _write(self, *, check_unchanged: bool) -> None:
         assert self.path is not None and self._master is not None and self._kdf is not None
         if check_unchanged:
-            # another process may have rotated meanwhile; do not silently drop its KEK
-            try:
-                on_disk = hashlib.sha256(self.path.read_bytes()).hexdigest()
-            except OSError:
-                on_disk = None
-            if on_disk != self._file_digest:
-                raise ConfigError(
-                    f"the key store at {self.path} changed since it was opened; open it again"
-                )
-        wrap_key, mac_key = self._master
-        body: dict[str, Any] = {
-            "format": FILE_FORMAT,
-            "version": FILE_VERSION,
-            "id": self.id,
-            "kdf": self._kdf,
-            "root": _b64(aes_key_wrap(wrap_key, self._root)),
-            "keks": [
-                {
-                    "id": kid,
-                    "wrapped": _b64(aes_key_wrap(wrap_key, kek)),
-                    "created": self._created.get(kid, ""),
-                }
-                for kid, kek in self._keks.items()
-            ],
-            "current_kek": self._current,
-        }
-        doc = {**body, "mac": _file_mac(mac_key, body)}
-        data = json.dumps(doc, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-        _atomic_write(self.path, data)
-        self._file_digest = hashlib.sha256(data).hexdigest()
+            store.ensure_unchanged(self.path, self._file_digest)
+        data = store.dump(
+            self._master,
+            self._kdf,
+            self._root,
+            self._keks,
+            self._created,
+            ring_id=self.id,
+            current=self._current,
+        )
+        store.atomic_write(self.path, data)
+        self._file_digest = store.digest(data)
 
 
 def _now() -> str:
