@@ -123,6 +123,19 @@ class Context:
             )
         self.scrub: Callable[[str], str] = self._scrub
 
+    def scrub_leftovers(self, ds: Dataset) -> None:
+        """Replace the patient's names and ids wherever they survive in kept text."""
+
+        def visit(_dataset: Dataset, elem: DataElement) -> None:
+            if elem.VR not in TEXT_VRS or int(elem.tag) in (PATIENT_ID, PATIENT_NAME):
+                return
+            values = [str(v) for v in value_list(elem.value)]
+            cleaned = [self.scrub(v) for v in values]
+            if cleaned != values:
+                set_values(elem, cleaned)
+
+        ds.walk(visit)
+
     def _scrub(self, text: str) -> str:
         stripped = text.strip()
         if stripped in self.exact:

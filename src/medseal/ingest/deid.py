@@ -326,19 +326,6 @@ class Deidentifier:
             elif t == 0x00020003 and DeidOption.RETAIN_UIDS not in self.options:
                 meta[tag].value = self.new_uid(str(meta[tag].value))
 
-    def _scrub_leftovers(self, ds: Dataset, ctx: Context) -> None:
-        """Replace the patient's names and ids wherever they survive in kept text."""
-
-        def visit(_dataset: Dataset, elem: DataElement) -> None:
-            if elem.VR not in TEXT_VRS or int(elem.tag) in (PATIENT_ID, PATIENT_NAME):
-                return
-            values = [str(v) for v in value_list(elem.value)]
-            cleaned = [ctx.scrub(v) for v in values]
-            if cleaned != values:
-                set_values(elem, cleaned)
-
-        ds.walk(visit)
-
     # ---------------------------------------------------------------- public
     def deidentify(self, ds: Dataset) -> DeidReport:
         """De-identify ``ds`` in place and report what changed (keywords only, no values).
@@ -386,7 +373,7 @@ class Deidentifier:
         before = snapshot(ds)
         self._meta(ds.file_meta)
         self._apply(ds, ctx)
-        self._scrub_leftovers(ds, ctx)
+        ctx.scrub_leftovers(ds)
         record_method(ds, burned, self.options, self.method_codes())
         removed, changed = changes(before, snapshot(ds))
         pseudonyms = {}
