@@ -35,31 +35,58 @@ base32 of ``HMAC(secret, label || value)``.
 
 No original value reaches a log or stderr: pydicom's warnings and log records are
 dropped while a header is de-identified (:func:`quiet_pydicom`).
+
+Where things live: this module holds :class:`Deidentifier` (the keyed values and
+the walk that applies the actions); the policy (:class:`DeidOption`,
+:data:`DEFAULT_OPTIONS`, :func:`profile_action`) is in
+:mod:`medseal.ingest._deid_profile`, element values, date shifts and free-text
+scrubbing in :mod:`medseal.ingest._deid_values`, and the report's before/after
+diff and the method attributes in :mod:`medseal.ingest._deid_report`. All public
+names stay importable from here.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import hmac
 import os
-import re
-from collections.abc import Callable, Iterable
-from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any
 
-import pydicom
 from dicognito.randomizer import Randomizer
-from pydicom.datadict import dictionary_has_tag, dictionary_is_retired, repeater_has_tag
+from pydicom.datadict import dictionary_is_retired
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.sr.codedict import codes
 
 from medseal.errors import InputError, InvalidDicomError
 from medseal.ingest import _e11_table as e11
+from medseal.ingest._deid_profile import (
+    BASIC_CODE,
+    COMBINED,
+    DATE_OPTIONS,
+    DEFAULT_OPTIONS,
+    META_KEEP,
+    TYPE2_SEQUENCES,
+    DeidOption,
+    default_action,
+    profile_action,
+)
+from medseal.ingest._deid_report import changes, record_method, snapshot
+from medseal.ingest._deid_values import (
+    MAX_LEN,
+    PATIENT_ID,
+    PATIENT_NAME,
+    STRING_VRS,
+    TEXT_VRS,
+    Context,
+    identifiers,
+    set_values,
+    shift_date,
+    str_value,
+    value_list,
+)
 from medseal.ingest._quiet import quiet_pydicom
 from medseal.types import DeidReport
 
@@ -71,174 +98,8 @@ __all__ = [
     "quiet_pydicom",
 ]
 
-
-class DeidOption(StrEnum):
-    """The PS3.15 E.3 options this de-identifier implements (CID 7050 codes in ``code``)."""
-
-    RETAIN_LONGITUDINAL_MODIFIED_DATES = "retain-longitudinal-modified-dates"
-    RETAIN_LONGITUDINAL_FULL_DATES = "retain-longitudinal-full-dates"
-    RETAIN_PATIENT_CHARACTERISTICS = "retain-patient-characteristics"
-    RETAIN_DEVICE_IDENTITY = "retain-device-identity"
-    RETAIN_INSTITUTION_IDENTITY = "retain-institution-identity"
-    RETAIN_UIDS = "retain-uids"
-    CLEAN_DESCRIPTORS = "clean-descriptors"
-
-    @property
-    def code(self) -> tuple[str, str]:
-        """(code value, code meaning) of this option in DICOM PS3.16 CID 7050."""
-        concept = getattr(codes.DCM, _CODE_KEYWORDS[self])
-        return str(concept.value), str(concept.meaning)
-
-
-_CODE_KEYWORDS = {
-    DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES: (
-        "RetainLongitudinalTemporalInformationModifiedDatesOption"
-    ),
-    DeidOption.RETAIN_LONGITUDINAL_FULL_DATES: "RetainLongitudinalTemporalInformationFullDatesOption",
-    DeidOption.RETAIN_PATIENT_CHARACTERISTICS: "RetainPatientCharacteristicsOption",
-    DeidOption.RETAIN_DEVICE_IDENTITY: "RetainDeviceIdentityOption",
-    DeidOption.RETAIN_INSTITUTION_IDENTITY: "RetainInstitutionIdentityOption",
-    DeidOption.RETAIN_UIDS: "RetainUidsOption",
-    DeidOption.CLEAN_DESCRIPTORS: "CleanDescriptorsOption",
-}
-_BASIC_CODE = (
-    str(codes.DCM.BasicApplicationConfidentialityProfile.value),
-    str(codes.DCM.BasicApplicationConfidentialityProfile.meaning),
-)
-
-#: What the vault has always done: dates shifted per patient, age/sex/size/weight kept.
-DEFAULT_OPTIONS: frozenset[DeidOption] = frozenset(
-    {DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES, DeidOption.RETAIN_PATIENT_CHARACTERISTICS}
-)
-
 _MIN_SECRET = 16
 _CACHE_SIZE = 4096
-_TEXT_VRS = frozenset({"LO", "LT", "PN", "SH", "ST", "UC", "UT"})
-_STRING_VRS = _TEXT_VRS | {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI", "UR"}
-_MAX_LEN = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "UC": 64}
-_PATIENT_NAME = 0x00100010
-_PATIENT_ID = 0x00100020
-#: file meta (group 0002) elements kept; the others (AE titles, addresses, private
-#: information) are removed. MediaStorageSOPInstanceUID is remapped like SOPInstanceUID.
-_META_KEEP = frozenset({0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013})
-_IDENTIFYING_KEYWORDS = (
-    "PatientName",
-    "PatientID",
-    "OtherPatientIDs",
-    "OtherPatientNames",
-    "PatientBirthName",
-    "PatientMotherBirthName",
-    "PatientBirthDate",
-    "AccessionNumber",
-    "MedicalRecordLocator",
-)
-#: X/Z sequences that are Type 2 where they occur (Acquisition Context Module): emptied;
-#: the other X/Z sequences are Type 3 and removed (an empty one breaks their 1-n items).
-_TYPE2_SEQUENCES = frozenset({0x00400555})
-_DATE_OPTIONS = frozenset(
-    {DeidOption.RETAIN_LONGITUDINAL_FULL_DATES, DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES}
-)
-_COMBINED = {"X/Z": "Z", "X/D": "X", "Z/D": "D", "X/Z/D": "D", "X/Z/U*": "U"}
-
-
-def profile_action(tag: int, options: Iterable[DeidOption] = ()) -> str | None:
-    """The Table E.1-1 action for ``tag`` under ``options`` (``None``: not in the table).
-
-    A selected option's column replaces the Basic Profile action; where two selected
-    options disagree, ``C`` (clean) wins over ``K`` (keep).
-
-    Examples
-    --------
-    >>> profile_action(0x00100030)  # Patient's Birth Date
-    'Z'
-    >>> profile_action(0x00100010 + 0x1000, [DeidOption.RETAIN_PATIENT_CHARACTERISTICS])
-    'K'
-    """
-    row = e11.ROWS.get(tag)
-    if row is None:
-        for value, mask, _name, basic, opts in e11.MASKED_ROWS:
-            if tag & mask == value:
-                row = (_name, basic, opts)
-                break
-        else:
-            return None
-    _, basic, opts = row
-    chosen = {opts[str(o)] for o in options if str(o) in opts}
-    if chosen:
-        return "C" if "C" in chosen else "K"
-    return basic
-
-
-# --------------------------------------------------------------- helpers
-def _fingerprint(value: Any) -> Any:
-    if isinstance(value, Sequence):
-        return tuple(tuple((e.tag, _fingerprint(e.value)) for e in item) for item in value)
-    if isinstance(value, MultiValue | list):
-        return tuple(str(v) for v in value)
-    if isinstance(value, bytes | bytearray):
-        return hashlib.sha256(value).digest()
-    return str(value)
-
-
-def _snapshot(ds: Dataset) -> dict[tuple[int, int], Any]:
-    snap: dict[tuple[int, int], Any] = {}
-    meta = getattr(ds, "file_meta", None)
-    for group, part in ((0, meta), (1, ds)):
-        if part is None:
-            continue
-        for elem in part:
-            snap[(group, int(elem.tag))] = _fingerprint(elem.value)
-    return snap
-
-
-def _tag_name(tag: int) -> str:
-    kw = pydicom.datadict.keyword_for_tag(tag) if not (tag >> 16) & 1 else ""
-    return kw or f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
-
-
-def _str_value(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value).strip()
-
-
-def _values(value: Any) -> list[Any]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, MultiValue | list | tuple):
-        return list(value)
-    return [value]
-
-
-def _set_values(elem: DataElement, values: list[Any]) -> None:
-    elem.value = values if len(values) > 1 else (values[0] if values else elem.empty_value)
-
-
-def _default_action(tag: int, vr: str) -> str:
-    """The action for an element the table does not list: ``X`` or ``K``."""
-    group, element = tag >> 16, tag & 0xFFFF
-    if group & 1 or element == 0 or group in (0x0000, 0x0002):
-        return "X"  # private, group length, command group, file meta (handled apart)
-    if group & 0xFF00 in (0x5000, 0x6000) or vr == "UN":
-        return "X"  # curves, overlays, values nobody can interpret
-    known = dictionary_has_tag(tag) or repeater_has_tag(tag)
-    if not known or dictionary_is_retired(tag):
-        return "X"
-    return "K"
-
-
-def _shift_date(value: str, days: int) -> str:
-    """A DA/DT value moved by whole days, same precision; '' when it cannot be parsed."""
-    text = value.strip().replace(".", "") if len(value.strip()) == 10 else value.strip()
-    digits = len(text) - len(text.lstrip("0123456789"))
-    head = text[: min(digits, 8)]
-    if len(head) not in (4, 6, 8):
-        return ""
-    try:
-        date = datetime.date(int(head[:4]), int(head[4:6] or 1), int(head[6:8] or 1))
-        date += datetime.timedelta(days=days)
-    except (ValueError, OverflowError):
-        return ""
-    return date.strftime("%Y%m%d")[: len(head)] + text[len(head) :]
 
 
 class Deidentifier:
@@ -360,20 +221,20 @@ class Deidentifier:
     def _dummy(self, elem: DataElement, days: int) -> Any:
         """A value of ``elem``'s VR that carries nothing of the original (action D)."""
         vr = elem.VR
-        originals = [str(v) for v in _values(elem.value)]
+        originals = [str(v) for v in value_list(elem.value)]
         if vr == "SQ":
             return None  # handled by the caller (items are de-identified)
-        if not originals and vr in _STRING_VRS:
+        if not originals and vr in STRING_VRS:
             return elem.empty_value
         if vr == "PN":
             return [self._pseudo_name(v) for v in originals]
         if vr in ("SH", "LO", "UC", "AE", "CS", "LT", "ST", "UT", "UR"):
-            return [self._pseudo_id(v)[: _MAX_LEN.get(vr, 12)] for v in originals]
+            return [self._pseudo_id(v)[: MAX_LEN.get(vr, 12)] for v in originals]
         if vr == "UI":
             return [self.new_uid(v) for v in originals]
         if vr in ("DA", "DT"):
             if DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options:
-                return [_shift_date(v, days) or "19000101" for v in originals]
+                return [shift_date(v, days) or "19000101" for v in originals]
             return ["19000101" if vr == "DA" else "19000101000000" for _ in originals]
         if vr == "TM":
             return ["000000" for _ in originals]
@@ -382,32 +243,32 @@ class Deidentifier:
         if vr in ("DS", "IS"):
             return ["0" for _ in originals]
         if vr in ("FL", "FD", "SL", "SS", "UL", "US", "SV", "UV"):
-            return [0 for _ in _values(elem.value)] or 0
+            return [0 for _ in value_list(elem.value)] or 0
         if vr == "AT":
-            return [0 for _ in _values(elem.value)] or 0
+            return [0 for _ in value_list(elem.value)] or 0
         return b"\x00\x00"  # OB, OW, OD, OF, OL, OV: two zero bytes
 
     # ---------------------------------------------------------------- the walk
-    def _apply(self, ds: Dataset, ctx: _Context) -> None:
+    def _apply(self, ds: Dataset, ctx: Context) -> None:
         for tag in list(ds.keys()):
             elem = ds[tag]  # converts raw elements (inside quiet_pydicom)
             t = int(tag)
             action = profile_action(t, self.options) if not (t >> 16) & 1 else None
             if action is None:
-                action = _default_action(t, elem.VR)
+                action = default_action(t, elem.VR)
             elif elem.VR == "UN" or dictionary_is_retired(t):
                 action = "X"  # unparsable bytes, or a retired attribute no IOD requires
-            self._act(ds, elem, _COMBINED.get(action, action), ctx, action)
+            self._act(ds, elem, COMBINED.get(action, action), ctx, action)
 
     def _act(
-        self, ds: Dataset, elem: DataElement, action: str, ctx: _Context, combined: str
+        self, ds: Dataset, elem: DataElement, action: str, ctx: Context, combined: str
     ) -> None:
         t = int(elem.tag)
         if action == "X":
             del ds[elem.tag]
             return
         if elem.VR == "SQ":
-            if action == "Z" and combined == "X/Z" and t not in _TYPE2_SEQUENCES:
+            if action == "Z" and combined == "X/Z" and t not in TYPE2_SEQUENCES:
                 del ds[elem.tag]  # an empty Type 3 sequence is an error (1-n items)
                 return
             if action == "Z":
@@ -417,22 +278,22 @@ class Deidentifier:
                     self._apply(item, ctx)
             return
         if action == "Z":
-            if t == _PATIENT_NAME and str(elem.value or "").strip():
+            if t == PATIENT_NAME and str(elem.value or "").strip():
                 elem.value = self._pseudo_name(str(elem.value))
             else:
                 elem.value = elem.empty_value
         elif action == "D":
-            if t == _PATIENT_ID:
-                _set_values(elem, [self._pseudo_id(str(v)) for v in _values(elem.value)])
+            if t == PATIENT_ID:
+                set_values(elem, [self._pseudo_id(str(v)) for v in value_list(elem.value)])
             else:
                 dummy = self._dummy(elem, ctx.days)
                 if isinstance(dummy, list):
-                    _set_values(elem, dummy)
+                    set_values(elem, dummy)
                 else:
                     elem.value = dummy
         elif action == "U":
             if elem.VR == "UI":
-                _set_values(elem, [self.new_uid(str(v)) for v in _values(elem.value)])
+                set_values(elem, [self.new_uid(str(v)) for v in value_list(elem.value)])
             else:
                 elem.value = elem.empty_value
         elif action == "C":
@@ -440,43 +301,30 @@ class Deidentifier:
         elif action == "K" and elem.VR == "UI" and t not in e11.ROWS and not self._keep_uids:
             kw = elem.keyword
             if kw.endswith("InstanceUID") and not kw.endswith("ClassUID"):
-                _set_values(elem, [self.new_uid(str(v)) for v in _values(elem.value)])
+                set_values(elem, [self.new_uid(str(v)) for v in value_list(elem.value)])
 
-    def _clean(self, elem: DataElement, ctx: _Context) -> None:
+    def _clean(self, elem: DataElement, ctx: Context) -> None:
         vr = elem.VR
-        if vr in ("DA", "DT", "TM") and self.options & _DATE_OPTIONS:
+        if vr in ("DA", "DT", "TM") and self.options & DATE_OPTIONS:
             if vr != "TM" and DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options:
-                _set_values(elem, [_shift_date(str(v), ctx.days) for v in _values(elem.value)])
+                set_values(elem, [shift_date(str(v), ctx.days) for v in value_list(elem.value)])
             return  # full dates kept; whole-day shifts leave the time of day as it is
-        if vr in _TEXT_VRS:
-            _set_values(elem, [ctx.scrub(str(v)) for v in _values(elem.value)])
+        if vr in TEXT_VRS:
+            set_values(elem, [ctx.scrub(str(v)) for v in value_list(elem.value)])
             return
         dummy = self._dummy(elem, ctx.days)
         if isinstance(dummy, list):
-            _set_values(elem, dummy)
+            set_values(elem, dummy)
         else:
             elem.value = dummy
 
     def _meta(self, meta: FileMetaDataset) -> None:
         for tag in list(meta.keys()):
             t = int(tag)
-            if t not in _META_KEEP:
+            if t not in META_KEEP:
                 del meta[tag]
             elif t == 0x00020003 and DeidOption.RETAIN_UIDS not in self.options:
                 meta[tag].value = self.new_uid(str(meta[tag].value))
-
-    def _scrub_leftovers(self, ds: Dataset, ctx: _Context) -> None:
-        """Replace the patient's names and ids wherever they survive in kept text."""
-
-        def visit(_dataset: Dataset, elem: DataElement) -> None:
-            if elem.VR not in _TEXT_VRS or int(elem.tag) in (_PATIENT_ID, _PATIENT_NAME):
-                return
-            values = [str(v) for v in _values(elem.value)]
-            cleaned = [ctx.scrub(v) for v in values]
-            if cleaned != values:
-                _set_values(elem, cleaned)
-
-        ds.walk(visit)
 
     # ---------------------------------------------------------------- public
     def deidentify(self, ds: Dataset) -> DeidReport:
@@ -513,30 +361,26 @@ class Deidentifier:
     def _deidentify(self, ds: Dataset) -> DeidReport:
         if getattr(ds, "file_meta", None) is None:
             ds.file_meta = FileMetaDataset()
-        orig_id = _str_value(ds, "PatientID")
-        orig_name = _str_value(ds, "PatientName")
-        burned = _str_value(ds, "BurnedInAnnotation").upper()
+        orig_id = str_value(ds, "PatientID")
+        orig_name = str_value(ds, "PatientName")
+        burned = str_value(ds, "BurnedInAnnotation").upper()
         burned = burned if burned in ("YES", "NO") else "UNKNOWN"
         # headers with neither PatientID nor PatientName share one date shift (key "")
         days = self._shift_days(orig_id or orig_name)
         new_id = self._pseudo_id(orig_id) if orig_id else ""
         new_name = self._pseudo_name(orig_name) if orig_name else ""
-        ctx = _Context(days, _identifiers(ds), {orig_id: new_id, orig_name: new_name})
-        before = _snapshot(ds)
+        ctx = Context(days, identifiers(ds), {orig_id: new_id, orig_name: new_name})
+        before = snapshot(ds)
         self._meta(ds.file_meta)
         self._apply(ds, ctx)
-        self._scrub_leftovers(ds, ctx)
-        self._set_method(ds, burned)
-        after = _snapshot(ds)
-        removed = sorted({_tag_name(t) for g, t in before if (g, t) not in after})
-        changed = sorted(
-            {_tag_name(t) for (g, t), fp in after.items() if before.get((g, t), None) != fp}
-        )
+        ctx.scrub_leftovers(ds)
+        record_method(ds, burned, self.options, self.method_codes())
+        removed, changed = changes(before, snapshot(ds))
         pseudonyms = {}
         if orig_id:
-            pseudonyms[orig_id] = _str_value(ds, "PatientID")
+            pseudonyms[orig_id] = str_value(ds, "PatientID")
         if orig_name:
-            pseudonyms[orig_name] = _str_value(ds, "PatientName")
+            pseudonyms[orig_name] = str_value(ds, "PatientName")
         self.pseudonym_map.update(pseudonyms)
         modified = DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options
         return DeidReport(
@@ -550,77 +394,4 @@ class Deidentifier:
 
     def method_codes(self) -> list[tuple[str, str]]:
         """(code value, meaning) of CID 7050 for the profile and each selected option."""
-        return [_BASIC_CODE] + sorted(DeidOption(o).code for o in self.options)
-
-    def _set_method(self, ds: Dataset, burned: str) -> None:
-        ds.PatientIdentityRemoved = "NO" if burned == "YES" else "YES"
-        if DeidOption.RETAIN_LONGITUDINAL_MODIFIED_DATES in self.options:
-            ds.LongitudinalTemporalInformationModified = "MODIFIED"
-        elif DeidOption.RETAIN_LONGITUDINAL_FULL_DATES in self.options:
-            ds.LongitudinalTemporalInformationModified = "UNMODIFIED"
-        else:
-            ds.LongitudinalTemporalInformationModified = "REMOVED"
-        text = f"MEDSEAL PS3.15 E.1-1 {e11.EDITION}"
-        values = [str(v) for v in _values(ds.get("DeidentificationMethod"))]
-        values = [v for v in values if v != "DICOGNITO" and not v.startswith("MEDSEAL ")]
-        values.append(text)
-        ds.DeidentificationMethod = values if len(values) > 1 else values[0]
-        seq = ds.get("DeidentificationMethodCodeSequence")
-        items = list(seq) if seq else []
-        present = {
-            (str(i.get("CodeValue", "")), str(i.get("CodingSchemeDesignator", ""))) for i in items
-        }
-        for value, meaning in self.method_codes():
-            if (value, "DCM") in present:
-                continue
-            item = Dataset()
-            item.CodeValue = value
-            item.CodingSchemeDesignator = "DCM"
-            item.CodeMeaning = meaning
-            items.append(item)
-        ds.DeidentificationMethodCodeSequence = Sequence(items)
-
-
-def _identifiers(ds: Dataset) -> list[str]:
-    """The patient's names, name parts and ids found in ``ds`` (top level)."""
-    found: set[str] = set()
-    for kw in _IDENTIFYING_KEYWORDS:
-        elem = ds.get(kw)
-        for value in _values(elem):
-            text = str(value).strip()
-            if not text:
-                continue
-            found.add(text)
-            if kw.endswith("Name") or kw.endswith("Names"):
-                parts = re.split(r"[\^=,\s]+", text)
-                found.update(p for p in parts if len(p) >= 2)
-                if len(parts) >= 2:
-                    found.add(" ".join(p for p in parts if p))
-    for item in ds.get("OtherPatientIDsSequence") or ():
-        pid = str(item.get("PatientID", "") or "").strip()
-        if pid:
-            found.add(pid)
-    return sorted((s for s in found if len(s) >= 2), key=len, reverse=True)
-
-
-class _Context:
-    """Per-header state of one de-identification: date shift and the identifiers to scrub."""
-
-    def __init__(self, days: int, identifiers: list[str], exact: dict[str, str]) -> None:
-        self.days = days
-        self.exact = {k: v for k, v in exact.items() if k}
-        self._pattern: re.Pattern[str] | None = None
-        if identifiers:
-            alternatives = "|".join(re.escape(s) for s in identifiers)
-            self._pattern = re.compile(
-                rf"(?<![0-9A-Za-z])(?:{alternatives})(?![0-9A-Za-z])", re.IGNORECASE
-            )
-        self.scrub: Callable[[str], str] = self._scrub
-
-    def _scrub(self, text: str) -> str:
-        stripped = text.strip()
-        if stripped in self.exact:
-            return self.exact[stripped]
-        if self._pattern is None:
-            return text
-        return self._pattern.sub("*", text)
+        return [BASIC_CODE] + sorted(DeidOption(o).code for o in self.options)
