@@ -38,13 +38,17 @@ from medseal.errors import ConfigError, StorageError
 __all__ = ["Connection", "Database", "Result", "as_datetime", "in_list", "row_type"]
 
 _POOL_SIZE = 5
-_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# a quoted literal (left alone) or a ``:name`` parameter (not a ``::type`` cast)
+_TOKEN = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @lru_cache(maxsize=256)
 def _pyformat(sql: str) -> str:
-    """``:name`` parameters as psycopg's ``%(name)s`` (a literal ``%`` doubled)."""
-    return _PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    """``:name`` parameters as psycopg's ``%(name)s`` (a literal ``%`` doubled; quoted
+    literals and ``::`` casts left alone)."""
+    return _TOKEN.sub(
+        lambda m: m.group(0) if m.group(1) is None else f"%({m.group(1)})s", sql.replace("%", "%%")
+    )
 
 
 @lru_cache(maxsize=256)
