@@ -63,3 +63,17 @@ def test_sqlite_timestamps_are_stored_as_utc_text_and_read_back_aware(tmp_path):
         back = as_datetime(conn.execute("SELECT at FROM t").scalar())
     assert back == moment and back.tzinfo is UTC
     db.dispose()
+
+
+def test_a_connection_goes_back_to_the_pool_unless_the_driver_failed(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    with pytest.raises(KeyError), db.connect() as conn:  # the caller's error: pooled again
+        first = conn._raw
+        raise KeyError("not the database's fault")
+    with db.connect() as conn:
+        assert conn._raw is first
+    with pytest.raises(StorageError), db.connect() as conn:  # the driver's error: closed
+        conn.execute("SELECT * FROM no_such_table")
+    with db.connect() as conn:
+        assert conn._raw is not first
+    db.dispose()

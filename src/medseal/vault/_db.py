@@ -241,23 +241,23 @@ class Database:
         except self._errors as exc:
             raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
         conn = Connection(raw, self.dialect)
-        healthy = False
+        broken = False  # after a driver error the connection is closed, not pooled
         try:
             if write and self.dialect == "sqlite":
                 raw.execute("BEGIN IMMEDIATE")
             yield conn
             if write:
                 raw.commit()
-            healthy = True
         except self._errors as exc:
+            broken = True
             raise StorageError(f"could not {what}: {type(exc).__name__}") from exc
         finally:
             try:
                 if self.dialect == "postgresql" or raw.in_transaction:
                     raw.rollback()  # nothing is left open for the next user (no-op after commit)
             except self._errors:
-                healthy = False
-            self._release(raw, healthy=healthy)
+                broken = True
+            self._release(raw, healthy=not broken)
 
     def begin(self, what: str = "update the catalogue") -> Any:
         """A write transaction: committed when the block ends, rolled back if it raises."""
