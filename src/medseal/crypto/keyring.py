@@ -17,7 +17,7 @@ This module holds the keys and what is done with them (:class:`WrappedKey`,
 :class:`KeyRing`). The key store file they are kept in (one JSON file,
 written atomically with mode ``0o600``, holding only wrapped keys, the scrypt
 salt and parameters, public ids and an HMAC over all of it) is read, checked
-and written by :mod:`medseal.crypto._keystore`.
+and written by :mod:`medseal.crypto._ringfile`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.keywrap import (
     aes_key_wrap,
 )
 
-from medseal.crypto import _keystore as store
+from medseal.crypto import _ringfile as store
 from medseal.crypto._format import (
     DECRYPTION_FAILED,
     DEK_SIZE,
@@ -47,7 +47,7 @@ from medseal.crypto._format import (
     Algorithm,
     coerce_algorithm,
 )
-from medseal.crypto._keystore import KEY_BYTES, SCRYPT_N_DEFAULT
+from medseal.crypto._ringfile import KEY_BYTES, SCRYPT_N_DEFAULT
 from medseal.errors import ConfigError, DecryptionError, InputError
 
 __all__ = ["KeyRing", "WrappedKey"]
