@@ -5,7 +5,7 @@ psycopg 3 (the ``postgres`` extra, imported only for a ``postgresql://`` URL).
 The vault runs some forty statements, all in :mod:`medseal.vault._catalog_repo`
 and :mod:`medseal.vault.audit`, written once as SQL text with ``:name``
 parameters; this module runs them on either back end. It replaced SQLAlchemy,
-whose import alone took 0.3 s of every ``medseal`` command (issue 10,
+whose import alone took 0.3 s of every ``medseal`` command (see
 ``docs/performance.md``); the tables and their SQLite and PostgreSQL types are
 the ones SQLAlchemy created, so catalogues made before open unchanged.
 
